@@ -1,0 +1,18 @@
+# The two commands of the README. Each creates or reuses .venv (Python 3.12) and installs arenagym.
+.PHONY: main test lint
+
+STORE ?= results/arenagym.sqlite
+SUITE ?= math
+
+## make main: run the benchmark suite with the built-in baseline agents and print the leaderboard
+main:
+	scripts/ensure-venv
+	.venv/bin/arenagym run --suite $(SUITE) --agent random --agent-kwargs '{"seed": 0}' --agent-name random --store $(STORE)
+	.venv/bin/arenagym run --suite $(SUITE) --agent math-solver --store $(STORE)
+	.venv/bin/arenagym leaderboard --suite $(SUITE) --store $(STORE) --markdown results/leaderboard.md
+
+## make test: lint and run the whole test suite
+test:
+	scripts/ensure-venv test
+	.venv/bin/ruff check .
+	.venv/bin/python -m pytest -n 2 --dist loadfile -q

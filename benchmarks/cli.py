@@ -1,0 +1,244 @@
+"""The ``arenagym`` command: list envs, run benchmark suites, show leaderboards.
+
+Examples (also ``python -m arenagym.benchmarks.cli ...``)::
+
+    arenagym list
+    arenagym run --suite math --agent math-solver
+    arenagym run --suite my_suite.toml --agent my_pkg.agents:MyAgent --agent-kwargs '{"t": 0.7}'
+    arenagym leaderboard --suite math --markdown results/leaderboard.md
+
+Bad input (an unknown suite, agent or store, malformed JSON) prints one line on stderr and exits
+with status 2; an interrupted run exits with 130 and resumes when the same command is run again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from arenagym.agents.base import resolve_agent_factory
+from arenagym.benchmarks.leaderboard import build_leaderboards, print_leaderboards, write_markdown
+from arenagym.benchmarks.runner import DEFAULT_CONCURRENCY, RunSetupError, run_suite
+from arenagym.benchmarks.store import ResultsStore, StoreError
+from arenagym.benchmarks.suite import SuiteError, bundled_suites, load_suite
+from rich.console import Console
+
+#: Where ``run`` and ``leaderboard`` keep results unless ``--store`` says otherwise.
+DEFAULT_STORE = Path("results") / "arenagym.sqlite"
+
+_RUN_EXAMPLES = """\
+examples:
+  arenagym run --suite math --agent math-solver
+  arenagym run --suite math --agent random --agent-kwargs '{"seed": 1}' --concurrency 16
+  arenagym run --suite path/to/suite.toml --agent my_pkg.agents:MyAgent --agent-name my-agent-v2
+
+Episodes already in the store for this suite and agent name are skipped, so re-running the same
+command after a crash or Ctrl-C finishes the suite without repeating or duplicating episodes.
+"""
+
+_LEADERBOARD_EXAMPLES = """\
+examples:
+  arenagym leaderboard
+  arenagym leaderboard --suite math --markdown results/leaderboard.md
+  arenagym leaderboard --store /tmp/other.sqlite
+"""
+
+
+class _UsageError(Exception):
+    """Bad input from the user: reported on stderr as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``arenagym`` command."""
+    parser = argparse.ArgumentParser(
+        prog="arenagym",
+        description="Gymnasium envs and benchmarks for LLM agents.",
+        epilog="Run `arenagym COMMAND --help` for a command's options and examples.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    commands.add_parser(
+        "list",
+        help="list every registered env id with its description",
+        description="List every arenagym env id registered with Gymnasium, with a description.",
+        epilog="example:\n  arenagym list",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+    run = commands.add_parser(
+        "run",
+        help="run a benchmark suite with an agent (resumable)",
+        description="Play every episode of a suite with an agent, record each finished episode\n"
+        "in a SQLite store, then print the suite's leaderboard.",
+        epilog=_RUN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument(
+        "--suite",
+        required=True,
+        help=f"a suite .toml file, or a bundled suite name ({', '.join(bundled_suites())})",
+    )
+    run.add_argument(
+        "--agent",
+        required=True,
+        help="a built-in agent (random, math-solver), an entry point of the 'arenagym.agents' "
+        "group, or 'package.module:Class'",
+    )
+    run.add_argument(
+        "--agent-kwargs",
+        default="{}",
+        metavar="JSON",
+        help="keyword arguments for the agent, as a JSON object (e.g. '{\"seed\": 1}')",
+    )
+    run.add_argument(
+        "--agent-name",
+        metavar="NAME",
+        help="the agent's name in the store and on the leaderboard "
+        "(default: the agent spec plus its sorted kwargs, e.g. random(seed=1))",
+    )
+    _add_store_argument(run)
+    run.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=DEFAULT_CONCURRENCY,
+        metavar="N",
+        help=f"episodes played at once (default {DEFAULT_CONCURRENCY})",
+    )
+    run.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
+    run.add_argument(
+        "--retry-errors",
+        action="store_true",
+        help="play again the episodes recorded with stop_reason agent_error or env_error",
+    )
+
+    board = commands.add_parser(
+        "leaderboard",
+        help="show the leaderboard of the results in a store",
+        description="Rank agents by their mean score over a suite's tasks, with mean ± standard\n"
+        "error over seeds per task.",
+        epilog=_LEADERBOARD_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_store_argument(board)
+    board.add_argument("--suite", metavar="NAME", help="only this suite (default: every suite)")
+    board.add_argument(
+        "--markdown", metavar="PATH", help="also write the leaderboard as Markdown to PATH"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``arenagym`` command with ``argv`` (default ``sys.argv[1:]``); the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help (0) or a usage error (2), already printed by argparse
+        return exit_.code if isinstance(exit_.code, int) else 2
+    try:
+        if args.command == "list":
+            return _list()
+        if args.command == "run":
+            return _run(args)
+        return _leaderboard(args)
+    except (_UsageError, SuiteError, StoreError, RunSetupError) as error:
+        print(f"arenagym {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            f"arenagym {args.command}: interrupted; finished episodes are saved, run the same "
+            "command again to resume",
+            file=sys.stderr,
+        )
+        return 130
+
+
+def _list() -> int:
+    import arenagym.envs
+
+    envs = arenagym.envs.list_envs()
+    width = max((len(env_id) for env_id in envs), default=0)
+    for env_id, description in envs.items():
+        print(f"{env_id:<{width}}  {description}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        agent_kwargs = json.loads(args.agent_kwargs)
+    except json.JSONDecodeError as error:
+        raise _UsageError(f"--agent-kwargs is not valid JSON ({error})") from None
+    if not isinstance(agent_kwargs, dict):
+        raise _UsageError(f"--agent-kwargs must be a JSON object, got {args.agent_kwargs}")
+    # Resolve the agent before loading the suite: a plug-in agent's module may register the envs
+    # its suite uses.
+    try:
+        resolve_agent_factory(args.agent)
+    except ValueError as error:
+        raise _UsageError(str(error)) from None
+    suite = load_suite(args.suite)
+    with ResultsStore(args.store) as store:
+        summary = run_suite(
+            suite,
+            args.agent,
+            agent_kwargs,
+            store,
+            concurrency=args.concurrency,
+            progress=not args.no_progress,
+            agent_name=args.agent_name,
+            retry_errors=args.retry_errors,
+        )
+        reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(summary.stop_reasons.items()))
+        print(
+            f"{summary.suite} · {summary.agent}: {summary.ran} episodes run, {summary.skipped} "
+            f"skipped (already in the store), {summary.failed} failed (agent/env errors) "
+            f"in {summary.duration_s:.1f} s; results in {args.store}"
+        )
+        if reasons:
+            print(f"stop reasons: {reasons}")
+        print_leaderboards(build_leaderboards(store, suite=suite.name), _console())
+    return 0
+
+
+def _leaderboard(args: argparse.Namespace) -> int:
+    if not Path(args.store).is_file():
+        raise _UsageError(f"no results store at {args.store}; run `arenagym run` first")
+    with ResultsStore(args.store) as store:
+        if args.suite is not None and args.suite not in store.suites():
+            known = ", ".join(store.suites()) or "none"
+            raise _UsageError(f"no results for suite {args.suite!r} in {args.store} (has: {known})")
+        boards = build_leaderboards(store, suite=args.suite)
+    print_leaderboards(boards, _console())
+    if args.markdown:
+        print(f"Markdown written to {write_markdown(boards, args.markdown)}")
+    return 0
+
+
+def _add_store_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store",
+        default=str(DEFAULT_STORE),
+        metavar="PATH",
+        help=f"the SQLite results file (default {DEFAULT_STORE}; its folder is created)",
+    )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def _console() -> Console:
+    # Built per call, not at import, so that it writes to the sys.stdout of the moment (tests).
+    return Console(file=sys.stdout, width=max(Console(file=sys.stdout).width, 120))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,240 @@
+"""Leaderboards from the results store: per agent × task, mean ± standard error over seeds.
+
+For each agent and task, the metric (the ``score`` column: clean reward by default) is first
+averaged over each seed's episodes; the task's score is the mean of those per-seed means, and its
+standard error is their sample standard deviation / sqrt(number of seeds) (shown as "—" with one
+seed). Seeds, not episodes, are the unit because episodes of one seed are not independent draws
+of what a benchmark varies between runs. An agent's overall score is the unweighted mean of its
+task scores; agents are ranked by it. Episodes that ended in ``agent_error``/``env_error`` count
+with the score they reached (so a crashing agent is not flattered) and are shown as errors.
+
+Rendered as a rich table (:func:`print_leaderboards`) or Markdown (:func:`to_markdown`,
+:func:`write_markdown`); one board per suite.
+
+Example:
+    >>> from arenagym.benchmarks.store import EpisodeRow, ResultsStore
+    >>> store = ResultsStore(":memory:")
+    >>> for seed, score in [(0, 1.0), (1, 0.0)]:
+    ...     _ = store.add(EpisodeRow(suite="s", task="t", env_id="E-v0", env_kwargs={},
+    ...             agent="a", seed=seed, episode=0, reset_seed=0, metric="success",
+    ...             score=score, reward=score, clean_reward=score, turns=1, stop_reason="solved"))
+    >>> (board,) = build_leaderboards(store)
+    >>> result = board.agents[0].scores["t"]
+    >>> result.mean, result.se, result.n_episodes
+    (0.5, 0.5, 2)
+    >>> print(to_markdown([board]).splitlines()[4])
+    | 1 | a | 0.500 ± 0.500 (n=2) | 0.500 | 2 | 0 |
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from arenagym.benchmarks.store import EpisodeRow, ResultsStore
+from rich.console import Console
+from rich.table import Table
+
+
+@dataclass(frozen=True)
+class TaskScore:
+    """One agent's result on one task. ``se`` is ``None`` when there is a single seed."""
+
+    task: str
+    metric: str
+    mean: float
+    se: float | None
+    seed_means: dict[int, float]
+    n_episodes: int
+    n_errors: int
+
+    @property
+    def n_seeds(self) -> int:
+        """How many seeds the mean is over."""
+        return len(self.seed_means)
+
+
+@dataclass(frozen=True)
+class AgentResult:
+    """One leaderboard line: an agent's task scores and their unweighted mean."""
+
+    agent: str
+    scores: dict[str, TaskScore]
+    overall: float
+    n_episodes: int
+    n_errors: int
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    """A suite's ranked agents; ``tasks`` are the columns, sorted by name."""
+
+    suite: str
+    tasks: tuple[str, ...]
+    metrics: dict[str, str]
+    agents: tuple[AgentResult, ...]
+
+
+def build_leaderboards(store: ResultsStore, suite: str | None = None) -> list[Leaderboard]:
+    """One :class:`Leaderboard` per suite in ``store`` (only ``suite``'s when given)."""
+    suites = [suite] if suite is not None else store.suites()
+    boards = [leaderboard_from_rows(name, store.rows(suite=name)) for name in suites]
+    return [board for board in boards if board.agents]
+
+
+def leaderboard_from_rows(suite: str, rows: Iterable[EpisodeRow]) -> Leaderboard:
+    """The leaderboard of ``suite`` from its rows (rows of other suites are ignored)."""
+    by_cell: dict[tuple[str, str], list[EpisodeRow]] = defaultdict(list)
+    for row in rows:
+        if row.suite == suite:
+            by_cell[row.agent, row.task].append(row)
+    tasks = tuple(sorted({task for _, task in by_cell}))
+    metrics = {
+        task: "/".join(
+            sorted({r.metric for (_, t), rs in by_cell.items() if t == task for r in rs})
+        )
+        for task in tasks
+    }
+    results = []
+    for agent in sorted({agent for agent, _ in by_cell}):
+        scores = {
+            task: task_score(task, by_cell[agent, task])
+            for task in tasks
+            if (agent, task) in by_cell
+        }
+        results.append(
+            AgentResult(
+                agent=agent,
+                scores=scores,
+                overall=statistics.fmean(score.mean for score in scores.values()),
+                n_episodes=sum(score.n_episodes for score in scores.values()),
+                n_errors=sum(score.n_errors for score in scores.values()),
+            )
+        )
+    results.sort(key=lambda result: (-result.overall, result.agent))
+    return Leaderboard(suite=suite, tasks=tasks, metrics=metrics, agents=tuple(results))
+
+
+def task_score(task: str, rows: Sequence[EpisodeRow]) -> TaskScore:
+    """Mean ± standard error over seeds of the rows' scores (see the module doc)."""
+    if not rows:
+        raise ValueError(f"task {task!r}: no episodes to score")
+    per_seed: dict[int, list[float]] = defaultdict(list)
+    for row in rows:
+        per_seed[row.seed].append(row.score)
+    seed_means = {seed: statistics.fmean(scores) for seed, scores in sorted(per_seed.items())}
+    means = list(seed_means.values())
+    se = statistics.stdev(means) / math.sqrt(len(means)) if len(means) > 1 else None
+    return TaskScore(
+        task=task,
+        metric="/".join(sorted({row.metric for row in rows})),
+        mean=statistics.fmean(means),
+        se=se,
+        seed_means=seed_means,
+        n_episodes=len(rows),
+        n_errors=sum(row.is_error for row in rows),
+    )
+
+
+def format_score(score: TaskScore | None, *, with_count: bool = True) -> str:
+    """``"0.533 ± 0.041 (n=30)"``; ``"—"`` for a task the agent has no episodes of."""
+    if score is None:
+        return "—"
+    se = "—" if score.se is None else f"{score.se:.3f}"
+    count = f" (n={score.n_episodes})" if with_count else ""
+    return f"{score.mean:.3f} ± {se}{count}"
+
+
+def render_table(board: Leaderboard) -> Table:
+    """``board`` as a rich :class:`~rich.table.Table`."""
+    table = Table(
+        title=f"Suite [bold]{board.suite}[/] — mean ± standard error over seeds",
+        caption="n = episodes; overall = mean of the task scores",
+    )
+    table.add_column("Rank", justify="right")
+    table.add_column("Agent", style="bold", overflow="fold", min_width=12)
+    for task in board.tasks:
+        table.add_column(f"{task}\n[dim]{board.metrics[task]}", justify="right")
+    table.add_column("Overall", justify="right", style="bold")
+    table.add_column("Episodes", justify="right")
+    table.add_column("Errors", justify="right")
+    for rank, result in enumerate(board.agents, start=1):
+        cells = []
+        for task in board.tasks:
+            score = result.scores.get(task)
+            text = format_score(score, with_count=False)
+            if score is not None:
+                text += f" [dim](n={score.n_episodes})"
+            cells.append(text)
+        errors = f"[red]{result.n_errors}" if result.n_errors else "0"
+        table.add_row(
+            str(rank),
+            result.agent,
+            *cells,
+            f"{result.overall:.3f}",
+            str(result.n_episodes),
+            errors,
+        )
+    return table
+
+
+def print_leaderboards(boards: Sequence[Leaderboard], console: Console | None = None) -> None:
+    """Print each board as a rich table (to ``console``, default stdout)."""
+    console = console or Console()
+    if not boards:
+        console.print("no results yet")
+    for board in boards:
+        console.print(render_table(board))
+
+
+def to_markdown(boards: Sequence[Leaderboard]) -> str:
+    """The boards as Markdown: a heading and a table per suite."""
+    parts = []
+    for board in boards:
+        header = [
+            "Rank",
+            "Agent",
+            *(f"{task} ({board.metrics[task]})" for task in board.tasks),
+            "Overall",
+            "Episodes",
+            "Errors",
+        ]
+        align = ["---:", "---", *("---:" for _ in board.tasks), "---:", "---:", "---:"]
+        lines = [
+            f"## Suite `{board.suite}`",
+            "",
+            _markdown_row(header),
+            _markdown_row(align),
+        ]
+        for rank, result in enumerate(board.agents, start=1):
+            lines.append(
+                _markdown_row(
+                    [
+                        str(rank),
+                        result.agent,
+                        *(format_score(result.scores.get(task)) for task in board.tasks),
+                        f"{result.overall:.3f}",
+                        str(result.n_episodes),
+                        str(result.n_errors),
+                    ]
+                )
+            )
+        lines += ["", "Mean ± standard error over seeds; n = episodes; overall = mean of tasks."]
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n" if parts else "No results yet.\n"
+
+
+def write_markdown(boards: Sequence[Leaderboard], path: str | Path) -> Path:
+    """Write :func:`to_markdown` of ``boards`` to ``path`` (creating its folder); return it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(to_markdown(boards), encoding="utf-8")
+    return path
+
+
+def _markdown_row(cells: Iterable[str]) -> str:
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"

@@ -1,0 +1,15 @@
+"""arenagym's environments. Importing this package registers every id with Gymnasium.
+
+Example:
+    >>> import gymnasium as gym
+    >>> import arenagym.envs
+    >>> env = gym.make("Math-v0")
+    >>> prompt, info = env.reset(seed=0)
+    >>> sorted(k for k in info if k in ("system_prompt", "task_id"))
+    ['system_prompt', 'task_id']
+"""
+
+from arenagym.envs import math as _math  # noqa: F401  (registers Math-v0 and its variants)
+from arenagym.envs.core.registration import list_envs
+
+__all__ = ["list_envs"]

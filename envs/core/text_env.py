@@ -1,0 +1,271 @@
+"""The base class of every single-agent LLM text env: the env contract, implemented once.
+
+A family subclasses :class:`TextEnv` and writes two hooks:
+
+- :meth:`TextEnv._start_episode` builds an :class:`Episode` (task id, system prompt, first
+  observation) from the seeded ``self.np_random``;
+- :meth:`TextEnv._respond` turns one action into a :class:`Turn` (observation, reward components,
+  whether the episode ended and why) or an :class:`InvalidAction` (what was wrong, how to act).
+
+Everything else is done here, identically for every family: type and length checks on the action,
+invalid-action penalties and their allowance, the turn limit, ``reward_components`` and
+``stop_reason`` in ``info``, the ``"ansi"`` transcript, turning an infrastructure fault inside a
+hook into a ``stop_reason="env_error"`` step instead of an exception, and an idempotent ``close``.
+
+Example:
+    >>> class Echo(TextEnv):
+    ...     def _start_episode(self, options):
+    ...         return Episode(task_id="echo", system_prompt="Repeat the word.", prompt="say hi")
+    ...     def _respond(self, action):
+    ...         if not action.strip():
+    ...             return InvalidAction("the reply was empty; write the word")
+    ...         ok = action.strip() == "hi"
+    ...         return Turn("done", {"correct": float(ok)}, terminated=True,
+    ...                     stop_reason="solved" if ok else "failed")
+    >>> env = Echo()
+    >>> obs, info = env.reset(seed=0)
+    >>> obs, info["task_id"]
+    ('say hi', 'echo')
+    >>> env.step("  ")[1:3], env.step("hi")[1:3]
+    ((0.0, False), (1.0, True))
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import gymnasium as gym
+from arenagym.envs.core.spaces import UnicodeText
+
+logger = logging.getLogger(__name__)
+
+#: The stop reasons every family shares; families may add more specific ones (e.g. ``no_answer``).
+STOP_REASONS: frozenset[str] = frozenset(
+    {"solved", "failed", "max_turns", "invalid_action", "timeout", "env_error"}
+)
+
+
+@dataclass(frozen=True)
+class Episode:
+    """What a family returns from :meth:`TextEnv._start_episode`."""
+
+    task_id: str
+    system_prompt: str
+    prompt: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Turn:
+    """The outcome of one well-formed action.
+
+    ``reward_components`` sum to the step reward. ``stop_reason`` is required when ``terminated``.
+    """
+
+    observation: str
+    reward_components: dict[str, float]
+    terminated: bool = False
+    stop_reason: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InvalidAction:
+    """An action the env could not use: ``message`` says what was wrong and how to act instead.
+
+    ``stop_reason`` is what the episode ends with once the allowance of invalid actions is used up
+    (``invalid_action`` unless the family has a more specific one). ``final_reward_components``
+    are added to the penalty when this action ends the episode (e.g. a noisy reward that a
+    missing answer still earns).
+    """
+
+    message: str
+    stop_reason: str = "invalid_action"
+    info: dict[str, Any] = field(default_factory=dict)
+    final_reward_components: dict[str, float] = field(default_factory=dict)
+
+
+class EnvInfrastructureError(RuntimeError):
+    """Raised inside a hook when something the env depends on (a sandbox, a worker) failed."""
+
+
+class TextEnv(gym.Env[str, str]):
+    """A single-agent env whose observations and actions are text.
+
+    Arguments shared by every family (subclasses pass them through):
+
+    Args:
+        max_turns: the episode is truncated with ``stop_reason="max_turns"`` after this many steps.
+        invalid_action_penalty: subtracted from the reward of every invalid action (>= 0).
+        max_invalid_actions: how many invalid actions are tolerated; one more ends the episode.
+        max_action_length: longer actions are invalid (the action space's ``max_length``).
+        max_observation_length: the observation space's ``max_length``.
+        render_mode: ``None`` or ``"ansi"`` (``render()`` returns the transcript so far).
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 4}
+
+    def __init__(
+        self,
+        *,
+        max_turns: int = 1,
+        invalid_action_penalty: float = 0.0,
+        max_invalid_actions: int = 0,
+        max_action_length: int = 65_536,
+        max_observation_length: int = 65_536,
+        render_mode: str | None = None,
+    ) -> None:
+        if not isinstance(max_turns, int) or max_turns < 1:
+            raise ValueError(f"max_turns must be an int >= 1, got {max_turns!r}")
+        if invalid_action_penalty < 0:
+            raise ValueError(
+                "invalid_action_penalty is subtracted from the reward, so it must be >= 0; "
+                f"got {invalid_action_penalty!r}"
+            )
+        if not isinstance(max_invalid_actions, int) or max_invalid_actions < 0:
+            raise ValueError(
+                f"max_invalid_actions must be an int >= 0, got {max_invalid_actions!r}"
+            )
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode must be one of {self.metadata['render_modes']} or None, "
+                f"got {render_mode!r}"
+            )
+        self.max_turns = max_turns
+        self.invalid_action_penalty = float(invalid_action_penalty)
+        self.max_invalid_actions = max_invalid_actions
+        self.render_mode = render_mode
+        self.action_space = UnicodeText(max_action_length)
+        self.observation_space = UnicodeText(max_observation_length)
+        self._episode: Episode | None = None
+        self._turns = 0
+        self._invalid_actions = 0
+        self._done = False
+        self._transcript: list[tuple[str, str]] = []
+        self._closed = False
+
+    # ----------------------------------------------------------------- hooks for families
+    def _start_episode(self, options: dict[str, Any] | None) -> Episode:
+        """Build the next episode from ``self.np_random`` (already seeded by ``reset``)."""
+        raise NotImplementedError
+
+    def _respond(self, action: str) -> Turn | InvalidAction:
+        """Apply one action of at most ``max_action_length`` characters."""
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        """Free what the family holds (processes, temp dirs); called once by :meth:`close`."""
+
+    # ----------------------------------------------------------------------- Gymnasium API
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        super().reset(seed=seed)
+        self._episode = self._start_episode(options)
+        self._turns = 0
+        self._invalid_actions = 0
+        self._done = False
+        prompt = self._clip(self._episode.prompt)
+        self._transcript = [("system", self._episode.system_prompt), ("env", prompt)]
+        info = {
+            **self._episode.info,
+            "system_prompt": self._episode.system_prompt,
+            "task_id": self._episode.task_id,
+        }
+        return prompt, info
+
+    def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        if self._episode is None:
+            raise RuntimeError(f"{type(self).__name__}.step() called before reset(); call reset()")
+        if self._done:
+            raise RuntimeError(
+                f"{type(self).__name__}.step() called after the episode ended; call reset()"
+            )
+        self._turns += 1
+        self._transcript.append(("agent", action if isinstance(action, str) else repr(action)))
+
+        outcome = self._checked_respond(action)
+        info: dict[str, Any] = {"turn": self._turns, "invalid_action": False}
+        if isinstance(outcome, InvalidAction):
+            self._invalid_actions += 1
+            left = self.max_invalid_actions - self._invalid_actions + 1
+            terminated = left <= 0
+            components = {"invalid_action": -self.invalid_action_penalty}
+            ending = (
+                "The episode has ended."
+                if terminated
+                else f"{left} more invalid action(s) will end the episode."
+            )
+            observation = f"Invalid action: {outcome.message}\n{ending}"
+            stop_reason = outcome.stop_reason if terminated else None
+            info.update(outcome.info, invalid_action=True, error=outcome.message)
+        else:
+            terminated = outcome.terminated
+            components = dict(outcome.reward_components)
+            observation = outcome.observation
+            stop_reason = outcome.stop_reason
+            info.update(outcome.info)
+            if terminated and stop_reason is None:
+                raise RuntimeError(f"{type(self).__name__}._respond ended without a stop_reason")
+
+        truncated = not terminated and self._turns >= self.max_turns
+        if truncated:
+            stop_reason = "max_turns"
+        self._done = terminated or truncated
+        if self._done and isinstance(outcome, InvalidAction):
+            components.update(outcome.final_reward_components)
+        if self._done:
+            info["stop_reason"] = stop_reason
+        info["reward_components"] = components
+        observation = self._clip(observation)
+        self._transcript.append(("env", observation))
+        return observation, float(sum(components.values())), terminated, truncated, info
+
+    def render(self) -> str | None:
+        """With ``render_mode="ansi"``: the transcript so far, one block per message."""
+        if self.render_mode != "ansi":
+            return None
+        return "\n".join(f"[{role}]\n{text}\n" for role, text in self._transcript)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._release()
+        super().close()
+
+    # --------------------------------------------------------------------------- helpers
+    def _checked_respond(self, action: Any) -> Turn | InvalidAction:
+        if not isinstance(action, str):
+            return InvalidAction(
+                f"actions are text (str), but got {type(action).__name__}; reply with text"
+            )
+        if len(action) > self.action_space.max_length:
+            return InvalidAction(
+                f"the reply has {len(action)} characters, over the limit of "
+                f"{self.action_space.max_length}; reply more briefly"
+            )
+        try:
+            return self._respond(action)
+        except Exception as error:  # an infrastructure fault must not kill a whole batch
+            logger.warning("%s step failed: %s", type(self).__name__, error, exc_info=True)
+            return Turn(
+                observation=f"The environment failed: {error}",
+                reward_components={},
+                terminated=True,
+                stop_reason="env_error",
+                info={
+                    "error": f"{type(error).__name__}: {error}",
+                    "traceback": traceback.format_exc(),
+                },
+            )
+
+    def _clip(self, text: str) -> str:
+        limit = self.observation_space.max_length
+        if len(text) <= limit:
+            return text
+        marker = "\n…[truncated]"
+        return text[: limit - len(marker)] + marker

@@ -1,0 +1,248 @@
+"""Math-v0: solve a math problem; math-verify checks the answer; reward noise is configurable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from arenagym.envs.core.text_env import Episode, InvalidAction, TextEnv, Turn
+from arenagym.envs.math import generators
+from arenagym.envs.math.problems import Problem, load_bundled, load_jsonl
+from arenagym.envs.math.scoring import MathScorer, RewardConfig, RewardModel
+from arenagym.envs.math.verifier import DEFAULT_EXTRACTION, check_extraction_methods
+
+_FORMAT_HINTS = {
+    "boxed": "\\boxed{...}",
+    "answer_tag": "<answer>...</answer>",
+    "answer_is": '"The answer is ..."',
+}
+
+
+class MathEnv(TextEnv):
+    r"""Solve a math problem; the final answer is checked by math-verify.
+
+    ## Description
+    Each episode poses one problem: procedurally generated (seven families: integer arithmetic,
+    fractions, linear equations, systems of two equations, quadratics, percentages, counting with
+    binomials; a difficulty knob 1-5), from the bundled set of hand-written problems, or from a
+    JSONL file. The agent answers in free text; the final answer is extracted (the last
+    ``\boxed{}``, ``<answer>`` tags, or "the answer is ...") and compared with the reference by
+    math-verify, so equivalent forms (``1/2``, ``0.5``, ``\dfrac12``; ``x = 3`` and ``3``; sets,
+    intervals) score alike. The reward can be made noisy exactly as in "The Climb Carves Wisdom
+    Deeper Than the Summit: On the Noisy Rewards in Learning to Reason" (see
+    :class:`~arenagym.envs.math.scoring.RewardConfig`), while ``info["clean_reward"]`` stays clean.
+
+    ## Action Space
+    :class:`~arenagym.envs.core.spaces.UnicodeText`: the model's whole response.
+
+    ## Observation Space
+    :class:`~arenagym.envs.core.spaces.UnicodeText`: on reset the problem; after a wrong answer
+    (when ``max_turns > 1``) a short note saying so; at the end a verdict.
+
+    ## Rewards
+    ``info["reward_components"]`` sum to the reward: ``correct`` (the verifier's 0/1, possibly
+    flipped), or ``rm`` (+ ``rm_calibration``) with a reward model, ``rpr`` (reasoning-pattern
+    reward) in the RPR modes, ``format`` (``format_reward`` when an answer was found), and
+    ``invalid_action`` (minus ``invalid_action_penalty``) for a response without an answer. The
+    reward is given on the step that ends the episode; earlier wrong attempts earn 0.
+
+    ## Starting State
+    A problem drawn with the reset seed; ``options={"problem_index": i}`` or
+    ``options={"task_id": ...}`` picks one problem of a file-backed source, and
+    ``options={"rollout_id": ...}`` distinguishes rollouts of one prompt for sample-scoped noise.
+
+    ## Episode End
+    ``solved`` (correct), ``failed`` (wrong on the last allowed turn), ``no_answer`` (no
+    extractable answer, beyond ``max_invalid_actions``), ``max_turns``, ``env_error``.
+
+    ## Arguments
+    * ``source``: ``"procedural"`` (default), ``"bundled"``, or a path to a JSONL file.
+    * ``difficulty``: 1-5 for procedural problems; for files, keeps only that difficulty (or all
+      with ``None``).
+    * ``categories``: restrict to these families / categories (default: all).
+    * ``answer_extraction``: the extraction methods in order (default boxed, answer_tag,
+      answer_is).
+    * ``verify_timeout_s``: wall-clock limit of one answer check (default 5).
+    * ``max_turns`` (1), ``max_invalid_actions`` (0), ``invalid_action_penalty`` (0.0),
+      ``render_mode`` (``None`` or ``"ansi"``).
+    * Reward settings: ``mode``, ``flip_prob``, ``flip_scope``, ``noise_seed``, ``rpr_n_norm``,
+      ``rpr_weight``, ``format_reward``, ``reward_model``, ``simulated_rm_accuracy``,
+      ``rm_calibration``, ``rm_threshold``, ``rm_alpha`` (see ``RewardConfig``).
+
+    ## Examples
+    >>> import gymnasium as gym
+    >>> import arenagym.envs
+    >>> env = gym.make("Math-v0", difficulty=1, flip_prob=0.4)
+    >>> problem, info = env.reset(seed=7)
+    >>> obs, reward, terminated, truncated, info = env.step("I think it is \\boxed{12}.")
+    >>> terminated, info["stop_reason"] in ("solved", "failed"), sorted(info["reward_components"])
+    (True, True, ['correct', 'format'])
+    >>> info["clean_reward"] in (0.0, 1.0)
+    True
+    """
+
+    def __init__(
+        self,
+        source: str = "procedural",
+        difficulty: int | None = 2,
+        categories: list[str] | None = None,
+        answer_extraction: list[str] | tuple[str, ...] = DEFAULT_EXTRACTION,
+        verify_timeout_s: float = 5.0,
+        max_turns: int = 1,
+        max_invalid_actions: int = 0,
+        invalid_action_penalty: float = 0.0,
+        render_mode: str | None = None,
+        mode: str = "correct",
+        flip_prob: float = 0.0,
+        flip_scope: str = "group",
+        noise_seed: int = 0,
+        rpr_n_norm: int = 40,
+        rpr_weight: float = 1.0,
+        format_reward: float = 0.0,
+        reward_model: str | RewardModel | None = None,
+        simulated_rm_accuracy: float | None = None,
+        rm_calibration: bool = False,
+        rm_threshold: float = 0.5,
+        rm_alpha: float = 0.1,
+    ) -> None:
+        super().__init__(
+            max_turns=max_turns,
+            invalid_action_penalty=invalid_action_penalty,
+            max_invalid_actions=max_invalid_actions,
+            max_action_length=65_536,
+            max_observation_length=16_384,
+            render_mode=render_mode,
+        )
+        self.reward_config = RewardConfig(
+            mode=mode,  # type: ignore[arg-type]
+            flip_prob=flip_prob,
+            flip_scope=flip_scope,  # type: ignore[arg-type]
+            noise_seed=noise_seed,
+            rpr_n_norm=rpr_n_norm,
+            rpr_weight=rpr_weight,
+            format_reward=format_reward,
+            reward_model=reward_model,
+            simulated_rm_accuracy=simulated_rm_accuracy,
+            rm_calibration=rm_calibration,
+            rm_threshold=rm_threshold,
+            rm_alpha=rm_alpha,
+        )
+        self.answer_extraction = check_extraction_methods(answer_extraction)
+        self.scorer = MathScorer(
+            self.reward_config,
+            answer_extraction=self.answer_extraction,
+            verify_timeout_s=verify_timeout_s,
+        )
+        self.source = source
+        self.difficulty = difficulty
+        self.categories = tuple(categories) if categories else None
+        self._problems = self._load_problems()
+        hints = " or ".join(_FORMAT_HINTS[m] for m in self.answer_extraction)
+        self.system_prompt = (
+            "You are solving a math problem. Reason step by step, then give the exact final "
+            f"answer as {hints}. Simplify fractions and radicals; give sets as \\{{a, b\\}}, "
+            "intervals as [a, b) and pairs as (x, y)."
+        )
+        self._format_help = f"put your final answer in {hints}, for example \\boxed{{42}}"
+        self._problem: Problem | None = None
+        self._rollout_id = ""
+
+    # ------------------------------------------------------------------------- episode
+    def _load_problems(self) -> list[Problem] | None:
+        if self.source == "procedural":
+            if self.difficulty not in range(1, 6):
+                raise ValueError(
+                    f"difficulty must be 1-5 for procedural problems, got {self.difficulty!r}"
+                )
+            unknown = set(self.categories or ()) - set(generators.FAMILIES)
+            if unknown:
+                raise ValueError(
+                    f"unknown categories {sorted(unknown)}; use {list(generators.FAMILIES)}"
+                )
+            return None
+        problems = load_bundled() if self.source == "bundled" else load_jsonl(Path(self.source))
+        kept = [
+            p
+            for p in problems
+            if (self.difficulty is None or p.difficulty == self.difficulty)
+            and (self.categories is None or p.category in self.categories)
+        ]
+        if not kept:
+            raise ValueError(
+                f"no problems in {self.source!r} match difficulty={self.difficulty!r} and "
+                f"categories={self.categories!r}; pass difficulty=None to use every difficulty"
+            )
+        return kept
+
+    def _start_episode(self, options: dict[str, Any] | None) -> Episode:
+        options = options or {}
+        rng = self.np_random
+        if self._problems is None:
+            family = str(rng.choice(self.categories or generators.FAMILIES))
+            problem = generators.generate(family, int(self.difficulty or 2), rng)
+        else:
+            problem = self._problems[int(rng.integers(len(self._problems)))]
+            if "problem_index" in options:
+                problem = self._problems[int(options["problem_index"]) % len(self._problems)]
+            elif "task_id" in options:
+                matches = [p for p in self._problems if p.task_id == options["task_id"]]
+                if not matches:
+                    raise ValueError(
+                        f"options['task_id']={options['task_id']!r} is not in {self.source!r}"
+                    )
+                problem = matches[0]
+        self._problem = problem
+        self._rollout_id = str(options.get("rollout_id", int(rng.integers(2**62))))
+        return Episode(
+            task_id=problem.task_id,
+            system_prompt=self.system_prompt,
+            prompt=problem.problem,
+            info={"category": problem.category, "difficulty": problem.difficulty},
+        )
+
+    def _respond(self, action: str) -> Turn | InvalidAction:
+        problem = self._problem
+        assert problem is not None
+        last_turn = self._turns >= self.max_turns
+        score = self.scorer.score(
+            problem.problem,
+            problem.answer,
+            action,
+            task_id=problem.task_id,
+            sample_key=f"{self._rollout_id}:{self._turns}",
+        )
+        info: dict[str, Any] = {
+            "clean_reward": score.clean_reward,
+            "extracted_answer": score.extracted_answer,
+            "parsed_answer": score.parsed_answer,
+            "verify_timed_out": score.timed_out,
+            "flipped": score.flipped,
+            "rpr": score.rpr,
+            "rm_score": score.rm_score,
+            "noise": self.reward_config.as_info(),
+        }
+        solved = score.clean_reward == 1.0
+        if not score.has_answer:
+            return InvalidAction(
+                f"no final answer found; {self._format_help}",
+                stop_reason="no_answer",
+                info=info,
+                final_reward_components=score.components,
+            )
+        if solved or last_turn:
+            return Turn(
+                observation=f"Your answer {score.extracted_answer} is "
+                + ("correct." if solved else "incorrect."),
+                reward_components=score.components,
+                terminated=True,
+                stop_reason="solved" if solved else "failed",
+                info={**info, "gold_answer": problem.answer},
+            )
+        return Turn(
+            observation=f"Your answer {score.extracted_answer} is incorrect. Try again.",
+            reward_components={name: 0.0 for name in score.components},
+            info=info,
+        )
+
+    def __repr__(self) -> str:
+        return f"MathEnv(source={self.source!r}, difficulty={self.difficulty!r})"

@@ -1,0 +1,154 @@
+"""The ``arenagym`` command: list, run, leaderboard, help, and exit status 2 on bad input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from arenagym.benchmarks.cli import main
+from arenagym.benchmarks.store import ResultsStore
+from arenagym_bench_testkit import ENV_ID
+
+KIT = "arenagym_bench_testkit"
+
+SUITE = f"""
+name = "cli"
+[[tasks]]
+name = "count"
+env = "{ENV_ID}"
+episodes = 2
+seeds = [0, 1]
+"""
+
+
+@pytest.fixture
+def suite_file(tmp_path: Path) -> Path:
+    path = tmp_path / "cli.toml"
+    path.write_text(SUITE, encoding="utf-8")
+    return path
+
+
+def test_list_prints_every_id_with_its_description(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert any(line.startswith("Math-v0 ") and "math" in line.lower() for line in out.splitlines())
+
+
+def test_run_then_rerun_then_leaderboard(
+    tmp_path: Path, suite_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "new" / "r.sqlite"
+    run = ["run", "--suite", str(suite_file), "--store", str(store), "--no-progress"]
+    assert main([*run, "--agent", f"{KIT}:ConstAgent"]) == 0
+    out = capsys.readouterr().out
+    assert f"cli · {KIT}:ConstAgent: 4 episodes run, 0 skipped" in out
+    assert "0 failed" in out and "stop reasons: 4 solved" in out
+    assert "1.000 ± 0.000" in out  # the leaderboard of the suite
+
+    assert main([*run, "--agent", f"{KIT}:ConstAgent"]) == 0
+    assert "0 episodes run, 4 skipped" in capsys.readouterr().out
+
+    wrong = [*run, "--agent", f"{KIT}:ConstAgent", "--agent-kwargs", '{"action": "no"}']
+    assert main([*wrong, "--agent-name", "wrong", "--concurrency", "2"]) == 0
+    capsys.readouterr()
+    with ResultsStore(store) as results:
+        assert {row.agent for row in results.rows()} == {f"{KIT}:ConstAgent", "wrong"}
+
+    markdown = tmp_path / "md" / "board.md"
+    board = ["leaderboard", "--store", str(store), "--suite", "cli"]
+    assert main([*board, "--markdown", str(markdown)]) == 0
+    out = capsys.readouterr().out
+    assert out.index(f"{KIT}:ConstAgent") < out.index("wrong")
+    assert f"Markdown written to {markdown}" in out
+    text = markdown.read_text(encoding="utf-8")
+    assert "## Suite `cli`" in text and "| 2 | wrong | 0.000 ± 0.000 (n=4) |" in text
+
+
+def test_run_shows_progress_on_stderr(
+    suite_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = str(tmp_path / "r.sqlite")
+    main(["run", "--suite", str(suite_file), "--agent", f"{KIT}:ConstAgent", "--store", store])
+    assert "4/4" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [[], ["list"], ["run"], ["leaderboard"]])
+def test_help(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "usage: arenagym" in out
+    if command and command != ["list"]:
+        assert "examples:" in out and "arenagym " + command[0] in out
+
+
+def run_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return captured.err
+
+
+def test_bad_input_exits_2_with_a_message(
+    tmp_path: Path, suite_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = str(tmp_path / "r.sqlite")
+    base = ["run", "--store", store, "--no-progress"]
+    agent = ["--agent", f"{KIT}:ConstAgent"]
+    suite = ["--suite", str(suite_file)]
+    assert "unknown suite 'nope'" in run_error([*base, *agent, "--suite", "nope"], capsys)
+    assert "cannot read the suite file" in run_error(
+        [*base, *agent, "--suite", str(tmp_path / "absent.toml")], capsys
+    )
+    assert "--agent-kwargs is not valid JSON" in run_error(
+        [*base, *suite, *agent, "--agent-kwargs", "{seed: 1}"], capsys
+    )
+    assert "must be a JSON object" in run_error(
+        [*base, *suite, *agent, "--agent-kwargs", "[1]"], capsys
+    )
+    assert "unknown agent 'nobody'" in run_error([*base, *suite, "--agent", "nobody"], capsys)
+    assert "cannot build agent" in run_error(
+        [*base, *suite, *agent, "--agent-kwargs", '{"colour": 1}'], capsys
+    )
+    assert "--concurrency" in run_error([*base, *suite, *agent, "--concurrency", "0"], capsys)
+    assert "required" in run_error(["run", *suite], capsys)
+    assert "invalid choice" in run_error(["fly"], capsys)
+    with ResultsStore(store) as results:
+        assert len(results) == 0  # nothing was recorded by any failed run
+
+
+def test_leaderboard_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = str(tmp_path / "absent.sqlite")
+    assert "no results store" in run_error(["leaderboard", "--store", missing], capsys)
+    assert not Path(missing).exists()
+    store = tmp_path / "r.sqlite"
+    ResultsStore(store).close()
+    err = run_error(["leaderboard", "--store", str(store), "--suite", "math"], capsys)
+    assert "no results for suite 'math'" in err
+    notes = tmp_path / "notes.sqlite"
+    notes.write_bytes(b"not a database " * 100)
+    assert "cannot use as a results store" in run_error(
+        ["leaderboard", "--store", str(notes)], capsys
+    )
+
+
+def test_empty_store_leaderboard(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = tmp_path / "r.sqlite"
+    ResultsStore(store).close()
+    assert main(["leaderboard", "--store", str(store)]) == 0
+    assert "no results yet" in capsys.readouterr().out
+
+
+def test_python_dash_m_works(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "arenagym.benchmarks.cli", "leaderboard", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "100"},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "usage: arenagym leaderboard" in result.stdout

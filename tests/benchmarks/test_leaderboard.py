@@ -1,0 +1,145 @@
+"""Leaderboards: mean ± standard error over seeds, ranking, rich and Markdown output."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import pytest
+from arenagym.benchmarks.leaderboard import (
+    build_leaderboards,
+    print_leaderboards,
+    to_markdown,
+    write_markdown,
+)
+from arenagym.benchmarks.store import EpisodeRow, ResultsStore
+from rich.console import Console
+
+# agent -> task -> seed -> episode scores
+SCORES: dict[str, dict[str, dict[int, list[float]]]] = {
+    "alpha": {
+        "t1": {0: [1, 0, 1], 1: [0, 0, 1], 2: [1, 1, 1]},  # seed means 2/3, 1/3, 1
+        "t2": {0: [0.5, 0.5], 1: [0.0, 1.0]},  # seed means 0.5, 0.5
+    },
+    "beta": {
+        "t1": {0: [1, 1, 1], 1: [1, 1, 0], 2: [1, 1, 1]},  # 1, 2/3, 1
+        "t2": {0: [0.25, 0.25]},  # one seed
+    },
+}
+
+
+def filled_store() -> ResultsStore:
+    store = ResultsStore(":memory:")
+    for agent, tasks in SCORES.items():
+        for task, seeds in tasks.items():
+            for seed, scores in seeds.items():
+                for episode, score in enumerate(scores):
+                    store.add(
+                        EpisodeRow(
+                            suite="s",
+                            task=task,
+                            env_id="E-v0",
+                            env_kwargs={},
+                            agent=agent,
+                            seed=seed,
+                            episode=episode,
+                            reset_seed=0,
+                            metric="clean_reward",
+                            score=float(score),
+                            reward=float(score) + 5.0,  # noisy raw reward: must not be used
+                            clean_reward=float(score),
+                            turns=1,
+                            stop_reason="agent_error" if (agent, episode) == ("beta", 2) else "x",
+                        )
+                    )
+    return store
+
+
+def test_mean_and_standard_error_over_seeds_match_a_hand_computation() -> None:
+    (board,) = build_leaderboards(filled_store())
+    assert board.suite == "s" and board.tasks == ("t1", "t2")
+    assert board.metrics == {"t1": "clean_reward", "t2": "clean_reward"}
+    alpha, beta = board.agents  # ranked by overall mean: 0.583 > 0.569
+
+    t1 = alpha.scores["t1"]
+    assert t1.seed_means == pytest.approx({0: 2 / 3, 1: 1 / 3, 2: 1.0})
+    assert t1.mean == pytest.approx(2 / 3)
+    # sample std of (2/3, 1/3, 1) is 1/3; SE = (1/3) / sqrt(3)
+    assert t1.se == pytest.approx(1 / 3 / math.sqrt(3))
+    assert (t1.n_seeds, t1.n_episodes, t1.n_errors) == (3, 9, 0)
+    assert alpha.scores["t2"].mean == pytest.approx(0.5)
+    assert alpha.scores["t2"].se == pytest.approx(0.0)
+    assert alpha.overall == pytest.approx((2 / 3 + 0.5) / 2)
+    assert (alpha.n_episodes, alpha.n_errors) == (13, 0)
+
+    # seed means (1, 2/3, 1): mean 8/9, sample std sqrt((2 (1/9)^2 + (2/9)^2) / 2) = sqrt(3)/9
+    assert beta.scores["t1"].mean == pytest.approx(8 / 9)
+    assert beta.scores["t1"].se == pytest.approx(math.sqrt(3) / 9 / math.sqrt(3))
+    assert beta.scores["t2"].se is None  # one seed
+    assert beta.overall == pytest.approx((8 / 9 + 0.25) / 2)
+    assert (beta.n_episodes, beta.n_errors) == (11, 3)  # episode 2 of each t1 seed
+
+
+def test_an_episode_weighted_mean_would_differ() -> None:
+    """Seeds with different episode counts weigh the same (mean of seed means)."""
+    store = filled_store()
+    store.add(
+        EpisodeRow(
+            suite="s", task="t2", env_id="E-v0", env_kwargs={}, agent="beta", seed=1, episode=0,
+            reset_seed=0, metric="clean_reward", score=1.0, reward=1.0, clean_reward=1.0,
+            turns=1, stop_reason="solved",
+        )
+    )  # fmt: skip
+    (board,) = build_leaderboards(store)
+    t2 = next(r for r in board.agents if r.agent == "beta").scores["t2"]
+    assert t2.mean == pytest.approx((0.25 + 1.0) / 2)  # not (0.25 + 0.25 + 1) / 3
+    assert t2.se == pytest.approx(0.375)  # std of (0.25, 1) = 0.75/sqrt(2); / sqrt(2)
+
+
+def test_markdown_table() -> None:
+    lines = to_markdown(build_leaderboards(filled_store())).splitlines()
+    assert lines[:6] == [
+        "## Suite `s`",
+        "",
+        "| Rank | Agent | t1 (clean_reward) | t2 (clean_reward) | Overall | Episodes | Errors |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| 1 | alpha | 0.667 ± 0.192 (n=9) | 0.500 ± 0.000 (n=4) | 0.583 | 13 | 0 |",
+        "| 2 | beta | 0.889 ± 0.111 (n=9) | 0.250 ± — (n=2) | 0.569 | 11 | 3 |",
+    ]
+
+
+def test_markdown_marks_missing_tasks_and_escapes_pipes(tmp_path: Path) -> None:
+    store = filled_store()
+    store.add(
+        EpisodeRow(
+            suite="s", task="t1", env_id="E-v0", env_kwargs={}, agent="a|b", seed=0, episode=0,
+            reset_seed=0, metric="clean_reward", score=2.0, reward=2.0, clean_reward=2.0,
+            turns=1, stop_reason="solved",
+        )
+    )  # fmt: skip
+    path = write_markdown(build_leaderboards(store), tmp_path / "out" / "board.md")
+    text = path.read_text(encoding="utf-8")
+    assert "| 1 | a\\|b | 2.000 ± — (n=1) | — | 2.000 | 1 | 0 |" in text
+
+
+def test_suites_get_separate_boards_and_can_be_filtered() -> None:
+    store = filled_store()
+    for row in store.rows(agent="alpha", task="t1"):
+        store.add(EpisodeRow(**{**row.__dict__, "suite": "other"}))
+    assert [board.suite for board in build_leaderboards(store)] == ["other", "s"]
+    (only,) = build_leaderboards(store, suite="other")
+    assert only.tasks == ("t1",) and [r.agent for r in only.agents] == ["alpha"]
+    assert build_leaderboards(store, suite="absent") == []
+    assert to_markdown([]) == "No results yet.\n"
+
+
+def test_rich_rendering_shows_every_agent_and_task() -> None:
+    buffer = io.StringIO()
+    print_leaderboards(build_leaderboards(filled_store()), Console(file=buffer, width=160))
+    text = buffer.getvalue()
+    for word in ("alpha", "beta", "t1", "t2", "0.667 ± 0.192", "0.250 ± —", "n=9", "Overall"):
+        assert word in text, word
+    buffer = io.StringIO()
+    print_leaderboards([], Console(file=buffer))
+    assert "no results" in buffer.getvalue()

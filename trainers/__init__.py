@@ -1,0 +1,1 @@
+"""RL training for LLM agents: rollouts, advantages, policy updates, reward models, merging."""
