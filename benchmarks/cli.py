@@ -19,12 +19,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from rich.console import Console
+
 from arenagym.agents.base import resolve_agent_factory
 from arenagym.benchmarks.leaderboard import build_leaderboards, print_leaderboards, write_markdown
 from arenagym.benchmarks.runner import DEFAULT_CONCURRENCY, RunSetupError, run_suite
 from arenagym.benchmarks.store import ResultsStore, StoreError
 from arenagym.benchmarks.suite import SuiteError, bundled_suites, load_suite
-from rich.console import Console
 
 #: Where ``run`` and ``leaderboard`` keep results unless ``--store`` says otherwise.
 DEFAULT_STORE = Path("results") / "arenagym.sqlite"

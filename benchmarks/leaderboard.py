@@ -35,9 +35,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from arenagym.benchmarks.store import EpisodeRow, ResultsStore
 from rich.console import Console
 from rich.table import Table
+
+from arenagym.benchmarks.store import EpisodeRow, ResultsStore
 
 
 @dataclass(frozen=True)

@@ -40,9 +40,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import gymnasium as gym
-from arenagym.agents.base import Agent, load_agent, resolve_agent_factory
-from arenagym.benchmarks.store import EpisodeRow, ResultsStore
-from arenagym.benchmarks.suite import Suite, Task, episode_reset_seed
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -52,6 +49,10 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+from arenagym.agents.base import Agent, load_agent, resolve_agent_factory
+from arenagym.benchmarks.store import EpisodeRow, ResultsStore
+from arenagym.benchmarks.suite import Suite, Task, episode_reset_seed
 
 T = TypeVar("T")
 
@@ -332,7 +333,7 @@ async def _play_episode(
                 stop_reason = str(
                     info.get("stop_reason") or ("terminated" if terminated else "truncated")
                 )
-                if "error" in info:
+                if stop_reason == "env_error" and "error" in info:  # the env's own fault report
                     details["error"] = info["error"]
                 break
     except _EpisodeFailure as failure:

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import gymnasium as gym
+
 from arenagym.envs.core.spaces import UnicodeText
 
 logger = logging.getLogger(__name__)

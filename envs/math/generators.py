@@ -31,6 +31,7 @@ from fractions import Fraction
 from math import comb, factorial, gcd, isqrt, perm
 
 import numpy as np
+
 from arenagym.envs.math.problems import Problem
 
 FAMILIES: tuple[str, ...] = (

@@ -145,6 +145,7 @@ def _alarm(seconds: float) -> Iterator[None]:
 # ------------------------------------------------------- worker processes for threads
 def _serve() -> None:
     """The worker's loop: one JSON ``[gold, answer]`` line in, one JSON result line out."""
+    _check_unlimited("1", "1")  # import math-verify and sympy before the first timed check
     print(json.dumps("ready"), flush=True)
     for line in sys.stdin:
         gold, answer = json.loads(line)

@@ -12,6 +12,7 @@ import time
 from typing import Any, ClassVar
 
 import gymnasium as gym
+
 from arenagym.envs.core.spaces import UnicodeText
 
 ENV_ID = "ArenagymTest/Countdown-v0"
@@ -23,7 +24,8 @@ class CountdownEnv(gym.Env[str, str]):
     The observation names the reset seed (``"seed=<n> turn=<t>"``) so agents can be told to
     crash in one chosen episode. ``noise`` is added to the reward (the clean reward stays in
     ``info["clean_reward"]``); ``crash_on_reset`` / ``crash_on_step`` list reset seeds whose
-    ``reset`` / first ``step`` raise.
+    ``reset`` / first ``step`` raise, and ``fault_on_step`` those whose first step reports an
+    infrastructure fault the way the env contract says (``stop_reason="env_error"``).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
@@ -34,6 +36,7 @@ class CountdownEnv(gym.Env[str, str]):
         noise: float = 0.0,
         crash_on_reset: list[int] | None = None,
         crash_on_step: list[int] | None = None,
+        fault_on_step: list[int] | None = None,
     ) -> None:
         if turns < 1:
             raise ValueError(f"turns must be >= 1, got {turns}")
@@ -41,6 +44,7 @@ class CountdownEnv(gym.Env[str, str]):
         self.noise = noise
         self.crash_on_reset = set(crash_on_reset or [])
         self.crash_on_step = set(crash_on_step or [])
+        self.fault_on_step = set(fault_on_step or [])
         self.observation_space = UnicodeText(200)
         self.action_space = UnicodeText(200)
         self._seed = -1
@@ -61,6 +65,9 @@ class CountdownEnv(gym.Env[str, str]):
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         if self._seed in self.crash_on_step:
             raise RuntimeError(f"step exploded for seed {self._seed}")
+        if self._seed in self.fault_on_step:
+            info = {"reward_components": {}, "stop_reason": "env_error", "error": "sandbox died"}
+            return "the sandbox died", 0.0, False, True, info
         self._turn += 1
         clean = float(action == "right")
         self._right += int(clean)

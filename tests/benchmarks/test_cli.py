@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from arenagym_bench_testkit import ENV_ID
+
 from arenagym.benchmarks.cli import main
 from arenagym.benchmarks.store import ResultsStore
-from arenagym_bench_testkit import ENV_ID
 
 KIT = "arenagym_bench_testkit"
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from arenagym.benchmarks.suite import episode_reset_seed
 
 # A third-party plug-in: its env is registered on import, and the agent module is the same one,

@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 
 import pytest
+from rich.console import Console
+
 from arenagym.benchmarks.leaderboard import (
     build_leaderboards,
     print_leaderboards,
@@ -14,7 +16,6 @@ from arenagym.benchmarks.leaderboard import (
     write_markdown,
 )
 from arenagym.benchmarks.store import EpisodeRow, ResultsStore
-from rich.console import Console
 
 # agent -> task -> seed -> episode scores
 SCORES: dict[str, dict[str, dict[int, list[float]]]] = {

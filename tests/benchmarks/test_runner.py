@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from arenagym_bench_testkit import ENV_ID, CountingAgent
+
 from arenagym.benchmarks.runner import (
     RunSetupError,
     agent_display_name,
@@ -16,7 +18,6 @@ from arenagym.benchmarks.runner import (
 )
 from arenagym.benchmarks.store import EpisodeRow, ResultsStore
 from arenagym.benchmarks.suite import Suite, Task, episode_reset_seed, load_suite
-from arenagym_bench_testkit import ENV_ID, CountingAgent
 
 KIT = "arenagym_bench_testkit"
 
@@ -180,6 +181,20 @@ def test_a_crashing_env_fails_only_its_own_episode(where: str) -> None:
     assert crashed.stop_reason == "env_error"
     assert "exploded" in crashed.info["error"]
     assert all(row.stop_reason == "solved" for row in rows.values())
+
+
+def test_an_env_reported_fault_is_an_env_error_with_its_message() -> None:
+    store = ResultsStore(":memory:")
+    suite = suite_of(countdown(fault_on_step=[episode_reset_seed(1, 1)]))
+    summary = run_suite(suite, f"{KIT}:ConstAgent", None, store, progress=False)
+    assert summary.failed == 1
+    faulted = by_key(store.rows())["count", 1, 1]
+    assert (faulted.stop_reason, faulted.info["error"], faulted.turns) == (
+        "env_error",
+        "sandbox died",
+        1,
+    )
+    assert all("error" not in row.info for row in store.rows() if row.key != faulted.key)
 
 
 def test_max_steps_stops_an_endless_episode() -> None:

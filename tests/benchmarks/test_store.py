@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+
 from arenagym.benchmarks.store import SCHEMA_VERSION, EpisodeRow, ResultsStore, StoreError
 
 

@@ -9,12 +9,13 @@ import sys
 import warnings
 from typing import Any
 
-import arenagym.envs
 import gymnasium as gym
 import numpy as np
 import pytest
-from arenagym.envs.core.spaces import UnicodeText
 from gymnasium.utils.env_checker import check_env
+
+import arenagym.envs
+from arenagym.envs.core.spaces import UnicodeText
 
 SINGLE_AGENT_IDS = sorted(arenagym.envs.list_envs(multi_agent=False))
 MULTI_AGENT_IDS = sorted(arenagym.envs.list_envs(multi_agent=True))
@@ -158,8 +159,9 @@ def test_async_vector_env_steps_text_envs() -> None:
 def test_multi_agent_ids_pass_pettingzoo_api_test() -> None:
     if not MULTI_AGENT_IDS:
         pytest.skip("no multi-agent family is registered yet")
-    from arenagym.envs.core.registration import make_multi_agent
     from pettingzoo.test import api_test
+
+    from arenagym.envs.core.registration import make_multi_agent
 
     for env_id in MULTI_AGENT_IDS:
         api_test(make_multi_agent(env_id), num_cycles=50)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from arenagym.envs.core.text_env import Episode, InvalidAction, TextEnv, Turn
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from arenagym.envs.core.text_env import Episode, InvalidAction, TextEnv, Turn
 
 
 class Guess(TextEnv):

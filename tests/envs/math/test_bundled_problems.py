@@ -10,8 +10,9 @@ from collections import Counter
 
 import pytest
 import sympy
-from arenagym.envs.math.problems import ANSWER_FORMS, Problem, load_bundled
 from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
+
+from arenagym.envs.math.problems import ANSWER_FORMS, Problem, load_bundled
 
 CATEGORIES = frozenset(
     {

@@ -17,9 +17,6 @@ from math import comb, factorial, perm
 import numpy as np
 import pytest
 import sympy
-from arenagym.envs.math import generators
-from arenagym.envs.math.generators import FAMILIES, generate
-from arenagym.envs.math.problems import ANSWER_FORMS, Problem
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from math_verify import parse, verify
@@ -29,6 +26,10 @@ from sympy.parsing.sympy_parser import (
     parse_expr,
     standard_transformations,
 )
+
+from arenagym.envs.math import generators
+from arenagym.envs.math.generators import FAMILIES, generate
+from arenagym.envs.math.problems import ANSWER_FORMS, Problem
 
 DIFFICULTIES = range(1, 6)
 # Tuple and set answers cost ~0.1 s each to parse with math-verify, so they get fewer seeds.
