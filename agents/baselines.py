@@ -752,7 +752,7 @@ class MathSolverAgent:
         "linear_system",
         "quadratic",
         "percentage",
-        "binomial",
+        "counting",
     )
 
     def __init__(self) -> None:

@@ -31,8 +31,6 @@ from arenagym.envs.math import generators
 from arenagym.envs.math.problems import load_bundled
 from arenagym.envs.math.scoring import MathScorer, RewardConfig
 
-logging.getLogger("math_verify").setLevel(logging.ERROR)
-
 RESPONSE_TEMPLATES = (
     "Let me work through it. Therefore the answer is \\boxed{{{answer}}}.",
     "First, we simplify. Thus the final answer is $\\boxed{{{answer}}}$.",
@@ -102,6 +100,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=1000)
     args = parser.parse_args()
+    logging.getLogger("math_verify").setLevel(logging.ERROR)  # its per-timeout warnings
     pairs = make_pairs(args.pairs)
     from arenagym.envs.math import verifier
 

@@ -5,7 +5,7 @@ Example:
     '\\sqrt{x^{2}}'
     >>> last_tag("<answer>a</answer> <answer> b </answer>", "answer")
     'b'
-    >>> last_boxed(r"\boxed{unclosed") is None
+    >>> last_boxed(r"\boxed{1} then \boxed{unclosed") is None
     True
 """
 
@@ -19,19 +19,24 @@ _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 def last_boxed(text: str) -> str | None:
     r"""The contents of the last complete ``\boxed{...}`` (or ``\fbox{...}``), braces balanced.
 
-    Returns ``None`` when there is none or the last one is never closed.
+    Boxes nested in a box belong to it. Returns ``None`` when there is no box, or when the last
+    one is never closed (a cut-off response is not graded on an answer it went on to replace).
     """
-    for match in reversed(list(_BOXED.finditer(text))):
+    answer = None
+    position = 0
+    while match := _BOXED.search(text, position):
         depth = 1
         for index in range(match.end(), len(text)):
             char = text[index]
-            if char == "{" and text[index - 1] != "\\":
-                depth += 1
-            elif char == "}" and text[index - 1] != "\\":
-                depth -= 1
+            if char in "{}" and text[index - 1] != "\\":
+                depth += 1 if char == "{" else -1
                 if depth == 0:
-                    return text[match.end() : index].strip()
-    return None
+                    answer = text[match.end() : index].strip()
+                    position = index + 1
+                    break
+        else:
+            return None
+    return answer
 
 
 def last_tag(text: str, tag: str) -> str | None:

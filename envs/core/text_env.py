@@ -22,7 +22,7 @@ Example:
     ...         ok = action.strip() == "hi"
     ...         return Turn("done", {"correct": float(ok)}, terminated=True,
     ...                     stop_reason="solved" if ok else "failed")
-    >>> env = Echo()
+    >>> env = Echo(max_turns=2, max_invalid_actions=1)
     >>> obs, info = env.reset(seed=0)
     >>> obs, info["task_id"]
     ('say hi', 'echo')
@@ -99,7 +99,8 @@ class TextEnv(gym.Env[str, str]):
     Arguments shared by every family (subclasses pass them through):
 
     Args:
-        max_turns: the episode is truncated with ``stop_reason="max_turns"`` after this many steps.
+        max_turns: the episode is truncated with ``stop_reason="max_turns"`` after this many valid
+            actions (invalid ones are bounded by ``max_invalid_actions`` instead).
         invalid_action_penalty: subtracted from the reward of every invalid action (>= 0).
         max_invalid_actions: how many invalid actions are tolerated; one more ends the episode.
         max_action_length: longer actions are invalid (the action space's ``max_length``).
@@ -142,7 +143,7 @@ class TextEnv(gym.Env[str, str]):
         self.action_space = UnicodeText(max_action_length)
         self.observation_space = UnicodeText(max_observation_length)
         self._episode: Episode | None = None
-        self._turns = 0
+        self._turns = 0  # valid actions so far
         self._invalid_actions = 0
         self._done = False
         self._transcript: list[tuple[str, str]] = []
@@ -159,6 +160,11 @@ class TextEnv(gym.Env[str, str]):
 
     def _release(self) -> None:
         """Free what the family holds (processes, temp dirs); called once by :meth:`close`."""
+
+    @property
+    def is_last_turn(self) -> bool:
+        """Inside :meth:`_respond`: whether a valid action now is the episode's last allowed one."""
+        return self._turns + 1 >= self.max_turns
 
     # ----------------------------------------------------------------------- Gymnasium API
     def reset(
@@ -185,16 +191,18 @@ class TextEnv(gym.Env[str, str]):
             raise RuntimeError(
                 f"{type(self).__name__}.step() called after the episode ended; call reset()"
             )
-        self._turns += 1
-        self._transcript.append(("agent", action if isinstance(action, str) else repr(action)))
+        shown = action if isinstance(action, str) else repr(action)
+        self._transcript.append(("agent", self._clip(shown)))
 
         outcome = self._checked_respond(action)
+        if not isinstance(outcome, InvalidAction):
+            self._turns += 1
         info: dict[str, Any] = {"turn": self._turns, "invalid_action": False}
         if isinstance(outcome, InvalidAction):
             self._invalid_actions += 1
             left = self.max_invalid_actions - self._invalid_actions + 1
             terminated = left <= 0
-            components = {"invalid_action": -self.invalid_action_penalty}
+            components = {"invalid_action": -self.invalid_action_penalty or 0.0}
             ending = (
                 "The episode has ended."
                 if terminated

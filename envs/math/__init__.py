@@ -12,8 +12,8 @@ from arenagym.envs.core.registration import register_env
 register_env(
     "Math-v0",
     "arenagym.envs.math.env:MathEnv",
-    "Procedural math (7 families, difficulty 1-5) checked by math-verify; reward noise by kwargs",
-    {"source": "procedural", "difficulty": 2},
+    "Procedural math (7 families, difficulty 1-5 or mixed) checked by math-verify; reward noise by kwargs",
+    {"source": "procedural", "difficulty": None},
 )
 register_env(
     "Math-Bundled-v0",

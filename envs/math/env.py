@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +58,8 @@ class MathEnv(TextEnv):
 
     ## Arguments
     * ``source``: ``"procedural"`` (default), ``"bundled"``, or a path to a JSONL file.
-    * ``difficulty``: 1-5 for procedural problems; for files, keeps only that difficulty (or all
-      with ``None``).
+    * ``difficulty``: 1-5, or ``None`` (default) for all: procedural episodes then draw a
+      difficulty per episode; file-backed sources keep only problems of that difficulty.
     * ``categories``: restrict to these families / categories (default: all).
     * ``answer_extraction``: the extraction methods in order (default boxed, answer_tag,
       answer_is).
@@ -84,7 +85,7 @@ class MathEnv(TextEnv):
     def __init__(
         self,
         source: str = "procedural",
-        difficulty: int | None = 2,
+        difficulty: int | None = None,
         categories: list[str] | None = None,
         answer_extraction: list[str] | tuple[str, ...] = DEFAULT_EXTRACTION,
         verify_timeout_s: float = 5.0,
@@ -150,9 +151,9 @@ class MathEnv(TextEnv):
     # ------------------------------------------------------------------------- episode
     def _load_problems(self) -> list[Problem] | None:
         if self.source == "procedural":
-            if self.difficulty not in range(1, 6):
+            if self.difficulty is not None and self.difficulty not in range(1, 6):
                 raise ValueError(
-                    f"difficulty must be 1-5 for procedural problems, got {self.difficulty!r}"
+                    f"difficulty must be 1-5 (or None for all), got {self.difficulty!r}"
                 )
             unknown = set(self.categories or ()) - set(generators.FAMILIES)
             if unknown:
@@ -179,11 +180,22 @@ class MathEnv(TextEnv):
         rng = self.np_random
         if self._problems is None:
             family = str(rng.choice(self.categories or generators.FAMILIES))
-            problem = generators.generate(family, int(self.difficulty or 2), rng)
+            difficulty = self.difficulty or int(rng.integers(1, 6))
+            problem = generators.generate(family, difficulty, rng)
         else:
             problem = self._problems[int(rng.integers(len(self._problems)))]
             if "problem_index" in options:
-                problem = self._problems[int(options["problem_index"]) % len(self._problems)]
+                index = options["problem_index"]
+                if (
+                    not isinstance(index, numbers.Integral)
+                    or isinstance(index, bool)
+                    or not 0 <= index < len(self._problems)
+                ):
+                    raise ValueError(
+                        f"options['problem_index'] must be an int in [0, {len(self._problems)}), "
+                        f"got {index!r}"
+                    )
+                problem = self._problems[int(index)]
             elif "task_id" in options:
                 matches = [p for p in self._problems if p.task_id == options["task_id"]]
                 if not matches:
@@ -203,13 +215,13 @@ class MathEnv(TextEnv):
     def _respond(self, action: str) -> Turn | InvalidAction:
         problem = self._problem
         assert problem is not None
-        last_turn = self._turns >= self.max_turns
+        last_turn = self.is_last_turn
         score = self.scorer.score(
             problem.problem,
             problem.answer,
             action,
             task_id=problem.task_id,
-            sample_key=f"{self._rollout_id}:{self._turns}",
+            sample_key=f"{self._rollout_id}:{self._turns}:{self._invalid_actions}",
         )
         info: dict[str, Any] = {
             "clean_reward": score.clean_reward,

@@ -41,7 +41,7 @@ FAMILIES: tuple[str, ...] = (
     "linear_system",
     "quadratic",
     "percentage",
-    "binomial",
+    "counting",
 )
 
 #: The lowest and highest difficulty :func:`generate` accepts.
@@ -766,7 +766,7 @@ def _percentage(difficulty: int, rng: np.random.Generator) -> _Built:
     return text, _decimal(value), "integer" if value.denominator == 1 else "decimal"
 
 
-# --------------------------------------------------------------------------- binomial
+# --------------------------------------------------------------------------- counting
 
 _WORDS = (
     "BANANA",
@@ -820,7 +820,7 @@ def _binomial_term(a: int, b: int, v: str) -> str:
     return f"({_terms([(a, v), (b, '')])})"
 
 
-def _binomial(difficulty: int, rng: np.random.Generator) -> _Built:
+def _counting(difficulty: int, rng: np.random.Generator) -> _Built:
     kind = _int(rng, 0, 2)
     if difficulty == 1:
         if kind == 0:
@@ -945,5 +945,5 @@ _BUILDERS: dict[str, Callable[[int, np.random.Generator], _Built]] = {
     "linear_system": _linear_system,
     "quadratic": _quadratic,
     "percentage": _percentage,
-    "binomial": _binomial,
+    "counting": _counting,
 }

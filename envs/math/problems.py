@@ -18,7 +18,9 @@ Example:
 
 from __future__ import annotations
 
+import codecs
 import json
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -52,26 +54,31 @@ def load_jsonl(path: str | Path) -> list[Problem]:
     """Read every problem in the JSONL file ``path`` (blank lines are skipped)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as error:
         raise ProblemFileError(f"{path}: cannot read the problem file ({error.strerror})") from None
+    data = data.removeprefix(codecs.BOM_UTF8)
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise ProblemFileError(f"{path}: not UTF-8 text ({error.reason})") from None
-    problems = [
-        _problem_from_record(path, number, line)
-        for number, line in enumerate(text.splitlines(), start=1)
-        if line.strip()
-    ]
+        line = data.count(b"\n", 0, error.start) + 1
+        raise ProblemFileError(f"{path}:{line}: not UTF-8 text ({error.reason})") from None
+    problems: list[Problem] = []
+    lines: dict[str, int] = {}
+    # not str.splitlines(): it would also break at U+2028 inside JSON strings
+    for number, line in enumerate(re.split(r"\r\n|\r|\n", text), start=1):
+        if not line.strip():
+            continue
+        problem = _problem_from_record(path, number, line)
+        if problem.task_id in lines:
+            raise ProblemFileError(
+                f"{path}:{number}: field 'id': {problem.task_id!r} already appears on line "
+                f"{lines[problem.task_id]}"
+            )
+        lines[problem.task_id] = number
+        problems.append(problem)
     if not problems:
         raise ProblemFileError(f"{path}: the file holds no problems")
-    seen: dict[str, int] = {}
-    for number, problem in enumerate(problems, start=1):
-        if problem.task_id in seen:
-            raise ProblemFileError(
-                f"{path}: field 'id': {problem.task_id!r} appears twice "
-                f"(problems {seen[problem.task_id]} and {number})"
-            )
-        seen[problem.task_id] = number
     return problems
 
 
@@ -88,7 +95,7 @@ def _problem_from_record(path: Path, number: int, line: str) -> Problem:
         record: Any = json.loads(line)
     except json.JSONDecodeError as error:
         raise ProblemFileError(
-            f"{where}: not valid JSON ({error.msg} at column {error.colno})"
+            f"{where}: not valid JSON ({error.msg}; column {error.colno})"
         ) from None
     if not isinstance(record, dict):
         raise ProblemFileError(
@@ -131,7 +138,7 @@ def _problem_from_record(path: Path, number: int, line: str) -> Problem:
 def _text_field(record: dict[str, Any], name: str, where: str) -> str:
     value = record.get(name)
     if not isinstance(value, str):
-        kind = "missing" if value is None else f"a {type(value).__name__}, not a string"
+        kind = "missing" if value is None else f"must be a string, not {type(value).__name__}"
         raise ProblemFileError(f"{where}: field {name!r}: {kind}")
     if not value.strip():
         raise ProblemFileError(f"{where}: field {name!r}: is empty")

@@ -10,7 +10,9 @@ to Reason" is one :class:`RewardConfig`:
   (``simulated_rm_accuracy=a`` is a built-in noisy RM of accuracy ``a``), and
   ``rm_calibration=True`` adds ``rm_alpha * RPR`` to scores below ``rm_threshold``, capped at 1.
 
-``Score.clean_reward`` is always the noiseless verifier result; leaderboards use it.
+Flips act on the verifier's 0/1 outcome whatever it was, as in the paper's symmetric noise: a
+response without an answer scores 0, and 1 when its coin flips. ``Score.clean_reward`` is always
+the noiseless verifier result; leaderboards use it.
 :func:`make_trl_reward` exposes the same scoring as a TRL reward function.
 
 Example:
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -113,6 +116,12 @@ class RewardConfig:
             )
         if self.mode == "rpr" and self.flip_prob > 0:
             raise ValueError("flip_prob flips correctness, which mode='rpr' does not use")
+        for name in ("rpr_weight", "format_reward", "rm_alpha"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if not 0.0 <= self.rm_threshold <= 1.0:
+            raise ValueError(f"rm_threshold must be in [0, 1], got {self.rm_threshold!r}")
         if self.rm_calibration and not has_rm:
             raise ValueError("rm_calibration needs reward_model= or simulated_rm_accuracy=")
 
@@ -147,10 +156,17 @@ def load_reward_model(spec: str | RewardModel) -> RewardModel:
     """A reward model from a callable or a ``"module:attr"`` name."""
     if callable(spec):
         return spec
-    module_name, _, attribute = spec.partition(":")
+    module_name, _, attribute = str(spec).partition(":")
     if not module_name or not attribute:
         raise ValueError(f"reward_model must be a callable or 'module:attr', got {spec!r}")
-    scorer = getattr(importlib.import_module(module_name), attribute)
+    try:
+        scorer = getattr(importlib.import_module(module_name), attribute)
+    except ImportError as error:
+        raise ValueError(
+            f"reward_model {spec!r}: cannot import {module_name!r} ({error})"
+        ) from None
+    except AttributeError:
+        raise ValueError(f"reward_model {spec!r}: {module_name!r} has no {attribute!r}") from None
     if not callable(scorer):
         raise ValueError(f"reward_model {spec!r} is not callable")
     return scorer
@@ -293,9 +309,16 @@ def make_trl_reward(
                 else hashlib.sha1(prompt_text.encode()).hexdigest()[:16]
             )
             text = _completion_text(completion)
-            score = scorer.score(
-                prompt_text, answers[index], text, task_id=task_id, sample_key=f"{index}:{text}"
-            )
+            try:
+                score = scorer.score(
+                    prompt_text,
+                    str(answers[index]),
+                    text,
+                    task_id=task_id,
+                    sample_key=f"{index}:{text}",
+                )
+            except ValueError as error:
+                raise ValueError(f"math_reward: row {index}: {error}") from None
             rewards.append(score.clean_reward if clean else score.reward)
         return rewards
 

@@ -123,6 +123,11 @@ def _check_unlimited(gold: str, answer: str) -> tuple[bool, str]:
     return correct, str(answer_parsed[0]) if answer_parsed else ""
 
 
+@functools.cache
+def _warm_up() -> None:
+    _check_unlimited("1", "1")
+
+
 class _Overrun(BaseException):
     """Not an ``Exception``: math-verify and sympy catch those, and would swallow the alarm."""
 
@@ -145,7 +150,7 @@ def _alarm(seconds: float) -> Iterator[None]:
 # ------------------------------------------------------- worker processes for threads
 def _serve() -> None:
     """The worker's loop: one JSON ``[gold, answer]`` line in, one JSON result line out."""
-    _check_unlimited("1", "1")  # import math-verify and sympy before the first timed check
+    _warm_up()  # import math-verify and sympy before the first timed check
     print(json.dumps("ready"), flush=True)
     for line in sys.stdin:
         gold, answer = json.loads(line)
@@ -220,21 +225,29 @@ class _WorkerPool:
         except (EOFError, OSError, ValueError) as error:
             self._discard(worker)
             raise EnvInfrastructureError(f"the math-verify worker died: {error}") from error
-        self._idle.put(worker)
+        with self._lock:
+            if worker in self._all:  # else shutdown() killed it meanwhile
+                self._idle.put(worker)
         if reply[0] == "error":
             raise ValueError(reply[1])
         return bool(reply[1]), str(reply[2])
 
     def _acquire(self) -> _Worker:
-        with self._lock:
-            try:
-                return self._idle.get_nowait()
+        """An idle worker, a new one while fewer than ``size`` exist, else wait for one."""
+        while True:
+            with self._lock:
+                try:
+                    return self._idle.get_nowait()
+                except queue.Empty:
+                    spawn = self._started < self.size
+                    if spawn:
+                        self._started += 1
+            if spawn:
+                break
+            try:  # wake up now and then: a worker discarded meanwhile frees a slot
+                return self._idle.get(timeout=0.1)
             except queue.Empty:
-                spawn = self._started < self.size
-                if spawn:
-                    self._started += 1
-        if not spawn:
-            return self._idle.get()
+                continue
         try:
             worker = _Worker()
         except BaseException:
@@ -248,13 +261,17 @@ class _WorkerPool:
     def _discard(self, worker: _Worker) -> None:
         worker.kill()
         with self._lock:
-            self._started -= 1
-            self._all.discard(worker)
+            if worker in self._all:  # not already counted out by shutdown()
+                self._started -= 1
+                self._all.discard(worker)
 
     def shutdown(self) -> None:
+        """Kill every worker; later checks start new ones (checks in flight fail)."""
         with self._lock:
             workers, self._all = list(self._all), set()
             self._started = 0
+            while not self._idle.empty():
+                self._idle.get_nowait()
         for worker in workers:
             worker.kill()
 
@@ -277,6 +294,7 @@ class AnswerChecker:
     def check(self, gold: str, answer: str) -> Verdict:
         """Whether ``answer`` (an extracted final answer) equals the reference ``gold``."""
         if threading.current_thread() is threading.main_thread():
+            _warm_up()  # import and initialise math-verify and sympy outside the time limit
             try:
                 with _alarm(self.timeout_s):
                     correct, parsed = _check_unlimited(gold, answer)

@@ -12,16 +12,17 @@ import pytest
 import sympy
 from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 
+from arenagym.envs.math.generators import FAMILIES
 from arenagym.envs.math.problems import ANSWER_FORMS, Problem, load_bundled
 
 CATEGORIES = frozenset(
     {
         "arithmetic",
         "fractions",
-        "linear_equations",
-        "systems",
-        "quadratics",
-        "percentages",
+        "linear_equation",
+        "linear_system",
+        "quadratic",
+        "percentage",
         "counting",
     }
 )
@@ -48,6 +49,10 @@ def problems() -> list[Problem]:
 @pytest.fixture(scope="module")
 def golds(problems: list[Problem]) -> dict[str, list]:
     return {problem.task_id: _gold(problem.answer) for problem in problems}
+
+
+def test_categories_are_the_procedural_family_names() -> None:
+    assert frozenset(FAMILIES) == CATEGORIES
 
 
 def test_enough_problems_with_unique_ids(problems: list[Problem]) -> None:

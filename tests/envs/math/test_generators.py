@@ -263,7 +263,7 @@ def _recompute_percentage(problem: Problem) -> sympy.Expr:
     return sympy.Rational(value.numerator, value.denominator)
 
 
-def _recompute_binomial(problem: Problem) -> sympy.Expr:
+def _recompute_counting(problem: Problem) -> sympy.Expr:
     text = problem.problem
     general = re.search(
         r"coefficient of (\w)(?:\^(\d+))? in the expansion of (\(.+\))\^(\d+)", text
@@ -282,7 +282,7 @@ _NUMERIC: dict[str, Callable[[Problem], sympy.Expr]] = {
     "arithmetic": _recompute_expression,
     "fractions": _recompute_expression,
     "percentage": _recompute_percentage,
-    "binomial": _recompute_binomial,
+    "counting": _recompute_counting,
 }
 
 
@@ -396,6 +396,21 @@ def test_hard_quadratics_have_irrational_roots_and_easy_ones_integers() -> None:
 def test_bad_difficulty_is_rejected(difficulty: object) -> None:
     with pytest.raises(ValueError, match="difficulty must be an integer from 1 to 5"):
         generate("arithmetic", difficulty, _rng(0))  # type: ignore[arg-type]
+
+
+def test_family_names() -> None:
+    assert FAMILIES == (
+        "arithmetic",
+        "fractions",
+        "linear_equation",
+        "linear_system",
+        "quadratic",
+        "percentage",
+        "counting",
+    )
+    assert generate("counting", 1, _rng(0)).category == "counting"
+    with pytest.raises(ValueError, match="unknown problem family 'binomial'"):
+        generate("binomial", 1, _rng(0))
 
 
 def test_unknown_family_is_rejected_naming_the_families() -> None:
