@@ -137,7 +137,9 @@ def test_same_seed_gives_the_same_episode(env_id: str) -> None:
 
 def test_async_vector_env_steps_text_envs() -> None:
     envs = gym.vector.AsyncVectorEnv(
-        [lambda: gym.make("Math-v0", difficulty=1) for _ in range(2)], shared_memory=False
+        [lambda: gym.make("arenagym.envs:Math-v0", difficulty=1) for _ in range(2)],
+        shared_memory=False,
+        context="spawn",  # fork is unsafe in a process with threads (the verifier pool, xdist)
     )
     try:
         observations, infos = envs.reset(seed=[1, 2])
