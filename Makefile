@@ -4,12 +4,13 @@
 STORE ?= results/arenagym.sqlite
 SUITE ?= math
 
-## make main: run the benchmark suite with the built-in baseline agents and print the leaderboard
+## make main: run the benchmark suites with the built-in baseline agents and print the leaderboard
 main:
-	scripts/ensure-venv
+	scripts/ensure-venv textarena
 	.venv/bin/arenagym run --suite $(SUITE) --agent random --agent-kwargs '{"seed": 0}' --agent-name random --store $(STORE)
 	.venv/bin/arenagym run --suite $(SUITE) --agent math-solver --store $(STORE)
-	.venv/bin/arenagym leaderboard --suite $(SUITE) --store $(STORE) --markdown results/leaderboard.md
+	.venv/bin/arenagym run --suite dfc18-quick --store $(STORE)
+	.venv/bin/arenagym leaderboard --store $(STORE) --markdown results/leaderboard.md
 
 ## make test: lint and run the whole test suite
 test:

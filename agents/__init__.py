@@ -1,5 +1,52 @@
-"""Agents that play arenagym envs: the Agent protocol, loading by name, and built-in baselines."""
+"""Agents that play arenagym envs: the Agent protocol, loading by name, LLM agents, rollouts.
 
-from arenagym.agents.base import Agent, builtin_agents, load_agent, resolve_agent_factory
+Light to import: the LLM backends (torch, transformers, openai, vllm) load only when an agent
+that needs one is built.
+"""
 
-__all__ = ["Agent", "builtin_agents", "load_agent", "resolve_agent_factory"]
+from arenagym.agents.adapters import CallableAgent, wrap_agent
+from arenagym.agents.base import (
+    Agent,
+    EpisodeStop,
+    builtin_agents,
+    clear_backend_cache,
+    load_agent,
+    parse_llm_spec,
+    resolve_agent_factory,
+)
+from arenagym.agents.chat import AgentTurn, ChatAgent, PromptTemplate
+from arenagym.agents.rollout import (
+    BatchingQueue,
+    EpisodeSpec,
+    RolloutConfig,
+    RolloutEngine,
+    Step,
+    Trajectory,
+    read_jsonl,
+    rollout,
+    write_jsonl,
+)
+
+__all__ = [
+    "Agent",
+    "AgentTurn",
+    "BatchingQueue",
+    "CallableAgent",
+    "ChatAgent",
+    "EpisodeSpec",
+    "EpisodeStop",
+    "PromptTemplate",
+    "RolloutConfig",
+    "RolloutEngine",
+    "Step",
+    "Trajectory",
+    "builtin_agents",
+    "clear_backend_cache",
+    "load_agent",
+    "parse_llm_spec",
+    "read_jsonl",
+    "resolve_agent_factory",
+    "rollout",
+    "wrap_agent",
+    "write_jsonl",
+]

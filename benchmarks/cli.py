@@ -6,6 +6,7 @@ Examples (also ``python -m arenagym.benchmarks.cli ...``)::
     arenagym run --suite math --agent math-solver
     arenagym run --suite my_suite.toml --agent my_pkg.agents:MyAgent --agent-kwargs '{"t": 0.7}'
     arenagym leaderboard --suite math --markdown results/leaderboard.md
+    arenagym run --suite dfc18-quick        # rated games between the built-in TextArena players
 
 Bad input (an unknown suite, agent or store, malformed JSON) prints one line on stderr and exits
 with status 2; an interrupted run exits with 130 and resumes when the same command is run again.
@@ -18,14 +19,25 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
 from arenagym.agents.base import resolve_agent_factory
-from arenagym.benchmarks.leaderboard import build_leaderboards, print_leaderboards, write_markdown
-from arenagym.benchmarks.runner import DEFAULT_CONCURRENCY, RunSetupError, run_suite
+from arenagym.benchmarks.leaderboard import (
+    build_leaderboards,
+    print_leaderboards,
+    print_rating_boards,
+    write_markdown,
+)
+from arenagym.benchmarks.runner import (
+    DEFAULT_CONCURRENCY,
+    RunSetupError,
+    agent_display_name,
+    run_suite,
+)
 from arenagym.benchmarks.store import ResultsStore, StoreError
-from arenagym.benchmarks.suite import SuiteError, bundled_suites, load_suite
+from arenagym.benchmarks.suite import Player, SuiteError, bundled_suites, load_suite
 
 #: Where ``run`` and ``leaderboard`` keep results unless ``--store`` says otherwise.
 DEFAULT_STORE = Path("results") / "arenagym.sqlite"
@@ -35,6 +47,11 @@ examples:
   arenagym run --suite math --agent math-solver
   arenagym run --suite math --agent random --agent-kwargs '{"seed": 1}' --concurrency 16
   arenagym run --suite path/to/suite.toml --agent my_pkg.agents:MyAgent --agent-name my-agent-v2
+  arenagym run --suite dfc18-quick
+  arenagym run --suite dfc18 --agent my_pkg.agents:MyAgent   # also play the built-in players
+
+A suite with [[matches]] plays its [[players]] against each other (and --agent, if given,
+against all of them) and shows OpenSkill ratings with wins/draws/losses.
 
 Episodes already in the store for this suite and agent name are skipped, so re-running the same
 command after a crash or Ctrl-C finishes the suite without repeating or duplicating episodes.
@@ -84,9 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--agent",
-        required=True,
         help="a built-in agent (random, math-solver), an entry point of the 'arenagym.agents' "
-        "group, or 'package.module:Class'",
+        "group, or 'package.module:Class' (required unless the suite only has [[matches]])",
     )
     run.add_argument(
         "--agent-kwargs",
@@ -128,11 +144,22 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument(
         "--markdown", metavar="PATH", help="also write the leaderboard as Markdown to PATH"
     )
+    commands.add_parser(
+        "serve",
+        help="serve a local model over an OpenAI-compatible HTTP API",
+        description="Serve a Hugging Face model directory at /v1/chat/completions and /v1/models.",
+        add_help=False,  # `arenagym serve --help` shows the server's own options
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``arenagym`` command with ``argv`` (default ``sys.argv[1:]``); the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"]:  # the server parses its own options (and --help)
+        from arenagym.agents.serve import main as serve_main
+
+        return serve_main(argv[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -175,12 +202,21 @@ def _run(args: argparse.Namespace) -> int:
         raise _UsageError(f"--agent-kwargs must be a JSON object, got {args.agent_kwargs}")
     # Resolve the agent before loading the suite: a plug-in agent's module may register the envs
     # its suite uses.
-    try:
-        resolve_agent_factory(args.agent)
-    except ValueError as error:
-        raise _UsageError(str(error)) from None
+    if args.agent is not None:
+        try:
+            resolve_agent_factory(args.agent)
+        except ValueError as error:
+            raise _UsageError(str(error)) from None
     suite = load_suite(args.suite)
+    if args.agent is None and suite.tasks:
+        raise _UsageError(
+            f"the argument --agent is required: suite {suite.name!r} has [[tasks]] to play"
+        )
     with ResultsStore(args.store) as store:
+        if suite.matches:
+            _run_matches(args, suite, agent_kwargs, store)
+        if not suite.tasks:
+            return 0
         summary = run_suite(
             suite,
             args.agent,
@@ -203,6 +239,30 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_matches(
+    args: argparse.Namespace, suite: Any, agent_kwargs: dict[str, Any], store: Any
+) -> None:
+    from arenagym.benchmarks.matches import run_matches
+    from arenagym.benchmarks.ratings import build_rating_boards
+
+    extra = []
+    if args.agent is not None:
+        name = args.agent_name or agent_display_name(args.agent, agent_kwargs)
+        extra.append(Player(name, args.agent, agent_kwargs))
+    summary = run_matches(
+        suite, store, extra, concurrency=args.concurrency, progress=not args.no_progress
+    )
+    reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(summary.stop_reasons.items()))
+    print(
+        f"{summary.suite} · games: {summary.ran} played, {summary.skipped} skipped (already in "
+        f"the store), {summary.failed} failed (agent/env errors) in {summary.duration_s:.1f} s; "
+        f"results in {args.store}"
+    )
+    if reasons:
+        print(f"game endings (seat 0): {reasons}")
+    print_rating_boards(build_rating_boards(store, suite=suite.name), _console())
+
+
 def _leaderboard(args: argparse.Namespace) -> int:
     if not Path(args.store).is_file():
         raise _UsageError(f"no results store at {args.store}; run `arenagym run` first")
@@ -211,10 +271,21 @@ def _leaderboard(args: argparse.Namespace) -> int:
             known = ", ".join(store.suites()) or "none"
             raise _UsageError(f"no results for suite {args.suite!r} in {args.store} (has: {known})")
         boards = build_leaderboards(store, suite=args.suite)
-    print_leaderboards(boards, _console())
+        ratings = _rating_boards(store, args.suite)
+    if boards or not ratings:
+        print_leaderboards(boards, _console())
+    print_rating_boards(ratings, _console())
     if args.markdown:
-        print(f"Markdown written to {write_markdown(boards, args.markdown)}")
+        print(f"Markdown written to {write_markdown(boards, args.markdown, ratings)}")
     return 0
+
+
+def _rating_boards(store: Any, suite: str | None) -> list[Any]:
+    if not store.match_rows(suite=suite):
+        return []  # no games: do not require openskill
+    from arenagym.benchmarks.ratings import build_rating_boards
+
+    return build_rating_boards(store, suite=suite)
 
 
 def _add_store_argument(parser: argparse.ArgumentParser) -> None:

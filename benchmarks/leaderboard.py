@@ -34,10 +34,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from arenagym.benchmarks.ratings import RatingBoard
 from arenagym.benchmarks.store import EpisodeRow, ResultsStore
 
 
@@ -229,13 +231,76 @@ def to_markdown(boards: Sequence[Leaderboard]) -> str:
     return "\n\n".join(parts) + "\n" if parts else "No results yet.\n"
 
 
-def write_markdown(boards: Sequence[Leaderboard], path: str | Path) -> Path:
-    """Write :func:`to_markdown` of ``boards`` to ``path`` (creating its folder); return it."""
+def write_markdown(
+    boards: Sequence[Leaderboard], path: str | Path, ratings: Sequence[RatingBoard] = ()
+) -> Path:
+    """Write :func:`to_markdown` of ``boards`` (and :func:`ratings_to_markdown` of ``ratings``)
+    to ``path`` (creating its folder); return it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(to_markdown(boards), encoding="utf-8")
+    text = to_markdown(boards) if boards or not ratings else ""
+    if ratings:
+        text += ("\n" if text else "") + ratings_to_markdown(ratings)
+    path.write_text(text, encoding="utf-8")
     return path
 
 
 def _markdown_row(cells: Iterable[str]) -> str:
     return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+
+# ----------------------------------------------------------------------------- rated games
+def _rating_cell(rating: Any) -> str:
+    if rating is None:
+        return "—"
+    wins, draws, losses = rating.record
+    return f"{rating.mu:.1f}±{rating.sigma:.1f} {wins}/{draws}/{losses}"
+
+
+def render_rating_table(board: RatingBoard) -> Table:
+    """A :class:`~arenagym.benchmarks.ratings.RatingBoard` as a rich table: a column per
+    player (best first), a row for the overall rating and one per game."""
+    table = Table(
+        title=f"Suite [bold]{board.suite}[/] — OpenSkill ratings (mu±sigma W/D/L)",
+        caption=f"{board.n_games} games, {board.n_errors} errors (not rated); "
+        "players ranked by mu - 3 sigma over all games",
+    )
+    table.add_column("Game", style="bold")
+    for rank, line in enumerate(board.players, start=1):
+        table.add_column(f"{rank}. {line.player}", justify="right", overflow="fold")
+    table.add_row("Overall", *(_rating_cell(line.overall) for line in board.players), style="bold")
+    for game in board.games:
+        table.add_row(game, *(_rating_cell(line.games.get(game)) for line in board.players))
+    return table
+
+
+def print_rating_boards(boards: Sequence[RatingBoard], console: Console | None = None) -> None:
+    """Print each rating board as a rich table (nothing when there are none)."""
+    console = console or Console()
+    for board in boards:
+        console.print(render_rating_table(board))
+
+
+def ratings_to_markdown(boards: Sequence[RatingBoard]) -> str:
+    """The rating boards as Markdown: a heading and a table per suite ("" when none)."""
+    parts = []
+    for board in boards:
+        header = ["Game", *(f"{rank}. {p.player}" for rank, p in enumerate(board.players, 1))]
+        lines = [
+            f"## Suite `{board.suite}` — ratings",
+            "",
+            _markdown_row(header),
+            _markdown_row(["---", *("---:" for _ in board.players)]),
+            _markdown_row(["**Overall**", *(_rating_cell(p.overall) for p in board.players)]),
+        ]
+        for game in board.games:
+            lines.append(
+                _markdown_row([game, *(_rating_cell(p.games.get(game)) for p in board.players)])
+            )
+        lines += [
+            "",
+            f"OpenSkill (Plackett-Luce) mu±sigma and wins/draws/losses; {board.n_games} games, "
+            f"{board.n_errors} errors (not rated); players ranked by mu - 3 sigma.",
+        ]
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n" if parts else ""

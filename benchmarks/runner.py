@@ -12,8 +12,10 @@ awaited on the event loop instead, so waiting for a model server holds no thread
 gets a fresh agent from ``load_agent(spec, **kwargs)``. An exception from the agent or the env
 ends only that episode, recorded with ``stop_reason`` ``"agent_error"`` / ``"env_error"`` and
 the error in ``info``; an episode that reaches the task's ``max_steps`` is stopped with
-``"max_steps"``. Before the first episode, the agent and each task's env are built once, so a
-typo in kwargs is one clear :class:`RunSetupError` rather than a store full of error rows.
+``"max_steps"``; an agent that raises :class:`~arenagym.agents.base.EpisodeStop` (an LLM agent
+out of context or tokens) ends its episode with that stop reason, not as an error. Before the
+first episode, the agent and each task's env are built once, so a typo in kwargs is one clear
+:class:`RunSetupError` rather than a store full of error rows.
 
 Example:
     >>> from arenagym.benchmarks.store import ResultsStore
@@ -50,7 +52,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from arenagym.agents.base import Agent, load_agent, resolve_agent_factory
+from arenagym.agents.base import Agent, EpisodeStop, load_agent, resolve_agent_factory
 from arenagym.benchmarks.store import EpisodeRow, ResultsStore
 from arenagym.benchmarks.suite import Suite, Task, episode_reset_seed
 
@@ -295,6 +297,8 @@ async def _play_episode(
     async def guarded(stop_reason: str, awaitable: Awaitable[T]) -> T:
         try:
             return await awaitable
+        except EpisodeStop:  # the agent ends the episode on purpose (e.g. context_overflow)
+            raise
         except Exception as error:
             raise _EpisodeFailure(stop_reason, error) from error
 
@@ -336,6 +340,9 @@ async def _play_episode(
                 if stop_reason == "env_error" and "error" in info:  # the env's own fault report
                     details["error"] = info["error"]
                 break
+    except EpisodeStop as stop:
+        stop_reason = stop.stop_reason
+        details["stop"] = {"message": str(stop), **stop.info}
     except _EpisodeFailure as failure:
         stop_reason = failure.stop_reason
         details["error"] = f"{type(failure.error).__name__}: {failure.error}"

@@ -67,6 +67,24 @@ CREATE TABLE IF NOT EXISTS episodes (
     UNIQUE (suite, task, agent, seed, episode)
 );
 CREATE INDEX IF NOT EXISTS episodes_by_suite_agent ON episodes (suite, agent);
+CREATE TABLE IF NOT EXISTS matches (
+    id           INTEGER PRIMARY KEY,
+    suite        TEXT    NOT NULL,
+    task         TEXT    NOT NULL,
+    env_id       TEXT    NOT NULL,
+    env_kwargs   TEXT    NOT NULL,  -- JSON object
+    lineup       TEXT    NOT NULL,  -- JSON list: the player names by seat
+    seed         INTEGER NOT NULL,
+    episode      INTEGER NOT NULL,
+    reset_seed   INTEGER NOT NULL,
+    rewards      TEXT    NOT NULL,  -- JSON list: each seat's final reward
+    moves        INTEGER NOT NULL,
+    stop_reason  TEXT    NOT NULL,  -- e.g. won/lost/draw of seat 0, or agent_error/env_error
+    info         TEXT    NOT NULL,  -- JSON object
+    finished_at  REAL    NOT NULL,
+    duration_s   REAL    NOT NULL,
+    UNIQUE (suite, task, lineup, seed, episode)
+);
 """
 
 
@@ -110,7 +128,43 @@ class EpisodeRow:
         return self.stop_reason in ERROR_STOP_REASONS
 
 
+@dataclass(frozen=True)
+class MatchRow:
+    """One finished game between agents: who sat where, and each seat's final reward.
+
+    Added to schema version 1 as a new table (older files gain it when opened), so version-1
+    files from before it stay readable.
+    """
+
+    suite: str
+    task: str
+    env_id: str
+    env_kwargs: dict[str, Any]
+    lineup: tuple[str, ...]
+    seed: int
+    episode: int
+    reset_seed: int
+    rewards: tuple[float, ...]
+    moves: int
+    stop_reason: str
+    info: dict[str, Any] = field(default_factory=dict)
+    finished_at: float = 0.0
+    duration_s: float = 0.0
+
+    @property
+    def key(self) -> tuple[str, str, tuple[str, ...], int, int]:
+        """The unique key: ``(suite, task, lineup, seed, episode)``."""
+        return (self.suite, self.task, self.lineup, self.seed, self.episode)
+
+    @property
+    def is_error(self) -> bool:
+        """Whether the game stopped because an agent or the env raised (not rated)."""
+        return self.stop_reason in ERROR_STOP_REASONS
+
+
 _COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(EpisodeRow))
+_MATCH_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(MatchRow))
+_MATCH_JSON = frozenset({"env_kwargs", "lineup", "rewards", "info"})
 _JSON_COLUMNS = frozenset({"env_kwargs", "info", "agent_kwargs"})
 
 
@@ -193,6 +247,48 @@ class ResultsStore:
             )
         return cursor.rowcount == 1
 
+    def add_match(self, row: MatchRow) -> bool:
+        """Insert a finished game in its own transaction; ``False`` if its key was there."""
+        values = [
+            json.dumps(value, sort_keys=True, default=repr) if name in _MATCH_JSON else value
+            for name, value in asdict(row).items()
+        ]
+        placeholders = ", ".join("?" for _ in _MATCH_COLUMNS)
+        with self._lock:
+            cursor = self._db.execute(
+                f"INSERT OR IGNORE INTO matches ({', '.join(_MATCH_COLUMNS)}) "
+                f"VALUES ({placeholders})",
+                values,
+            )
+        return cursor.rowcount == 1
+
+    def finished_matches(self, suite: str) -> set[tuple[str, tuple[str, ...], int, int]]:
+        """``(task, lineup, seed, episode)`` of every game of ``suite`` in the store."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT task, lineup, seed, episode FROM matches WHERE suite = ?", (suite,)
+            ).fetchall()
+        return {(task, tuple(json.loads(lineup)), seed, ep) for task, lineup, seed, ep in rows}
+
+    def match_rows(self, suite: str | None = None) -> list[MatchRow]:
+        """Stored games, oldest first, optionally only ``suite``'s."""
+        sql = f"SELECT {', '.join(_MATCH_COLUMNS)} FROM matches"
+        params: tuple[Any, ...] = ()
+        if suite is not None:
+            sql, params = sql + " WHERE suite = ?", (suite,)
+        with self._lock:
+            records = self._db.execute(sql + " ORDER BY id", params).fetchall()
+        rows = []
+        for record in records:
+            values = {
+                name: json.loads(record[name]) if name in _MATCH_JSON else record[name]
+                for name in _MATCH_COLUMNS
+            }
+            values["lineup"] = tuple(values["lineup"])
+            values["rewards"] = tuple(float(r) for r in values["rewards"])
+            rows.append(MatchRow(**values))
+        return rows
+
     def delete_errors(self, suite: str, agent: str) -> int:
         """Delete ``suite``'s ``agent_error``/``env_error`` rows of ``agent`` (to re-run them)."""
         marks = ", ".join("?" for _ in ERROR_STOP_REASONS)
@@ -236,9 +332,11 @@ class ResultsStore:
         ]
 
     def suites(self) -> list[str]:
-        """Names of the suites with at least one row, sorted."""
+        """Names of the suites with at least one row (episode or game), sorted."""
         with self._lock:
-            rows = self._db.execute("SELECT DISTINCT suite FROM episodes ORDER BY suite").fetchall()
+            rows = self._db.execute(
+                "SELECT suite FROM episodes UNION SELECT suite FROM matches ORDER BY suite"
+            ).fetchall()
         return [row[0] for row in rows]
 
     def __len__(self) -> int:

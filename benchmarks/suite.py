@@ -14,6 +14,22 @@ A suite file looks like this (every field but ``env``, ``episodes`` and ``seeds`
     metric = "clean_reward"              # clean_reward (default) | reward | success
     max_steps = 50                       # safety cap on steps per episode (default 1000)
 
+A suite may also hold two-player (or one-player) games played *between* agents, rated with
+OpenSkill (see :mod:`arenagym.benchmarks.matches` and :mod:`arenagym.benchmarks.ratings`)::
+
+    [[players]]                          # who plays the matches (``arenagym run --agent`` adds one)
+    name = "random"
+    agent = "arenagym.envs.textarena.opponents:RandomLegalOpponent"
+    kwargs = { seed = 0 }                # optional
+
+    [[matches]]
+    name = "tictactoe"                   # default: the env id
+    env = "TextArena/TicTacToe-AEC-v0"   # a multi-agent (PettingZoo) id
+    kwargs = {}                          # optional, for make_multi_agent
+    episodes = 1                         # games per seed for each seating of each pair
+    seeds = [0, 1]
+    max_steps = 1000                     # optional safety cap on moves per game
+
 Each (task, seed, episode) is one fixed episode: the env is reset with
 :func:`episode_reset_seed` ``(seed, episode)``, which depends on nothing else (not the agent, not
 the order episodes run in), so results of different agents and of resumed runs line up.
@@ -54,7 +70,9 @@ METRICS: tuple[str, ...] = ("clean_reward", "reward", "success")
 #: Steps per episode after which the runner stops an episode (``stop_reason="max_steps"``).
 DEFAULT_MAX_STEPS = 1_000
 
-_SUITE_KEYS = frozenset({"name", "description", "tasks"})
+_SUITE_KEYS = frozenset({"name", "description", "tasks", "players", "matches"})
+_PLAYER_KEYS = frozenset({"name", "agent", "kwargs"})
+_MATCH_KEYS = frozenset({"name", "env", "kwargs", "episodes", "seeds", "max_steps"})
 _TASK_KEYS = frozenset({"name", "env", "kwargs", "episodes", "seeds", "metric", "max_steps"})
 
 
@@ -87,13 +105,40 @@ class Task:
 
 
 @dataclass(frozen=True)
+class Player:
+    """A contestant of a suite's matches: a name on the leaderboard and an agent spec."""
+
+    name: str
+    agent: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MatchTask:
+    """Games of a multi-agent env between a suite's players, over ``seeds``.
+
+    Every ordered lineup of players (each pair in both seatings; each player alone in a
+    one-player game) plays ``episodes`` games per seed.
+    """
+
+    name: str
+    env: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    episodes: int = 1
+    seeds: tuple[int, ...] = (0,)
+    max_steps: int = DEFAULT_MAX_STEPS
+
+
+@dataclass(frozen=True)
 class Suite:
-    """A named list of tasks; ``source`` is the file it came from (for messages)."""
+    """A named list of tasks (and matches); ``source`` is the file it came from (for messages)."""
 
     name: str
     tasks: tuple[Task, ...]
     description: str = ""
     source: str = "<string>"
+    players: tuple[Player, ...] = ()
+    matches: tuple[MatchTask, ...] = ()
 
     @property
     def n_episodes(self) -> int:
@@ -176,12 +221,18 @@ def parse_suite(text: str, source: str = "<string>", default_name: str | None = 
     description = data.get("description", "")
     if not isinstance(description, str):
         raise SuiteError(f"{source}: field 'description' must be a string, got {description!r}")
+    players, matches = _parse_matches(data, source)
     raw_tasks = data.get("tasks")
+    if raw_tasks is None and matches:
+        raw_tasks = []
     if raw_tasks is None:
-        raise SuiteError(f"{source}: field 'tasks' is missing; add at least one [[tasks]] table")
+        raise SuiteError(
+            f"{source}: field 'tasks' is missing; add at least one [[tasks]] table "
+            "(or [[matches]] with [[players]])"
+        )
     if not isinstance(raw_tasks, list) or not all(isinstance(t, dict) for t in raw_tasks):
         raise SuiteError(f"{source}: field 'tasks' must be an array of tables ([[tasks]])")
-    if not raw_tasks:
+    if not raw_tasks and not matches:
         raise SuiteError(f"{source}: field 'tasks' is empty; add at least one [[tasks]] table")
     tasks: list[Task] = []
     first_index: dict[str, int] = {}
@@ -195,7 +246,73 @@ def parse_suite(text: str, source: str = "<string>", default_name: str | None = 
             )
         first_index[task.name] = index
         tasks.append(task)
-    return Suite(name=name, tasks=tuple(tasks), description=description, source=source)
+    return Suite(
+        name=name,
+        tasks=tuple(tasks),
+        description=description,
+        source=source,
+        players=players,
+        matches=matches,
+    )
+
+
+def _parse_matches(
+    data: dict[str, Any], source: str
+) -> tuple[tuple[Player, ...], tuple[MatchTask, ...]]:
+    """The ``[[players]]`` and ``[[matches]]`` tables of a suite (both optional)."""
+    raw_players = data.get("players", [])
+    raw_matches = data.get("matches", [])
+    for key, raw in (("players", raw_players), ("matches", raw_matches)):
+        if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
+            raise SuiteError(f"{source}: field {key!r} must be an array of tables ([[{key}]])")
+    players: list[Player] = []
+    for index, raw in enumerate(raw_players):
+        where = f"{source}: players[{index}]"
+        _check_keys(raw, _PLAYER_KEYS, source, f"players[{index}]")
+        name, agent, kwargs = raw.get("name"), raw.get("agent"), raw.get("kwargs", {})
+        if not isinstance(name, str) or not name.strip():
+            raise SuiteError(f"{where}: field 'name' must be a non-empty string, got {name!r}")
+        if not isinstance(agent, str) or not agent.strip():
+            raise SuiteError(f"{where}: field 'agent' must be an agent spec string, got {agent!r}")
+        if not isinstance(kwargs, dict):
+            raise SuiteError(f"{where}: field 'kwargs' must be a table, got {kwargs!r}")
+        if name in {p.name for p in players}:
+            raise SuiteError(f"{where}: field 'name': {name!r} is already used by a player")
+        players.append(Player(name, agent, kwargs))
+    matches: list[MatchTask] = []
+    for index, raw in enumerate(raw_matches):
+        where = f"{source}: matches[{index}]"
+        _check_keys(raw, _MATCH_KEYS, source, f"matches[{index}]")
+        env = raw.get("env")
+        if not isinstance(env, str) or not env.strip():
+            raise SuiteError(f"{where}: field 'env' must be a multi-agent env id, got {env!r}")
+        import arenagym.envs
+
+        known = arenagym.envs.list_envs(multi_agent=True)
+        if env not in known:
+            close = difflib.get_close_matches(env, list(known), n=3)
+            hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+            raise SuiteError(f"{where}: field 'env': {env!r} is not a multi-agent id{hint}")
+        kwargs = raw.get("kwargs", {})
+        episodes, seeds = raw.get("episodes", 1), raw.get("seeds")
+        max_steps = raw.get("max_steps", DEFAULT_MAX_STEPS)
+        if not isinstance(kwargs, dict):
+            raise SuiteError(f"{where}: field 'kwargs' must be a table, got {kwargs!r}")
+        if not _is_int(episodes) or episodes < 1:
+            raise SuiteError(f"{where}: field 'episodes' must be an integer >= 1")
+        if not isinstance(seeds, list) or not seeds or not all(_is_int(s) for s in seeds):
+            raise SuiteError(f"{where}: field 'seeds' must be a non-empty list of integers")
+        if len(set(seeds)) != len(seeds):
+            raise SuiteError(f"{where}: field 'seeds' has repeated seeds: {seeds!r}")
+        if not _is_int(max_steps) or max_steps < 1:
+            raise SuiteError(f"{where}: field 'max_steps' must be an integer >= 1")
+        name = raw.get("name", env)
+        if name in {m.name for m in matches}:
+            raise SuiteError(f"{where}: field 'name': {name!r} is already used by a match task")
+        matches.append(MatchTask(name, env, kwargs, episodes, tuple(seeds), max_steps))
+    if matches and not players:
+        raise SuiteError(f"{source}: [[matches]] need [[players]] to play them")
+    return tuple(players), tuple(matches)
 
 
 def default_task_name(env: str, kwargs: dict[str, Any]) -> str:

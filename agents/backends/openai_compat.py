@@ -1,0 +1,404 @@
+"""OpenAI-compatible HTTP backend: ``vllm serve``, SGLang, ``arenagym serve`` or a hosted API.
+
+:class:`OpenAICompatibleBackend` sends one ``/chat/completions`` request per conversation with the
+official ``openai`` client (``AsyncOpenAI``), concurrently (``asyncio.gather`` under a semaphore of
+``max_concurrency`` requests), and turns the answers into
+:class:`~arenagym.agents.backends.base.Completion` objects.
+
+- Retries: 429, 5xx, timeouts and connection errors are retried up to ``max_retries`` times with
+  exponential backoff (``backoff_s * 2**attempt``, capped at ``max_backoff_s``, at least the server's
+  ``Retry-After``); then :class:`BackendUnavailableError`. Any other 4xx fails at once with
+  :class:`BackendRequestError`, whose message names the HTTP status and the server's message. The
+  ``openai`` client's own retries are switched off so that there is one retry policy.
+- Log-probabilities: requested with ``logprobs=true`` (when ``params.logprobs``) and read from
+  ``choices[0].logprobs.content[*].logprob``; a server that does not return them leaves
+  ``Completion.logprobs`` empty.
+- Token ids: with ``return_token_ids=True`` the request carries vLLM's ``return_token_ids: true``
+  extension (vLLM >= 0.10.2; ``arenagym serve`` too), and the ids are read from the response's
+  ``prompt_token_ids`` and the choice's ``token_ids``. Off by default, because hosted APIs reject
+  unknown parameters; without it the id lists stay empty.
+- Other non-OpenAI parameters go in ``extra_body`` only when used: ``top_k`` (when > 0) and
+  ``stop_token_ids``. Seeds: row ``i`` of a batch is sent ``params.seed + i`` (so that equal prompts
+  in one batch do not get equal samples).
+- ``finish_reason``: ``"length"`` stays ``"length"``; everything else (``stop``, ``tool_calls``,
+  ``content_filter``) is ``"stop"``.
+- ``count_tokens``: with a local ``tokenizer`` (path or object) the chat template is applied
+  locally; otherwise vLLM's ``POST /tokenize`` (served by ``arenagym serve`` and ``vllm serve``); if
+  the server has none, a rough estimate (UTF-8 bytes / 2 + 8 per message, on the high side).
+  ``max_context``: the constructor's value, else ``max_model_len`` from ``GET /v1/models`` (vLLM,
+  ``arenagym serve``).
+
+:meth:`OpenAICompatibleBackend.generate` is synchronous: it runs its own event loop, or — when
+called from a thread whose event loop is running — runs the requests on a helper thread.
+:meth:`OpenAICompatibleBackend.agenerate` is the coroutine to await from async code (one client and
+one concurrency limit per event loop).
+
+Example (``# doctest: +SKIP``: needs a running server):
+    >>> from arenagym.agents.backends import OpenAICompatibleBackend, SamplingParams
+    >>> backend = OpenAICompatibleBackend("http://127.0.0.1:8000/v1", "tiny")  # doctest: +SKIP
+    >>> backend.generate([[{"role": "user", "content": "hi"}]], SamplingParams(max_tokens=4))  # doctest: +SKIP
+    [Completion(text=..., finish_reason='length', ...)]
+
+Retry delays (without a ``Retry-After``) grow exponentially:
+    >>> [backoff_delay(attempt, 0.5, 8.0) for attempt in range(6)]
+    [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import weakref
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from arenagym.agents.backends.base import Completion, Conversation, SamplingParams
+
+#: HTTP statuses worth retrying: request timeout, conflict, rate limit, and every 5xx.
+RETRYABLE_STATUSES = frozenset({408, 409, 429})
+
+
+class BackendRequestError(RuntimeError):
+    """The server refused the request (a 4xx other than 408/409/429): retrying will not help."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class BackendUnavailableError(RuntimeError):
+    """The server kept failing (429, 5xx, timeouts, connection errors) after every retry."""
+
+    def __init__(self, message: str, status: int | None = None, attempts: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+        self.attempts = attempts
+
+
+def backoff_delay(
+    attempt: int, backoff_s: float, max_backoff_s: float, retry_after: float | None = None
+) -> float:
+    """Seconds to wait before retry number ``attempt + 1``: ``backoff_s * 2**attempt``, capped.
+
+    A server's ``Retry-After`` raises the delay (still capped at ``max_backoff_s``).
+    """
+    delay = backoff_s * (2**attempt)
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return min(delay, max_backoff_s)
+
+
+class OpenAICompatibleBackend:
+    """A :class:`~arenagym.agents.backends.base.GenerationBackend` over an OpenAI-compatible server.
+
+    Args:
+        base_url: the API root including ``/v1``, e.g. ``http://127.0.0.1:8000/v1``.
+        model: the model name the server knows.
+        api_key: sent as a bearer token; default ``"EMPTY"`` (what local servers accept).
+        max_concurrency: the most requests in flight at once (per event loop).
+        timeout_s: per-request timeout.
+        max_retries: retries after the first attempt for retryable failures.
+        backoff_s, max_backoff_s: the exponential backoff schedule (see :func:`backoff_delay`).
+        return_token_ids: ask for vLLM's token-id extension (see the module docs).
+        max_context: the model's context length, if the server does not report it.
+        tokenizer: a tokenizer object or path for local :meth:`count_tokens`.
+        extra_body: extra JSON fields for every request (server-specific options).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        max_concurrency: int = 16,
+        timeout_s: float = 60,
+        max_retries: int = 3,
+        *,
+        backoff_s: float = 0.5,
+        max_backoff_s: float = 8.0,
+        return_token_ids: bool = False,
+        max_context: int | None = None,
+        tokenizer: Any | None = None,
+        extra_body: dict[str, Any] | None = None,
+    ) -> None:
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.api_key = api_key or "EMPTY"
+        self.max_concurrency = max_concurrency
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.return_token_ids = return_token_ids
+        self.extra_body = dict(extra_body or {})
+        self._max_context = max_context
+        if isinstance(tokenizer, str | Path):
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(str(tokenizer))
+        self.tokenizer = tokenizer
+        self._tokenize_endpoint = True
+        self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, Any]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._per_loop_lock = threading.Lock()
+
+    # -- generation ----------------------------------------------------------------------------
+
+    def generate(
+        self, conversations: Sequence[Conversation], params: SamplingParams
+    ) -> list[Completion]:
+        """One completion per conversation, in order; requests run concurrently."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self._generate_with_own_client(conversations, params))
+        # This thread's loop is busy running us: do the work on a helper thread with its own loop.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            future = pool.submit(asyncio.run, self._generate_with_own_client(conversations, params))
+            return future.result()
+
+    async def agenerate(
+        self, conversations: Sequence[Conversation], params: SamplingParams
+    ) -> list[Completion]:
+        """The coroutine form of :meth:`generate` (shares a client and limit per event loop)."""
+        client, semaphore = self._loop_state()
+        return await self._gather(client, semaphore, conversations, params)
+
+    async def aclose(self) -> None:
+        """Close the client that belongs to the running event loop, if any."""
+        state = self._per_loop.pop(asyncio.get_running_loop(), None)
+        if state is not None:
+            await state[0].close()
+
+    def _new_client(self) -> Any:
+        from openai import AsyncOpenAI
+
+        return AsyncOpenAI(
+            base_url=self.base_url, api_key=self.api_key, timeout=self.timeout_s, max_retries=0
+        )
+
+    def _loop_state(self) -> tuple[Any, asyncio.Semaphore]:
+        loop = asyncio.get_running_loop()
+        with self._per_loop_lock:
+            state = self._per_loop.get(loop)
+            if state is None:
+                state = (self._new_client(), asyncio.Semaphore(self.max_concurrency))
+                self._per_loop[loop] = state
+        return state
+
+    async def _generate_with_own_client(
+        self, conversations: Sequence[Conversation], params: SamplingParams
+    ) -> list[Completion]:
+        client = self._new_client()
+        try:
+            semaphore = asyncio.Semaphore(self.max_concurrency)
+            return await self._gather(client, semaphore, conversations, params)
+        finally:
+            await client.close()
+
+    async def _gather(
+        self,
+        client: Any,
+        semaphore: asyncio.Semaphore,
+        conversations: Sequence[Conversation],
+        params: SamplingParams,
+    ) -> list[Completion]:
+        async def one(row: int, conversation: Conversation) -> Completion:
+            async with semaphore:
+                return await self._request(client, conversation, params, row)
+
+        tasks = [asyncio.ensure_future(one(i, c)) for i, c in enumerate(conversations)]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for task in tasks:  # a failed row fails the batch: stop the others
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
+    def request_kwargs(
+        self, conversation: Conversation, params: SamplingParams, row: int = 0
+    ) -> dict[str, Any]:
+        """The keyword arguments for ``client.chat.completions.create`` for one row.
+
+        >>> backend = OpenAICompatibleBackend("http://localhost:8000/v1", "m")
+        >>> kwargs = backend.request_kwargs([{"role": "user", "content": "hi"}],
+        ...                                 SamplingParams(max_tokens=5, top_k=3, seed=7), row=2)
+        >>> kwargs["max_tokens"], kwargs["seed"], kwargs["logprobs"], kwargs["extra_body"]
+        (5, 9, True, {'top_k': 3})
+        """
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "messages": [dict(m) for m in conversation],
+            "max_tokens": params.max_tokens,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+        }
+        if params.stop:
+            kwargs["stop"] = list(params.stop)
+        if params.seed is not None:
+            kwargs["seed"] = params.seed + row
+        if params.logprobs:
+            kwargs["logprobs"] = True
+            if params.top_logprobs:
+                kwargs["top_logprobs"] = params.top_logprobs
+        extra = dict(self.extra_body)
+        if params.top_k:
+            extra["top_k"] = params.top_k
+        if params.stop_token_ids:
+            extra["stop_token_ids"] = list(params.stop_token_ids)
+        if self.return_token_ids:
+            extra["return_token_ids"] = True
+        if extra:
+            kwargs["extra_body"] = extra
+        return kwargs
+
+    async def _request(
+        self, client: Any, conversation: Conversation, params: SamplingParams, row: int
+    ) -> Completion:
+        import openai
+
+        kwargs = self.request_kwargs(conversation, params, row)
+        attempts = self.max_retries + 1
+        for attempt in range(attempts):
+            retry_after: float | None = None
+            try:
+                response = await client.chat.completions.create(**kwargs)
+                return self.parse_response(response)
+            except openai.APIStatusError as error:
+                status = error.status_code
+                message = _server_message(error)
+                if status not in RETRYABLE_STATUSES and status < 500:
+                    raise BackendRequestError(
+                        f"{self.base_url}/chat/completions answered HTTP {status}: {message}",
+                        status=status,
+                    ) from error
+                retry_after = _retry_after(error)
+                last = (f"HTTP {status}: {message}", status)
+            except openai.APIConnectionError as error:  # includes APITimeoutError
+                last = (f"{type(error).__name__}: {error}", None)
+            if attempt + 1 == attempts:
+                raise BackendUnavailableError(
+                    f"{self.base_url}/chat/completions failed {attempts} times; last: {last[0]}",
+                    status=last[1],
+                    attempts=attempts,
+                )
+            await asyncio.sleep(
+                backoff_delay(attempt, self.backoff_s, self.max_backoff_s, retry_after)
+            )
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def parse_response(response: Any) -> Completion:
+        """A :class:`Completion` from a ``ChatCompletion`` (uses the first choice)."""
+        choice = response.choices[0]
+        logprobs: list[float] = []
+        content = getattr(getattr(choice, "logprobs", None), "content", None)
+        if content:
+            logprobs = [float(item.logprob) for item in content]
+        completion_ids = _extra(choice, "token_ids") or []
+        prompt_ids = _extra(response, "prompt_token_ids") or []
+        return Completion(
+            text=choice.message.content or "",
+            prompt_token_ids=[int(t) for t in prompt_ids],
+            completion_token_ids=[int(t) for t in completion_ids],
+            logprobs=logprobs,
+            finish_reason="length" if choice.finish_reason == "length" else "stop",
+        )
+
+    # -- tokens and context --------------------------------------------------------------------
+
+    @property
+    def server_root(self) -> str:
+        """The base URL without its trailing ``/v1`` (where vLLM serves ``/tokenize``)."""
+        return self.base_url.removesuffix("/v1")
+
+    def count_tokens(self, conversation: Conversation) -> int:
+        """The prompt length of ``conversation`` in tokens (chat template applied; see module docs)."""
+        if self.tokenizer is not None:
+            text = self.tokenizer.apply_chat_template(
+                list(conversation), tokenize=False, add_generation_prompt=True
+            )
+            return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        if self._tokenize_endpoint:
+            import httpx
+
+            response = httpx.post(
+                f"{self.server_root}/tokenize",
+                json={"model": self.model, "messages": list(conversation)},
+                headers={"Authorization": f"Bearer {self.api_key}"},
+                timeout=self.timeout_s,
+            )
+            if response.status_code in (404, 405):
+                self._tokenize_endpoint = False
+            else:
+                response.raise_for_status()
+                return int(response.json()["count"])
+        return estimate_tokens(conversation)
+
+    @property
+    def max_context(self) -> int:
+        """The model's context length: the constructor's ``max_context`` or the server's report."""
+        if self._max_context is None:
+            import httpx
+
+            response = httpx.get(
+                f"{self.base_url}/models",
+                headers={"Authorization": f"Bearer {self.api_key}"},
+                timeout=self.timeout_s,
+            )
+            response.raise_for_status()
+            for card in response.json().get("data", []):
+                if card.get("id") == self.model and card.get("max_model_len"):
+                    self._max_context = int(card["max_model_len"])
+                    break
+            else:
+                raise RuntimeError(
+                    f"{self.base_url}/models does not report max_model_len for {self.model!r}; "
+                    "pass max_context= to OpenAICompatibleBackend"
+                )
+        return self._max_context
+
+
+def estimate_tokens(conversation: Conversation) -> int:
+    """A rough, high-side token count when no tokenizer is available.
+
+    >>> estimate_tokens([{"role": "user", "content": "abcd"}])
+    10
+    """
+    return sum(len(str(m.get("content", "")).encode("utf-8")) // 2 + 8 for m in conversation)
+
+
+def _extra(obj: Any, name: str) -> Any:
+    """A field the OpenAI schema does not define (vLLM extensions), if the server sent it."""
+    value = getattr(obj, name, None)
+    if value is None:
+        value = (getattr(obj, "model_extra", None) or {}).get(name)
+    return value
+
+
+def _server_message(error: Any) -> str:
+    body = getattr(error, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+        if body.get("detail"):
+            return str(body["detail"])
+    return str(getattr(error, "message", error))
+
+
+def _retry_after(error: Any) -> float | None:
+    response = getattr(error, "response", None)
+    value = response.headers.get("retry-after") if response is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None

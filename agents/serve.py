@@ -1,0 +1,472 @@
+"""``arenagym serve``: an OpenAI-compatible HTTP server over the transformers backend.
+
+Local models become reachable by any OpenAI client (the official ``openai`` package, the
+:class:`~arenagym.agents.backends.openai_compat.OpenAICompatibleBackend`, third-party agents):
+
+- ``POST /v1/chat/completions``: ``messages``, ``max_tokens`` / ``max_completion_tokens`` (default:
+  the rest of the context), ``temperature``, ``top_p``, ``top_k``, ``stop``, ``seed``, ``n=1``,
+  ``logprobs`` / ``top_logprobs`` (→ ``choices[0].logprobs.content[*].token/logprob/bytes/
+  top_logprobs``), ``usage`` counts and ``finish_reason``. vLLM extensions: ``stop_token_ids``, and
+  ``return_token_ids`` → ``prompt_token_ids`` on the response and ``token_ids`` on the choice.
+  No streaming.
+- ``GET /v1/models`` (the model card carries ``max_model_len``), ``GET /health``,
+  ``POST /tokenize`` (vLLM's: ``{"messages": [...]}`` → ``{"count", "tokens", "max_model_len"}``).
+- Errors are OpenAI-style ``{"error": {"message", "type", "param", "code"}}``: 400 for requests that
+  cannot be served (``n`` > 1, streaming, a prompt longer than the context, bad ranges, a body that
+  is not JSON), 404 for an unknown model or route, 422 for a body that does not match the schema,
+  500 when generation itself fails.
+
+Why it is fast: concurrent requests are batched. Every request goes onto a queue; a single worker
+takes the first waiting request, keeps collecting for ``batch_window_s`` (a few ms) or until
+``max_batch_size`` requests, and decodes them all in one ``backend.generate_each`` call (each row
+with its own sampling parameters and seed) in a worker thread, while the next batch queues up.
+
+Why FastAPI + uvicorn (the ``serve`` extra): request validation with pydantic, an asyncio server that
+holds thousands of idle connections cheaply, and the same stack vLLM's server uses; the stdlib
+``http.server`` has neither async batching nor keep-alive performance.
+
+Run it (binds loopback by default)::
+
+    arenagym serve --model PATH [--host 127.0.0.1] [--port 8000] [--model-name NAME]
+    python -m arenagym.agents.serve --model PATH
+
+Example (``# doctest: +SKIP``: builds a model and starts a server):
+    >>> from arenagym.agents.backends import TransformersBackend
+    >>> app = build_app(TransformersBackend("/tmp/tiny"), "tiny")  # doctest: +SKIP
+    >>> parse_args(["--model", "/tmp/tiny"]).host
+    '127.0.0.1'
+"""
+
+# No ``from __future__ import annotations`` here: FastAPI reads the endpoints' annotations at
+# runtime, and the classes they name are imported inside build_app (to keep this module light).
+import argparse
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from arenagym.agents.backends.base import (
+    Completion,
+    ContextLengthError,
+    Conversation,
+    SamplingParams,
+)
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+
+class APIError(Exception):
+    """An error answered as OpenAI-style JSON with an HTTP status."""
+
+    def __init__(
+        self, status: int, message: str, *, type_: str | None = None, param: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type_ or {404: "NotFoundError", 422: "UnprocessableEntityError"}.get(
+            status, "BadRequestError" if status < 500 else "InternalServerError"
+        )
+        self.param = param
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body: ``{"error": {...}}``.
+
+        >>> APIError(400, "n must be 1", param="n").body()["error"]["type"]
+        'BadRequestError'
+        """
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.status,
+            }
+        }
+
+
+@dataclass
+class _Pending:
+    conversation: Conversation
+    params: SamplingParams
+    future: "asyncio.Future[Completion]" = field(repr=False)
+
+
+class RequestBatcher:
+    """Collects concurrent generation requests into batches for one backend.
+
+    ``submit`` is awaited by request handlers; :meth:`run` is the single worker task. Backends with
+    ``generate_each`` (per-row params) get one call per batch; others get one ``generate`` call per
+    distinct :class:`SamplingParams` in the batch.
+    """
+
+    def __init__(self, backend: Any, *, batch_window_s: float = 0.005, max_batch_size: int = 64):
+        self.backend = backend
+        self.batch_window_s = batch_window_s
+        self.max_batch_size = max_batch_size
+        self.batches_run = 0
+        self._queue: asyncio.Queue[_Pending] | None = None  # created in run(), on the app's loop
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="arenagym-generate")
+
+    async def submit(self, conversation: Conversation, params: SamplingParams) -> Completion:
+        if self._queue is None:
+            raise RuntimeError("the batcher is not running")
+        future: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Pending(conversation, params, future))
+        return await future
+
+    async def run(self) -> None:
+        """Forever: wait for a request, gather more for ``batch_window_s``, decode them together."""
+        self._queue = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            deadline = loop.time() + self.batch_window_s
+            while len(batch) < self.max_batch_size:
+                timeout = deadline - loop.time()
+                if timeout <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self._queue.get(), timeout))
+                except TimeoutError:
+                    break
+            batch = [p for p in batch if not p.future.done()]  # drop cancelled requests
+            if not batch:
+                continue
+            try:
+                results = await loop.run_in_executor(self._executor, self._generate, batch)
+            except Exception as error:  # one bad batch must not stop the server
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(error)
+                continue
+            self.batches_run += 1
+            for pending, result in zip(batch, results, strict=True):
+                if not pending.future.done():
+                    pending.future.set_result(result)
+
+    def _generate(self, batch: list[_Pending]) -> list[Completion]:
+        conversations = [p.conversation for p in batch]
+        if hasattr(self.backend, "generate_each"):
+            return self.backend.generate_each(conversations, [p.params for p in batch])
+        results: list[Completion | None] = [None] * len(batch)
+        groups: dict[SamplingParams, list[int]] = {}
+        for index, pending in enumerate(batch):
+            groups.setdefault(pending.params, []).append(index)
+        for params, indices in groups.items():
+            outputs = self.backend.generate([conversations[i] for i in indices], params)
+            for index, output in zip(indices, outputs, strict=True):
+                results[index] = output
+        return [r for r in results if r is not None]
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def build_app(
+    backend: Any,
+    model_name: str,
+    *,
+    batch_window_s: float = 0.005,
+    max_batch_size: int = 64,
+) -> "FastAPI":
+    """The FastAPI application serving ``backend`` under the name ``model_name``.
+
+    ``backend`` is a :class:`~arenagym.agents.backends.hf.TransformersBackend` (or any
+    ``GenerationBackend``; ``/tokenize`` and token strings in logprobs need a ``tokenizer``
+    attribute). The batching worker starts and stops with the app (ASGI lifespan).
+    """
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from pydantic import ValidationError
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    models = _request_models()
+    batcher = RequestBatcher(backend, batch_window_s=batch_window_s, max_batch_size=max_batch_size)
+    created = int(time.time())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: "FastAPI") -> AsyncIterator[None]:
+        worker = asyncio.create_task(batcher.run())
+        await asyncio.sleep(0)  # let the worker create its queue
+        try:
+            yield
+        finally:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+            batcher.close()
+
+    app = FastAPI(title="arenagym serve", lifespan=lifespan)
+    app.state.batcher = batcher
+    app.state.backend = backend
+    app.state.model_name = model_name
+
+    @app.exception_handler(APIError)
+    async def _api_error(request: Request, error: APIError) -> JSONResponse:
+        return JSONResponse(error.body(), status_code=error.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+        return JSONResponse(APIError(422, _describe(error.errors())).body(), status_code=422)
+
+    async def parse(request: Request, schema: Any) -> Any:
+        try:
+            data = await request.json()
+        except ValueError as error:
+            raise APIError(400, f"the request body is not valid JSON: {error}") from error
+        try:
+            return schema.model_validate(data)
+        except ValidationError as error:
+            raise APIError(422, _describe(error.errors())) from error
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        message = str(error.detail)
+        if error.status_code == 404:
+            message = f"no route {request.method} {request.url.path}"
+        return JSONResponse(APIError(error.status_code, message).body(), error.status_code)
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/v1/models")
+    async def list_models() -> dict[str, Any]:
+        return {"object": "list", "data": [_model_card(model_name, created, backend)]}
+
+    @app.get("/v1/models/{name:path}")
+    async def get_model(name: str) -> dict[str, Any]:
+        _check_model(name, model_name)
+        return _model_card(model_name, created, backend)
+
+    @app.post("/tokenize")
+    async def tokenize(raw: Request) -> dict[str, Any]:
+        request = await parse(raw, models.TokenizeRequest)
+        if request.model is not None:
+            _check_model(request.model, model_name)
+        conversation = [_message(m) for m in request.messages]
+        tokens = list(backend.prompt_ids(conversation)) if hasattr(backend, "prompt_ids") else []
+        count = len(tokens) if tokens else backend.count_tokens(conversation)
+        return {"count": count, "tokens": tokens, "max_model_len": backend.max_context}
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(raw: Request) -> dict[str, Any]:
+        request = await parse(raw, models.ChatRequest)
+        _check_model(request.model, model_name)
+        conversation = [_message(m) for m in request.messages]
+        params = _sampling_params(request, conversation, backend)
+        try:
+            completion = await batcher.submit(conversation, params)
+        except ContextLengthError as error:
+            raise APIError(400, str(error), param="messages") from error
+        except Exception as error:  # a failed generation is the server's fault: 500, retryable
+            raise APIError(500, f"generation failed: {type(error).__name__}: {error}") from error
+        return _response(request, completion, model_name, backend)
+
+    return app
+
+
+def _request_models() -> Any:
+    """Pydantic request schemas, built lazily so that importing this module stays light."""
+    from pydantic import BaseModel, ConfigDict
+
+    class ChatMessage(BaseModel):
+        model_config = ConfigDict(extra="allow")
+        role: str
+        content: str | list[dict[str, Any]] | None = None
+
+    class ChatRequest(BaseModel):
+        model_config = ConfigDict(extra="allow")
+        model: str
+        messages: list[ChatMessage]
+        max_tokens: int | None = None
+        max_completion_tokens: int | None = None
+        temperature: float | None = None
+        top_p: float | None = None
+        top_k: int | None = None
+        stop: str | list[str] | None = None
+        seed: int | None = None
+        n: int | None = None
+        stream: bool | None = None
+        logprobs: bool | None = None
+        top_logprobs: int | None = None
+        stop_token_ids: list[int] | None = None
+        return_token_ids: bool | None = None
+
+    class TokenizeRequest(BaseModel):
+        model_config = ConfigDict(extra="allow")
+        model: str | None = None
+        messages: list[ChatMessage]
+
+    return argparse.Namespace(
+        ChatMessage=ChatMessage, ChatRequest=ChatRequest, TokenizeRequest=TokenizeRequest
+    )
+
+
+def _describe(errors: Sequence[Any]) -> str:
+    """One line from pydantic's error list: ``messages.0.role: Field required; …``."""
+    parts = []
+    for error in errors:
+        location = ".".join(str(x) for x in error.get("loc", ()) if x != "body")
+        parts.append(f"{location}: {error.get('msg')}" if location else str(error.get("msg")))
+    return "invalid request: " + "; ".join(parts)
+
+
+def _check_model(requested: str, served: str) -> None:
+    if requested != served:
+        raise APIError(
+            404,
+            f"The model `{requested}` does not exist; this server serves `{served}`.",
+            param="model",
+        )
+
+
+def _message(message: Any) -> dict[str, str]:
+    content = message.content
+    if isinstance(content, list):  # content parts: keep the text ones
+        content = "".join(str(p.get("text", "")) for p in content if p.get("type") == "text")
+    return {"role": message.role, "content": content or ""}
+
+
+def _sampling_params(request: Any, conversation: Conversation, backend: Any) -> SamplingParams:
+    if request.n not in (None, 1):
+        raise APIError(400, "only n=1 is supported", param="n")
+    if request.stream:
+        raise APIError(400, "streaming is not supported", param="stream")
+    if request.top_logprobs and not request.logprobs:
+        raise APIError(400, "top_logprobs needs logprobs=true", param="top_logprobs")
+    prompt_tokens = backend.count_tokens(conversation)
+    if prompt_tokens >= backend.max_context:
+        raise APIError(
+            400, str(ContextLengthError(prompt_tokens, backend.max_context)), param="messages"
+        )
+    max_tokens = request.max_completion_tokens or request.max_tokens
+    if max_tokens is None:
+        max_tokens = backend.max_context - prompt_tokens
+    stop = request.stop if request.stop is not None else ()
+    top_k = request.top_k if request.top_k is not None and request.top_k > 0 else 0
+    try:
+        return SamplingParams(
+            max_tokens=max_tokens,
+            temperature=1.0 if request.temperature is None else request.temperature,
+            top_p=1.0 if request.top_p is None else request.top_p,
+            top_k=top_k,
+            stop=stop,
+            seed=request.seed,
+            logprobs=bool(request.logprobs),
+            stop_token_ids=tuple(request.stop_token_ids or ()),
+            top_logprobs=request.top_logprobs or 0,
+        )
+    except ValueError as error:
+        param = str(error).split(" ", 1)[0]
+        raise APIError(400, str(error), param=param) from error
+
+
+def _token_entry(token_id: int, logprob: float, tokenizer: Any) -> dict[str, Any]:
+    token = tokenizer.decode([token_id]) if tokenizer is not None else str(token_id)
+    return {"token": token, "logprob": logprob, "bytes": list(token.encode("utf-8"))}
+
+
+def _response(
+    request: Any, completion: Completion, model_name: str, backend: Any
+) -> dict[str, Any]:
+    tokenizer = getattr(backend, "tokenizer", None)
+    logprobs = None
+    if request.logprobs:
+        content = []
+        for i, (token_id, logprob) in enumerate(
+            zip(completion.completion_token_ids, completion.logprobs, strict=False)
+        ):
+            entry = _token_entry(token_id, logprob, tokenizer)
+            top = completion.top_logprobs[i] if i < len(completion.top_logprobs) else {}
+            entry["top_logprobs"] = [_token_entry(t, lp, tokenizer) for t, lp in top.items()]
+            content.append(entry)
+        logprobs = {"content": content}
+    choice: dict[str, Any] = {
+        "index": 0,
+        "message": {"role": "assistant", "content": completion.text},
+        "logprobs": logprobs,
+        "finish_reason": completion.finish_reason,
+    }
+    prompt_tokens = len(completion.prompt_token_ids)
+    completion_tokens = len(completion.completion_token_ids)
+    body: dict[str, Any] = {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model_name,
+        "choices": [choice],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+    if request.return_token_ids:
+        choice["token_ids"] = list(completion.completion_token_ids)
+        body["prompt_token_ids"] = list(completion.prompt_token_ids)
+    return body
+
+
+def _model_card(name: str, created: int, backend: Any) -> dict[str, Any]:
+    return {
+        "id": name,
+        "object": "model",
+        "created": created,
+        "owned_by": "arenagym",
+        "max_model_len": backend.max_context,
+    }
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Command-line options of ``arenagym serve``."""
+    parser = argparse.ArgumentParser(
+        prog="arenagym serve",
+        description="Serve a local Hugging Face model over an OpenAI-compatible HTTP API.",
+    )
+    parser.add_argument("--model", required=True, help="model directory (Hugging Face format)")
+    parser.add_argument("--host", default=DEFAULT_HOST, help="interface to bind (default loopback)")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="TCP port (0 = any free one)"
+    )
+    parser.add_argument("--model-name", default=None, help="name clients use (default: --model)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: auto)")
+    parser.add_argument("--dtype", default=None, help="float32, bfloat16 … (default: auto)")
+    parser.add_argument("--max-batch-size", type=int, default=64)
+    parser.add_argument(
+        "--batch-window-ms", type=float, default=5.0, help="how long to gather a batch"
+    )
+    parser.add_argument("--log-level", default="warning")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the server until interrupted; returns the process exit status."""
+    args = parse_args(argv)
+    import uvicorn
+
+    from arenagym.agents.backends.hf import TransformersBackend
+
+    backend = TransformersBackend(args.model, device=args.device, dtype=args.dtype)
+    app = build_app(
+        backend,
+        args.model_name or str(args.model),
+        batch_window_s=args.batch_window_ms / 1000,
+        max_batch_size=args.max_batch_size,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,234 @@
+"""The single-agent Gymnasium env of a TextArena game (``TextArena/<Game>-v0``)."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from arenagym.envs.core.text_env import Episode, InvalidAction, TextEnv, Turn
+from arenagym.envs.textarena.aec import GameView, offer_view, system_prompt
+from arenagym.envs.textarena.game import GameSession, MoveResult, import_textarena
+from arenagym.envs.textarena.games import GAMES
+
+#: The opponent of a two-player game unless ``opponent=`` says otherwise.
+DEFAULT_OPPONENT = "arenagym.envs.textarena.opponents:RandomLegalOpponent"
+
+
+class TextArenaEnv(TextEnv):
+    r"""A TextArena game with one seat played by the agent and the other by a pluggable opponent.
+
+    ## Description
+    One of TextArena's text games (the 18 DFC games are registered as ``TextArena/<Game>-v0``;
+    any other TextArena id can be passed as ``game``). In a two-player game the agent plays one
+    seat (``seat=0``/``1``, or drawn from the reset seed when ``None``) and an opponent — any
+    arenagym agent spec: a scripted opponent from
+    :mod:`arenagym.envs.textarena.opponents`, a baseline, an LLM agent (self-play when it is the
+    same policy) — plays the other; its moves happen inside ``step``. Single-player games are
+    played directly. A fresh TextArena env is built per episode and seeded through a generator of
+    its own, so the same seed gives the same game and Python's global ``random`` is untouched.
+
+    ## Action Space
+    :class:`~arenagym.envs.core.spaces.UnicodeText`: the move as text in the game's format.
+
+    ## Observation Space
+    :class:`~arenagym.envs.core.spaces.UnicodeText`: on reset the rules and the board (and the
+    opponent's first move if it moved first); after a move, only what is new (the opponent's
+    reply, the new board), one ``[SENDER] text`` line per TextArena message.
+
+    ## Rewards
+    ``reward_components = {"outcome": r}``: TextArena's final reward of the agent's seat (+1 win,
+    0 draw, -1 loss; single-player games: 1 when solved, else the fraction done), 0 on earlier
+    steps; plus ``invalid_action`` (minus ``invalid_action_penalty``) for an invalid move.
+
+    ## Starting State
+    TextArena's starting position for the episode's seed (``info["task_id"]`` names the game,
+    the seed and the seat); the agent's seat moves when it is its turn (the opponent may move
+    first).
+
+    ## Episode End
+    ``won`` / ``lost`` / ``draw`` (``solved`` / ``failed`` in single-player games) when
+    TextArena ends the game; ``invalid_action`` when the agent breaks TextArena's invalid-move
+    rule (an invalid move earns a warning and another try; ``max_invalid_actions + 1`` in a row
+    lose the game); ``max_turns`` (truncation); ``env_error`` if the game or the opponent fails.
+
+    ## Arguments
+    * ``game``: the arenagym game name (``"TicTacToe"``) or a TextArena id (``"Nim-v0"``).
+    * ``opponent``: an agent spec for :func:`arenagym.agents.base.load_agent` (default the
+      game's scripted legal-move opponent); ``opponent_kwargs``: its JSON keyword arguments.
+    * ``seat``: the agent's player id (0 moves first), or ``None`` to draw it from the seed.
+    * ``game_kwargs``: keyword arguments of the TextArena env.
+    * ``max_turns`` (1000), ``max_invalid_actions`` (1, TextArena's rule),
+      ``invalid_action_penalty`` (0.0), ``render_mode`` (``None`` or ``"ansi"``).
+
+    ## Examples
+    >>> import gymnasium as gym
+    >>> import arenagym.envs
+    >>> env = gym.make("TextArena/Nim-v0", seat=0,
+    ...                opponent="arenagym.envs.textarena.opponents:SearchOpponent")
+    >>> obs, info = env.reset(seed=1)
+    >>> info["task_id"], "Nim" in obs
+    ('Nim-v0/seed=1016164991/seat=0', True)
+    >>> obs, reward, terminated, truncated, info = env.step("[0 2]")  # 1^4^5 = 0: a lost position
+    >>> while not terminated:
+    ...     obs, reward, terminated, truncated, info = env.step("[2 1]" if "pile 2: 0" not in obs else "[1 1]")
+    >>> info["stop_reason"], reward
+    ('lost', -1.0)
+    """
+
+    def __init__(
+        self,
+        game: str,
+        opponent: str = DEFAULT_OPPONENT,
+        opponent_kwargs: dict[str, Any] | None = None,
+        seat: int | None = None,
+        game_kwargs: dict[str, Any] | None = None,
+        max_turns: int = 1000,
+        max_invalid_actions: int = 1,
+        invalid_action_penalty: float = 0.0,
+        max_action_length: int = 4096,
+        max_observation_length: int = 65_536,
+        render_mode: str | None = None,
+    ) -> None:
+        super().__init__(
+            max_turns=max_turns,
+            invalid_action_penalty=invalid_action_penalty,
+            max_invalid_actions=max_invalid_actions,
+            max_action_length=max_action_length,
+            max_observation_length=max_observation_length,
+            render_mode=render_mode,
+        )
+        import_textarena()  # a clear ImportError naming the extra when it is missing
+        spec = GAMES.get(game)
+        if spec is None:
+            from arenagym.envs.textarena.aec import _num_players
+
+            num_players = _num_players(game)
+        else:
+            num_players = spec.num_players
+        self.game_name = game if spec else game.split("-v")[0]
+        self.textarena_id = spec.textarena_id if spec else game
+        self.num_players = num_players
+        if seat is not None and seat not in range(num_players):
+            raise ValueError(
+                f"seat must be None (drawn from the seed) or one of {list(range(num_players))} "
+                f"for {self.game_name}, got {seat!r}"
+            )
+        self.seat = seat
+        self.opponent_spec = opponent
+        self.opponent_kwargs = dict(opponent_kwargs or {})
+        self._opponent: Any = None
+        if num_players == 2:
+            from arenagym.agents.base import load_agent
+
+            self._opponent = load_agent(opponent, **self.opponent_kwargs)
+        self._session = GameSession(
+            self.textarena_id,
+            num_players,
+            dict(game_kwargs or {}),
+            error_allowance=max_invalid_actions,
+            rng=random.Random(),
+        )
+        self._player = 0
+
+    # ------------------------------------------------------------------------------ hooks
+    def _start_episode(self, options: dict[str, Any] | None) -> Episode:
+        game_seed = int(self.np_random.integers(2**31))
+        seat = self.seat
+        if seat is None:
+            seat = int(self.np_random.integers(self.num_players))
+        self._player = seat
+        self._session.reset(game_seed)
+        if self._opponent is not None:
+            self._opponent.reset(system_prompt(self.game_name, 1 - seat, 2))
+        prelude = self._play_opponent()
+        prompt = self._session.take_observation(seat)
+        task_id = f"{self.textarena_id}/seed={game_seed}"
+        if self.num_players == 2:
+            task_id += f"/seat={seat}"
+        return Episode(
+            task_id=task_id,
+            system_prompt=system_prompt(self.game_name, seat, self.num_players),
+            prompt=prompt,
+            info={"seat": seat, "game": self.game_name, "opponent_moves": prelude},
+        )
+
+    def _respond(self, action: str) -> Turn | InvalidAction:
+        session = self._session
+        if session.done:  # the opponent ended the game before the agent could move
+            return self._final_turn("")
+        result = session.step(action, self.action_space.max_length)
+        return self._after_move(result)
+
+    def _checked_respond(self, action: Any) -> Turn | InvalidAction:
+        # Non-text and too-long replies go to the game as invalid moves, so that TextArena's
+        # error count and this env's stay in step (see GameSession.step).
+        if isinstance(action, str) and len(action) <= self.action_space.max_length:
+            return super()._checked_respond(action)
+        if self._session.done:
+            return self._final_turn("")
+        try:
+            result = self._session.step(action, self.action_space.max_length)
+        except Exception:  # pragma: no cover - the base class reports the fault
+            return super()._checked_respond("")
+        return self._after_move(result)
+
+    def _release(self) -> None:
+        self._session.close()
+        close = getattr(self._opponent, "close", None)
+        if callable(close):
+            close()
+
+    # ---------------------------------------------------------------------------- helpers
+    def _after_move(self, result: MoveResult) -> Turn | InvalidAction:
+        session = self._session
+        if result.invalid:
+            message = session.take_observation(self._player) or result.reason
+            if result.done:
+                return InvalidAction(
+                    message,
+                    final_reward_components={"outcome": session.reward(self._player)},
+                    info={"game_reason": session.reason},
+                )
+            return InvalidAction(message)
+        self._invalid_actions = 0  # TextArena's allowance is per turn: a valid move resets it
+        moves = self._play_opponent()
+        observation = session.take_observation(self._player)
+        if session.done:
+            return self._final_turn(observation, moves)
+        return Turn(observation, {"outcome": 0.0}, info={"opponent_moves": moves})
+
+    def _final_turn(self, observation: str, moves: int = 0) -> Turn:
+        session = self._session
+        reward = session.reward(self._player)
+        if self.num_players == 1:
+            reason = "solved" if reward >= 1.0 else "failed"
+        else:
+            reason = "won" if reward > 0 else "lost" if reward < 0 else "draw"
+        return Turn(
+            observation or f"[GAME] {session.reason}",
+            {"outcome": reward},
+            terminated=True,
+            stop_reason=reason,
+            info={"game_reason": session.reason, "opponent_moves": moves},
+        )
+
+    def _play_opponent(self) -> int:
+        """Let the opponent move until it is the agent's turn or the game ends; its move count."""
+        session = self._session
+        moves = 0
+        while not session.done and session.current_player != self._player:
+            other = session.current_player
+            offer_view(
+                self._opponent,
+                GameView(
+                    self.game_name,
+                    self.textarena_id,
+                    other,
+                    session.game,
+                    (session.seed * 7919 + other) % 2**31,
+                ),
+            )
+            action = self._opponent.act(session.take_observation(other))
+            session.step(action, self.action_space.max_length)
+            moves += 1
+        return moves

@@ -1,0 +1,301 @@
+"""``arenagym serve``: the official openai client over real HTTP, errors, batching, the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("torch", reason="the hf extra (torch) is not installed")
+pytest.importorskip("transformers", reason="the hf extra (transformers) is not installed")
+pytest.importorskip("fastapi", reason="the serve extra (fastapi) is not installed")
+pytest.importorskip("uvicorn", reason="the serve extra (uvicorn) is not installed")
+openai = pytest.importorskip("openai", reason="the openai extra is not installed")
+httpx = pytest.importorskip("httpx", reason="the openai extra (httpx) is not installed")
+
+from arenagym.agents.backends import SamplingParams, TransformersBackend  # noqa: E402
+from arenagym.agents.serve import RequestBatcher, parse_args  # noqa: E402
+
+MESSAGES = [
+    {"role": "system", "content": "You are a careful math solver."},
+    {"role": "user", "content": "Evaluate $(3 + 4) \\times 2$."},
+]
+
+
+@pytest.fixture(scope="module")
+def client(tiny_server_url: str) -> Any:
+    with openai.OpenAI(base_url=tiny_server_url, api_key="EMPTY", max_retries=0) as client:
+        yield client
+
+
+def test_openai_client_chat_completion_with_logprobs(
+    client: Any, tiny_server_model_name: str, tiny_backend: TransformersBackend
+) -> None:
+    response = client.chat.completions.create(
+        model=tiny_server_model_name,
+        messages=MESSAGES,
+        max_tokens=12,
+        temperature=0,
+        logprobs=True,
+        top_logprobs=2,
+    )
+    choice = response.choices[0]
+    assert response.object == "chat.completion" and response.model == tiny_server_model_name
+    assert choice.message.role == "assistant"
+    assert choice.finish_reason in ("stop", "length")
+    content = choice.logprobs.content
+    assert len(content) == response.usage.completion_tokens
+    assert all(len(item.top_logprobs) == 2 for item in content)
+    assert response.usage.total_tokens == (
+        response.usage.prompt_tokens + response.usage.completion_tokens
+    )
+    # The same model in-process gives the same greedy completion and log-probabilities.
+    [local] = tiny_backend.generate([MESSAGES], SamplingParams(max_tokens=12, temperature=0))
+    assert choice.message.content == local.text
+    assert response.usage.prompt_tokens == len(local.prompt_token_ids)
+    assert [item.logprob for item in content] == pytest.approx(local.logprobs, abs=1e-4)
+    tokens = [tiny_backend.tokenizer.decode([t]) for t in local.completion_token_ids]
+    assert [item.token for item in content] == tokens
+
+
+def test_return_token_ids_and_sampling_options(
+    client: Any, tiny_server_model_name: str, tiny_backend: TransformersBackend
+) -> None:
+    response = client.chat.completions.create(
+        model=tiny_server_model_name,
+        messages=MESSAGES,
+        max_completion_tokens=6,
+        temperature=0.8,
+        top_p=0.9,
+        seed=11,
+        stop=["@@"],
+        extra_body={"return_token_ids": True, "top_k": 20},
+    )
+    extra = response.model_extra
+    assert extra["prompt_token_ids"] == tiny_backend.prompt_ids(MESSAGES)
+    token_ids = response.choices[0].model_extra["token_ids"]
+    assert len(token_ids) == response.usage.completion_tokens <= 6
+    assert response.choices[0].logprobs is None  # not requested
+    again = client.chat.completions.create(
+        model=tiny_server_model_name,
+        messages=MESSAGES,
+        max_completion_tokens=6,
+        temperature=0.8,
+        top_p=0.9,
+        seed=11,
+        stop=["@@"],
+        extra_body={"return_token_ids": True, "top_k": 20},
+    )
+    assert again.choices[0].model_extra["token_ids"] == token_ids  # seeded: reproducible
+
+
+def test_models_health_and_tokenize(
+    tiny_server_url: str, client: Any, tiny_server_model_name: str
+) -> None:
+    models = client.models.list()
+    assert [m.id for m in models.data] == [tiny_server_model_name]
+    assert models.data[0].model_extra["max_model_len"] == 2048
+    root = tiny_server_url.removesuffix("/v1")
+    assert httpx.get(f"{root}/health").json() == {"status": "ok"}
+    tokens = httpx.post(f"{root}/tokenize", json={"messages": MESSAGES}).json()
+    assert tokens["count"] == len(tokens["tokens"]) > 10
+    assert tokens["max_model_len"] == 2048
+
+
+def test_errors_are_openai_style(
+    tiny_server_url: str, client: Any, tiny_server_model_name: str
+) -> None:
+    with pytest.raises(openai.NotFoundError) as not_found:
+        client.chat.completions.create(model="gpt-9", messages=MESSAGES, max_tokens=2)
+    assert "gpt-9" in not_found.value.message
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.chat.completions.create(
+            model=tiny_server_model_name, messages=MESSAGES, max_tokens=2, n=2
+        )
+    assert bad.value.status_code == 400 and "n=1" in bad.value.message
+    with pytest.raises(openai.BadRequestError, match="temperature"):
+        client.chat.completions.create(
+            model=tiny_server_model_name, messages=MESSAGES, max_tokens=2, temperature=-1
+        )
+    long_prompt = [{"role": "user", "content": " ".join(["word"] * 2100)}]
+    with pytest.raises(openai.BadRequestError, match="context"):
+        client.chat.completions.create(
+            model=tiny_server_model_name, messages=long_prompt, max_tokens=2
+        )
+
+    url = f"{tiny_server_url}/chat/completions"
+    missing = httpx.post(url, json={"model": tiny_server_model_name})
+    assert missing.status_code == 422
+    assert "messages" in missing.json()["error"]["message"]
+    not_json = httpx.post(url, content=b"{not json", headers={"content-type": "application/json"})
+    assert not_json.status_code == 400 and "JSON" in not_json.json()["error"]["message"]
+    nowhere = httpx.get(f"{tiny_server_url}/nowhere")
+    assert nowhere.status_code == 404 and nowhere.json()["error"]["code"] == 404
+
+
+def test_concurrent_requests_all_answered(
+    tiny_server_url: str, tiny_server_model_name: str
+) -> None:
+    async def run() -> list[Any]:
+        async with openai.AsyncOpenAI(base_url=tiny_server_url, api_key="EMPTY") as aclient:
+            return await asyncio.gather(
+                *[
+                    aclient.chat.completions.create(
+                        model=tiny_server_model_name,
+                        messages=[{"role": "user", "content": f"Question {i}: what is {i}+{i}?"}],
+                        max_tokens=4 + i,
+                        temperature=0,
+                    )
+                    for i in range(6)
+                ]
+            )
+
+    responses = asyncio.run(run())
+    assert [r.usage.completion_tokens for r in responses] == [4 + i for i in range(6)]
+
+
+class RecordingBackend:
+    """Wraps a real backend and records the batch sizes it is asked for."""
+
+    def __init__(self, inner: TransformersBackend) -> None:
+        self.inner = inner
+        self.batches: list[int] = []
+
+    def generate_each(self, conversations: Any, params: Any) -> Any:
+        self.batches.append(len(conversations))
+        return self.inner.generate_each(conversations, params)
+
+
+def test_batcher_decodes_waiting_requests_together(tiny_backend: TransformersBackend) -> None:
+    recorder = RecordingBackend(tiny_backend)
+    batcher = RequestBatcher(recorder, batch_window_s=0.05, max_batch_size=4)
+
+    async def run() -> list[Any]:
+        worker = asyncio.create_task(batcher.run())
+        await asyncio.sleep(0)
+        try:
+            return await asyncio.gather(
+                *[
+                    batcher.submit(
+                        [{"role": "user", "content": f"n={i}"}],
+                        SamplingParams(max_tokens=3, temperature=0),
+                    )
+                    for i in range(6)
+                ]
+            )
+        finally:
+            worker.cancel()
+
+    results = asyncio.run(run())
+    batcher.close()
+    assert len(results) == 6 and all(len(r.completion_token_ids) == 3 for r in results)
+    assert recorder.batches == [4, 2]  # all six were waiting: two batches, not six calls
+
+
+def test_parse_args_defaults_to_loopback() -> None:
+    args = parse_args(["--model", "/some/model"])
+    assert (args.host, args.port, args.model_name) == ("127.0.0.1", 8000, None)
+
+
+def test_main_serves_the_model_over_http(
+    tiny_model_dir: Path, serve_asgi_in_thread: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """main() builds the backend and app and hands them to uvicorn.run (served here on a free port)."""
+    import uvicorn
+
+    from arenagym.agents.serve import main
+
+    seen: dict[str, Any] = {}
+
+    def run(app: Any, host: str, port: int, log_level: str) -> None:
+        seen.update(host=host, port=port)
+        with (
+            serve_asgi_in_thread(app, uvicorn) as url,
+            openai.OpenAI(base_url=f"{url}/v1", api_key="EMPTY") as cli_client,
+        ):
+            seen["response"] = cli_client.chat.completions.create(
+                model="cli-tiny", messages=MESSAGES, max_tokens=3, temperature=0
+            )
+
+    monkeypatch.setattr(uvicorn, "run", run)
+    argv = ["--model", str(tiny_model_dir), "--model-name", "cli-tiny", "--device", "cpu"]
+    assert main([*argv, "--port", "8123"]) == 0
+    assert (seen["host"], seen["port"]) == ("127.0.0.1", 8123)
+    assert seen["response"].usage.completion_tokens == 3
+
+
+def test_python_m_serve_is_a_cli() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "arenagym.agents.serve", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert "--model" in result.stdout and "--model-name" in result.stdout
+
+
+class GenerateOnly:
+    """A backend with only the GenerationBackend methods (no generate_each), recording its calls."""
+
+    def __init__(self, inner: TransformersBackend, fail: bool = False) -> None:
+        self.inner = inner
+        self.fail = fail
+        self.calls: list[tuple[int, SamplingParams]] = []
+        self.tokenizer = inner.tokenizer
+
+    def generate(self, conversations: Any, params: SamplingParams) -> Any:
+        self.calls.append((len(conversations), params))
+        if self.fail:
+            raise RuntimeError("the GPU caught fire")
+        return self.inner.generate(conversations, params)
+
+    def count_tokens(self, conversation: Any) -> int:
+        return self.inner.count_tokens(conversation)
+
+    @property
+    def max_context(self) -> int:
+        return self.inner.max_context
+
+
+def test_batcher_groups_by_params_for_plain_backends(tiny_backend: TransformersBackend) -> None:
+    backend = GenerateOnly(tiny_backend)
+    batcher = RequestBatcher(backend, batch_window_s=0.05)
+    a, b = SamplingParams(max_tokens=2, temperature=0), SamplingParams(max_tokens=3, temperature=0)
+
+    async def run() -> list[Any]:
+        worker = asyncio.create_task(batcher.run())
+        await asyncio.sleep(0)
+        try:
+            conversation = [{"role": "user", "content": "hi"}]
+            return await asyncio.gather(*[batcher.submit(conversation, p) for p in (a, b, a, b, a)])
+        finally:
+            worker.cancel()
+
+    results = asyncio.run(run())
+    batcher.close()
+    assert [len(r.completion_token_ids) for r in results] == [2, 3, 2, 3, 2]
+    assert sorted(backend.calls, key=lambda c: c[1].max_tokens) == [(3, a), (2, b)]
+
+
+def test_a_failing_backend_answers_500(
+    tiny_backend: TransformersBackend, serve_asgi_in_thread: Any
+) -> None:
+    import uvicorn
+
+    from arenagym.agents.serve import build_app
+
+    app = build_app(GenerateOnly(tiny_backend, fail=True), "broken")
+    with serve_asgi_in_thread(app, uvicorn) as url:
+        body = {"model": "broken", "messages": MESSAGES, "max_tokens": 2}
+        response = httpx.post(f"{url}/v1/chat/completions", json=body)
+        assert response.status_code == 500
+        assert "the GPU caught fire" in response.json()["error"]["message"]
+        # The server survives a failed batch.
+        assert httpx.get(f"{url}/health").status_code == 200
+        assert httpx.post(f"{url}/v1/chat/completions", json=body).status_code == 500

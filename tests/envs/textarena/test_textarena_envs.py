@@ -1,0 +1,216 @@
+"""The TextArena family: PettingZoo/Gymnasium APIs, seeding, isolation of `random`, invalid moves."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import threading
+import warnings
+from typing import Any
+
+import gymnasium as gym
+import pytest
+from gymnasium.utils.env_checker import check_env
+from pettingzoo.test import api_test
+
+import arenagym.envs
+from arenagym.agents.base import load_agent
+from arenagym.envs.core.registration import make_multi_agent
+from arenagym.envs.textarena import make_textarena_env
+from arenagym.envs.textarena.games import GAMES, aec_id, gym_id
+
+pytest.importorskip("textarena")
+
+NAMES = list(GAMES)
+OPPONENTS = "arenagym.envs.textarena.opponents:"
+
+
+def play_aec(game: str, seed: int, spec: str = "RandomLegalOpponent") -> list[Any]:
+    """A whole game between two scripted players, as a JSON-able transcript."""
+    env = make_multi_agent(aec_id(game))
+    env.reset(seed=seed)
+    players = {a: load_agent(OPPONENTS + spec, seed=1) for a in env.possible_agents}
+    for agent, player in players.items():
+        player.reset(env.infos[agent]["system_prompt"])
+    record: list[Any] = []
+    for agent in env.agent_iter():
+        obs, reward, terminated, truncated, info = env.last()
+        record.append(
+            [agent, str(obs), reward, terminated, truncated, json.dumps(info, default=str)]
+        )
+        if terminated or truncated:
+            env.step(None)
+            continue
+        players[agent].observe_game(env.game_view(agent))
+        env.step(players[agent].act(obs))
+    env.close()
+    return record
+
+
+@pytest.mark.parametrize("game", NAMES)
+def test_pettingzoo_api_test(game: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Observation is not a NumPy array": it is text
+        api_test(make_multi_agent(aec_id(game)), num_cycles=30)
+
+
+@pytest.mark.parametrize("game", NAMES)
+def test_gymnasium_check_env(game: str) -> None:
+    env = gym.make(gym_id(game))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_env(env.unwrapped)
+    assert not [w for w in caught if not issubclass(w.category, DeprecationWarning)]
+    env.close()
+    env.close()
+
+
+@pytest.mark.parametrize("game", NAMES)
+def test_same_seed_same_game_and_legal_play(game: str) -> None:
+    first = play_aec(game, seed=11)
+    assert first == play_aec(game, seed=11)
+    assert first[-1][3] or first[-1][4]  # the game ended
+    if game != "Minesweeper":  # there, hitting a mine is TextArena's "invalid move"
+        for seed in (11, 12, 13, 14):  # the scripted players' "legal" moves are legal
+            steps = first if seed == 11 else play_aec(game, seed=seed)
+            errors = [json.loads(step[5]).get("error", "") for step in steps]
+            errors = [e for e in errors if e]
+            if game == "UltimateTicTacToe":  # TextArena can leave a player with no legal move
+                errors = [e for e in errors if "must be in the form" not in e]  # ("[pass]")
+            assert not errors, (seed, errors)
+
+
+def test_random_starts_differ_by_seed() -> None:
+    for game in (g for g, spec in GAMES.items() if spec.start == "random"):
+        starts = set()
+        for seed in range(4):
+            env = make_multi_agent(aec_id(game))
+            env.reset(seed=seed)
+            starts.add((str(env.observe("player_0")), env.infos["player_0"]["task_id"]))
+        assert len(starts) == 4, game
+
+
+def test_gym_env_same_seed_same_transcript() -> None:
+    def play(seed: int) -> list[Any]:
+        env = gym.make(gym_id("Battleship"), render_mode="ansi")
+        obs, info = env.reset(seed=seed)
+        cells = [f"[{r}{c}]" for r in "ABCDE" for c in range(5)]
+        steps: list[Any] = [obs, info["task_id"]]
+        for cell in cells:
+            obs, reward, terminated, truncated, info = env.step(cell)
+            steps.append([obs, reward, terminated, info.get("stop_reason")])
+            if terminated or truncated:
+                break
+        transcript = env.render()
+        env.close()
+        return [*steps, transcript]
+
+    assert play(5) == play(5)
+    assert play(5) != play(6)
+
+
+def test_global_random_is_untouched_and_thread_safe() -> None:
+    random.seed(2024)
+    before = random.getstate()
+    expected = play_aec("KuhnPoker", seed=3)
+    play_aec("Battleship", seed=4)
+    assert random.getstate() == before
+
+    results: list[list[Any]] = []
+    stop = threading.Event()
+
+    def noise() -> None:  # another thread using the global generator all along
+        while not stop.is_set():
+            random.seed(random.random())
+
+    def worker() -> None:
+        for _ in range(3):
+            results.append(play_aec("KuhnPoker", seed=3))
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    noisy = threading.Thread(target=noise)
+    noisy.start()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stop.set()
+    noisy.join()
+    assert len(results) == 12 and all(r == expected for r in results)
+
+
+def test_aec_invalid_moves_follow_textarena_rule() -> None:
+    env = make_multi_agent(aec_id("TicTacToe"))
+    env.reset(seed=0)
+    env.step("no idea")
+    assert env.agent_selection == "player_0" and env.infos["player_0"]["invalid_action"]
+    assert not any(env.terminations.values())
+    env.step(123)  # not text: also an invalid move, and the second one
+    assert all(env.terminations.values())
+    assert env.infos["player_0"]["stop_reason"] == "invalid_action"
+    assert env.infos["player_1"]["stop_reason"] == "won"
+    assert env._cumulative_rewards == {"player_0": -1.0, "player_1": 1.0}
+
+
+@pytest.mark.parametrize("game", ["TicTacToe", "Chess", "Sudoku"])
+def test_gym_garbage_ends_the_game_without_exceptions(game: str) -> None:
+    env = gym.make(gym_id(game), seat=0)
+    env.reset(seed=0)
+    _, reward, terminated, _, info = env.step("🙂 garbage")
+    assert info["invalid_action"] and not terminated and reward == 0.0
+    obs, reward, terminated, _, info = env.step(None)  # type: ignore[arg-type]
+    assert terminated and info["stop_reason"] == "invalid_action"
+    assert obs.startswith("Invalid action:") and reward == sum(info["reward_components"].values())
+    assert info["reward_components"]["outcome"] <= 0.0
+    env.close()
+
+
+def test_gym_env_seat_and_opponent_kwargs() -> None:
+    env = gym.make(gym_id("TicTacToe"), seat=1, opponent=OPPONENTS + "SearchOpponent")
+    _, info = env.reset(seed=0)
+    assert info["seat"] == 1 and info["opponent_moves"] == 1 and "/seat=1" in info["task_id"]
+    seats = {gym.make(gym_id("Nim")).reset(seed=s)[1]["seat"] for s in range(8)}
+    assert seats == {0, 1}
+    with pytest.raises(ValueError, match="seat"):
+        gym.make(gym_id("Nim"), seat=2)
+
+
+def test_other_textarena_ids_and_bad_ids() -> None:
+    env = make_textarena_env("Nim-v0-large", multi_agent=True)
+    env.reset(seed=0)
+    assert env.possible_agents == ["player_0", "player_1"]
+    with pytest.raises(ValueError, match="did you mean"):
+        make_textarena_env("TicTacToe-v9", multi_agent=True)
+
+
+def test_textarena_env_error_is_reported_not_raised() -> None:
+    env = make_multi_agent(aec_id("Checkers"))
+    env.reset(seed=0)
+    env._session.game.step = lambda action: 1 / 0  # a bug inside TextArena's game code
+    env.step("[5 0 4 1]")
+    assert all(env.terminations.values())
+    assert env.infos["player_0"]["stop_reason"] == "env_error"
+
+
+def test_import_is_lazy_and_works_without_textarena() -> None:
+    code = (
+        "import sys, time\n"
+        "sys.modules['textarena'] = None  # as if it were not installed\n"
+        "import gymnasium as gym\n"
+        "t = time.perf_counter(); import arenagym.envs; took = time.perf_counter() - t\n"
+        "assert 'TextArena/Chess-v0' in arenagym.envs.list_envs()\n"
+        "try:\n"
+        "    gym.make('TextArena/Chess-v0')\n"
+        "except ImportError as error:\n"
+        "    assert 'arenagym[textarena]' in str(error), error\n"
+        "else:\n"
+        "    raise SystemExit('no ImportError')\n"
+        "print(took)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert float(result.stdout.strip()) < 1.0
+    assert "textarena" not in sys.modules or arenagym.envs  # (it is imported in this process)
