@@ -88,11 +88,11 @@ def resolve_agent_factory(spec: str) -> Callable[..., Any]:
         llm.check()
         return functools.partial(build_llm_agent, llm)
     target = builtin_agents().get(spec)
-    if target is None:
+    if target is None and ":" not in spec:  # "module:Class" is never an entry point's name
         for entry_point in entry_points(group=ENTRY_POINT_GROUP):
             if entry_point.name == spec:
                 return entry_point.load()
-        target = spec
+    target = target or spec
     if ":" not in target:
         known = ", ".join(sorted(builtin_agents()))
         raise ValueError(

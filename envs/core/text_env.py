@@ -185,23 +185,30 @@ class TextEnv(gym.Env[str, str]):
         return prompt, info
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
-        if self._episode is None:
-            raise RuntimeError(f"{type(self).__name__}.step() called before reset(); call reset()")
-        if self._done:
-            raise RuntimeError(
-                f"{type(self).__name__}.step() called after the episode ended; call reset()"
-            )
-        shown = action if isinstance(action, str) else repr(action)
-        self._transcript.append(("agent", self._clip(shown)))
+        if self._done or self._episode is None:
+            when = "after the episode ended" if self._done else "before reset()"
+            raise RuntimeError(f"{type(self).__name__}.step() called {when}; call reset()")
+        recording = self.render_mode == "ansi"
+        if recording:
+            shown = action if isinstance(action, str) else repr(action)
+            self._transcript.append(("agent", self._clip(shown)))
 
         outcome = self._checked_respond(action)
         if not isinstance(outcome, InvalidAction):
             self._turns += 1
-        info: dict[str, Any] = {"turn": self._turns, "invalid_action": False}
-        if isinstance(outcome, InvalidAction):
+            terminated = outcome.terminated
+            stop_reason = outcome.stop_reason
+            if terminated and stop_reason is None:
+                raise RuntimeError(f"{type(self).__name__}._respond ended without a stop_reason")
+            components = dict(outcome.reward_components)
+            observation = outcome.observation
+            info: dict[str, Any] = {"turn": self._turns, "invalid_action": False, **outcome.info}
+            final_components = None
+        else:
             self._invalid_actions += 1
             left = self.max_invalid_actions - self._invalid_actions + 1
             terminated = left <= 0
+            stop_reason = outcome.stop_reason if terminated else None
             components = {"invalid_action": -self.invalid_action_penalty or 0.0}
             ending = (
                 "The episode has ended."
@@ -209,28 +216,23 @@ class TextEnv(gym.Env[str, str]):
                 else f"{left} more invalid action(s) will end the episode."
             )
             observation = f"Invalid action: {outcome.message}\n{ending}"
-            stop_reason = outcome.stop_reason if terminated else None
-            info.update(outcome.info, invalid_action=True, error=outcome.message)
-        else:
-            terminated = outcome.terminated
-            components = dict(outcome.reward_components)
-            observation = outcome.observation
-            stop_reason = outcome.stop_reason
-            info.update(outcome.info)
-            if terminated and stop_reason is None:
-                raise RuntimeError(f"{type(self).__name__}._respond ended without a stop_reason")
+            info = {"turn": self._turns, **outcome.info}
+            info.update(invalid_action=True, error=outcome.message)
+            final_components = outcome.final_reward_components
 
         truncated = not terminated and self._turns >= self.max_turns
         if truncated:
             stop_reason = "max_turns"
-        self._done = terminated or truncated
-        if self._done and isinstance(outcome, InvalidAction):
-            components.update(outcome.final_reward_components)
-        if self._done:
+        if terminated or truncated:
+            self._done = True
             info["stop_reason"] = stop_reason
+            if final_components:
+                components.update(final_components)
         info["reward_components"] = components
-        observation = self._clip(observation)
-        self._transcript.append(("env", observation))
+        if len(observation) > self.observation_space.max_length:
+            observation = self._clip(observation)
+        if recording:
+            self._transcript.append(("env", observation))
         return observation, float(sum(components.values())), terminated, truncated, info
 
     def render(self) -> str | None:

@@ -164,7 +164,17 @@ class TextArenaAECEnv(AECEnv):
             rng=random.Random(),
         )
         self._seeder = random.Random()
+        self._seeder_seed: int | None = None  # the last reset seed, put in _seeder when needed
         self._moves = 0
+        self._index = {agent: i for i, agent in enumerate(self.possible_agents)}
+        self._system_prompts = [
+            system_prompt(self.game_name, i, num_players) for i in range(num_players)
+        ]
+        # Observations are built when asked for (observe/last), from the messages each player
+        # was sent since its last move (GameSession.pending), and kept until the next step.
+        # With render_mode (the transcript needs every message as it comes) or a limit too small
+        # to show a message they are collected eagerly instead, as text per agent.
+        self._eager = render_mode is not None or max_observation_length < 2
         self._observations: dict[str, str] = {}
         self._transcript: list[str] = []
         self._closed = False
@@ -177,33 +187,52 @@ class TextArenaAECEnv(AECEnv):
         return self.action_spaces[agent]
 
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> None:
-        if seed is not None:
+        if type(seed) is int:  # seeding a generator is costly: done once it is drawn from
+            self._seeder_seed = seed
+        elif seed is not None:
             self._seeder.seed(seed)
+            self._seeder_seed = None
+        elif self._seeder_seed is not None:
+            self._seeder.seed(self._seeder_seed)
+            self._seeder_seed = None
         game_seed = self._seeder.randrange(2**31) if seed is None else int(seed)
-        self._session.reset(game_seed)
+        session = self._session
+        session.reset(game_seed)
         self.agents = list(self.possible_agents)
         self.rewards = dict.fromkeys(self.agents, 0.0)
         self._cumulative_rewards = dict.fromkeys(self.agents, 0.0)
         self.terminations = dict.fromkeys(self.agents, False)
         self.truncations = dict.fromkeys(self.agents, False)
-        n = len(self.agents)
+        task_id = f"{self.textarena_id}/seed={game_seed}"
+        prompts = self._system_prompts
         self.infos = {
-            agent: {
-                "system_prompt": system_prompt(self.game_name, i, n),
-                "task_id": f"{self.textarena_id}/seed={game_seed}",
-                "invalid_action": False,
-            }
+            agent: {"system_prompt": prompts[i], "task_id": task_id, "invalid_action": False}
             for i, agent in enumerate(self.agents)
         }
-        self._observations = {agent: "" for agent in self.agents}
-        self._collect()
+        if self._eager:
+            self._observations = {agent: "" for agent in self.agents}
+            self._collect()
+        else:
+            self._observations = {}
         self._moves = 0
         self._transcript = [f"[game] {self.textarena_id} seed={game_seed}"]
-        self.agent_selection = self.possible_agents[self._session.current_player]
+        self.agent_selection = self.possible_agents[int(session.game.state.current_player_id)]
         self._skip_agent_selection = None
 
     def observe(self, agent: str) -> TextObservation:
-        return TextObservation(self._observations.get(agent, ""))
+        observation = self._observations.get(agent)
+        if type(observation) is not TextObservation:
+            if observation is None:  # not built yet since the last step (the lazy mode)
+                index = self._index.get(agent)
+                pending = self._session.pending
+                observation = ""
+                if index is not None and index < len(pending):
+                    observation = "\n".join(pending[index])
+                    limit = self.observation_spaces[agent].max_length
+                    if len(observation) > limit:  # (as if clipped message by message)
+                        observation = "…" + observation[-(limit - 1) :]
+            observation = self._observations[agent] = TextObservation(observation)
+        return observation
 
     def step(self, action: Any) -> None:
         agent = self.agent_selection
@@ -211,40 +240,51 @@ class TextArenaAECEnv(AECEnv):
             self._was_dead_step(action)
             return
         self._cumulative_rewards[agent] = 0.0
-        self.rewards = dict.fromkeys(self.agents, 0.0)
-        for info in self.infos.values():
+        self.rewards = rewards = dict.fromkeys(self.agents, 0.0)
+        infos = self.infos
+        for info in infos.values():
             info.pop("error", None)
             info["invalid_action"] = False
-        self._observations[agent] = ""  # the agent has acted on what it was shown
+        session = self._session
+        # the agent has acted on what it was shown
+        if self._eager:
+            self._observations[agent] = ""
+        else:
+            self._observations = {}
+            session.pending[self._index[agent]] = []
         if self.render_mode is not None:
             shown = action if isinstance(action, str) else repr(action)
             self._transcript.append(f"[{agent}] {shown}")
         try:
-            result = self._session.step(action, self.max_action_length)
+            result = session.step(action, self.max_action_length)
         except GameError as error:  # a bug in TextArena's game: end it, blame nobody
-            self._collect()
+            if self._eager:
+                self._collect()
             for name in self.agents:
                 self.terminations[name] = True
-                self.infos[name].update(
+                infos[name].update(
                     stop_reason="env_error", error=str(error), reward_components={"outcome": 0.0}
                 )
             self._accumulate_rewards()
             return
         self._moves += 1
-        self._collect()
+        if self._eager:
+            self._collect()
         if result.invalid:
-            self.infos[agent]["invalid_action"] = True
-            self.infos[agent]["error"] = result.reason
+            infos[agent]["invalid_action"] = True
+            infos[agent]["error"] = result.reason
         if result.done:
             self._end_game(agent, result)
         elif self._moves >= self.max_moves:
             for name in self.agents:
                 self.truncations[name] = True
-                self.infos[name]["stop_reason"] = "max_turns"
-                self.infos[name]["reward_components"] = {"outcome": 0.0}
+                infos[name]["stop_reason"] = "max_turns"
+                infos[name]["reward_components"] = {"outcome": 0.0}
         else:
-            self.agent_selection = self.possible_agents[self._session.current_player]
-        self._accumulate_rewards()
+            self.agent_selection = self.possible_agents[int(session.game.state.current_player_id)]
+        cumulative = self._cumulative_rewards  # (AECEnv._accumulate_rewards, inlined)
+        for name, reward in rewards.items():
+            cumulative[name] += reward
 
     def render(self) -> str | None:
         """With ``render_mode="ansi"``: the moves and everything shown to the players so far."""

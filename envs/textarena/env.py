@@ -6,7 +6,7 @@ import random
 from typing import Any
 
 from arenagym.envs.core.text_env import Episode, InvalidAction, TextEnv, Turn
-from arenagym.envs.textarena.aec import GameView, offer_view, system_prompt
+from arenagym.envs.textarena.aec import GameView, system_prompt
 from arenagym.envs.textarena.game import GameSession, MoveResult, import_textarena
 from arenagym.envs.textarena.games import GAMES
 
@@ -129,6 +129,9 @@ class TextArenaEnv(TextEnv):
             rng=random.Random(),
         )
         self._player = 0
+        self._system_prompts = [
+            system_prompt(self.game_name, i, num_players) for i in range(num_players)
+        ]
 
     # ------------------------------------------------------------------------------ hooks
     def _start_episode(self, options: dict[str, Any] | None) -> Episode:
@@ -138,8 +141,8 @@ class TextArenaEnv(TextEnv):
             seat = int(self.np_random.integers(self.num_players))
         self._player = seat
         self._session.reset(game_seed)
-        if self._opponent is not None:
-            self._opponent.reset(system_prompt(self.game_name, 1 - seat, 2))
+        if self._opponent is not None:  # (two players: the prompts of the two seats)
+            self._opponent.reset(self._system_prompts[1 - seat])
         prelude = self._play_opponent()
         prompt = self._session.take_observation(seat)
         task_id = f"{self.textarena_id}/seed={game_seed}"
@@ -147,14 +150,14 @@ class TextArenaEnv(TextEnv):
             task_id += f"/seat={seat}"
         return Episode(
             task_id=task_id,
-            system_prompt=system_prompt(self.game_name, seat, self.num_players),
+            system_prompt=self._system_prompts[seat],
             prompt=prompt,
             info={"seat": seat, "game": self.game_name, "opponent_moves": prelude},
         )
 
     def _respond(self, action: str) -> Turn | InvalidAction:
         session = self._session
-        if session.done:  # the opponent ended the game before the agent could move
+        if session.game.state.done:  # the opponent ended the game before the agent could move
             return self._final_turn("")
         result = session.step(action, self.action_space.max_length)
         return self._after_move(result)
@@ -193,7 +196,7 @@ class TextArenaEnv(TextEnv):
         self._invalid_actions = 0  # TextArena's allowance is per turn: a valid move resets it
         moves = self._play_opponent()
         observation = session.take_observation(self._player)
-        if session.done:
+        if session.game.state.done:
             return self._final_turn(observation, moves)
         return Turn(observation, {"outcome": 0.0}, info={"opponent_moves": moves})
 
@@ -215,20 +218,28 @@ class TextArenaEnv(TextEnv):
     def _play_opponent(self) -> int:
         """Let the opponent move until it is the agent's turn or the game ends; its move count."""
         session = self._session
+        opponent = self._opponent
+        player = self._player
+        max_length = self.action_space.max_length
         moves = 0
-        while not session.done and session.current_player != self._player:
-            other = session.current_player
-            offer_view(
-                self._opponent,
-                GameView(
-                    self.game_name,
-                    self.textarena_id,
-                    other,
-                    session.game,
-                    (session.seed * 7919 + other) % 2**31,
-                ),
-            )
-            action = self._opponent.act(session.take_observation(other))
-            session.step(action, self.action_space.max_length)
+        while True:
+            state = session.game.state
+            if state.done:
+                return moves
+            other = int(state.current_player_id)
+            if other == player:
+                return moves
+            observe = getattr(opponent, "observe_game", None)
+            if callable(observe):  # (offer_view, without building a view nobody reads)
+                observe(
+                    GameView(
+                        self.game_name,
+                        self.textarena_id,
+                        other,
+                        session.game,
+                        (session.seed * 7919 + other) % 2**31,
+                    )
+                )
+            action = opponent.act(session.take_observation(other))
+            session.step(action, max_length)
             moves += 1
-        return moves

@@ -73,6 +73,12 @@ def build_game(textarena_id: str, kwargs: dict[str, Any] | None = None) -> Any:
     return game
 
 
+# seeding.bind and seeding.unbind, without a Python call around them (a move of the cheapest
+# games takes a few microseconds)
+_bind = seeding._CURRENT.set
+_unbind = seeding._CURRENT.reset
+
+
 class GameError(RuntimeError):
     """TextArena's game code raised while playing a move (a bug in the game, not a bad move)."""
 
@@ -84,6 +90,10 @@ class MoveResult:
     invalid: bool
     done: bool
     reason: str = ""
+
+
+#: The result of every valid move that does not end the game (immutable, so shared).
+_VALID_MOVE = MoveResult(invalid=False, done=False)
 
 
 @dataclass
@@ -105,8 +115,11 @@ class GameSession:
         """Start a new game (a fresh TextArena env) seeded with ``seed``."""
         self.seed = seed
         self.game = build_game(self.textarena_id, self.game_kwargs)
-        with seeding.using(self.rng):
+        token = _bind(self.rng)
+        try:
             self.game.reset(num_players=self.num_players, seed=seed)
+        finally:
+            _unbind(token)
         self.game.state.error_allowance = self.error_allowance
         self.pending = [[] for _ in range(self.num_players)]
         self.rewards = None
@@ -130,10 +143,13 @@ class GameSession:
 
     def step(self, action: Any, max_length: int) -> MoveResult:
         """Play ``action`` for the player to move. Non-text or too-long actions are invalid moves."""
-        state = self.game.state
-        player = self.current_player
+        # (the hot path of every env: TextArena's cheapest games step in a few microseconds, so
+        # this avoids properties, a with-block and per-move allocations)
+        game = self.game
+        state = game.state
+        player = int(state.current_player_id)
         errors_before = state.error_count
-        token = seeding.bind(self.rng)  # (a with-block costs more than the cheapest games' step)
+        token = _bind(self.rng)
         try:
             if not isinstance(action, str) or len(action) > max_length:
                 what = (
@@ -145,7 +161,7 @@ class GameSession:
                 state.step()
             else:
                 try:
-                    self.game.step(action)
+                    game.step(action)
                 except Exception as error:
                     state.done = True
                     raise GameError(
@@ -153,7 +169,7 @@ class GameSession:
                         f"{type(error).__name__}: {error}"
                     ) from error
         finally:
-            seeding.unbind(token)
+            _unbind(token)
         self._drain()
         if state.done:
             self._finish()
@@ -162,7 +178,7 @@ class GameSession:
         if state.error_count > errors_before:
             warning = self.pending[player][-1] if self.pending[player] else "invalid move"
             return MoveResult(invalid=True, done=False, reason=warning)
-        return MoveResult(invalid=False, done=False)
+        return _VALID_MOVE
 
     def take_observation(self, player: int) -> str:
         """Everything ``player`` was shown since this was last called for them (and forget it)."""
@@ -194,11 +210,17 @@ class GameSession:
     def _drain(self) -> None:
         state = self.game.state
         roles = state.role_mapping
+        pending = self.pending
         for player, messages in state.observations.items():
             if messages:
-                buffer = self.pending[player]
+                buffer = pending[player]
                 for sender, message, _kind in messages:
-                    name = "GAME" if sender == -1 else roles.get(sender, f"Player {sender}")
+                    if sender == -1:
+                        name = "GAME"
+                    elif sender in roles:
+                        name = roles[sender]
+                    else:
+                        name = f"Player {sender}"
                     buffer.append(f"[{name}] {message}")
                 messages.clear()
 
