@@ -137,14 +137,19 @@ def _ultimate(game: Any, player: int) -> list[str]:
 
 # ------------------------------------------------------------------------- single-player
 def _sudoku(game: Any, player: int) -> list[str]:
+    # Moves consistent with the visible board (row, column, box), not with the hidden solution:
+    # TextArena calls any digit but the solution's an invalid move, so asking it would leak the
+    # answer to a scripted player.
     board = game.state.game_state["board"]
-    return [
-        f"[{r + 1} {c + 1} {n}]"
-        for r, c in itertools.product(range(9), range(9))
-        if board[r][c] == 0
-        for n in range(1, 10)
-        if game._is_move_correct(r, c, n)
-    ]
+    moves = []
+    for r, c in itertools.product(range(9), range(9)):
+        if board[r][c] != 0:
+            continue
+        box_r, box_c = 3 * (r // 3), 3 * (c // 3)
+        used = set(board[r]) | {board[i][c] for i in range(9)}
+        used |= {board[i][j] for i in range(box_r, box_r + 3) for j in range(box_c, box_c + 3)}
+        moves += [f"[{r + 1} {c + 1} {n}]" for n in range(1, 10) if n not in used]
+    return moves
 
 
 def _minesweeper(game: Any, player: int) -> list[str]:
