@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 Message = dict[str, str]
 Conversation = list[Message]
@@ -131,3 +131,12 @@ class GenerationBackend(Protocol):
     def max_context(self) -> int:
         """The model's context length in tokens (prompt + completion)."""
         ...
+
+
+def chat_prompt_ids(tokenizer: Any, conversation: Conversation) -> list[int]:
+    """The token ids of ``conversation`` rendered with ``tokenizer``'s chat template and the
+    generation prompt — the prompt exactly as an in-process backend feeds it to the model."""
+    text = tokenizer.apply_chat_template(
+        list(conversation), tokenize=False, add_generation_prompt=True
+    )
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])

@@ -53,6 +53,7 @@ from arenagym.agents.backends.base import (
     Conversation,
     FinishReason,
     SamplingParams,
+    chat_prompt_ids,
 )
 
 if TYPE_CHECKING:
@@ -143,10 +144,7 @@ class TransformersBackend:
 
     def prompt_ids(self, conversation: Conversation) -> list[int]:
         """The token ids of ``conversation`` rendered with the chat template plus generation prompt."""
-        text = self.tokenizer.apply_chat_template(
-            list(conversation), tokenize=False, add_generation_prompt=True
-        )
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return chat_prompt_ids(self.tokenizer, conversation)
 
     def count_tokens(self, conversation: Conversation) -> int:
         """The prompt length of ``conversation`` in tokens (chat template applied)."""

@@ -46,6 +46,7 @@ from arenagym.agents.backends.base import (
     ContextLengthError,
     Conversation,
     SamplingParams,
+    chat_prompt_ids,
 )
 
 #: vLLM releases this module is written against (the V1 engine's offline ``LLM`` API).
@@ -102,10 +103,7 @@ class VLLMBackend:
 
     def prompt_ids(self, conversation: Conversation) -> list[int]:
         """The token ids of ``conversation`` rendered with the chat template plus generation prompt."""
-        text = self.tokenizer.apply_chat_template(
-            list(conversation), tokenize=False, add_generation_prompt=True
-        )
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return chat_prompt_ids(self.tokenizer, conversation)
 
     def count_tokens(self, conversation: Conversation) -> int:
         """The prompt length of ``conversation`` in tokens (chat template applied)."""
