@@ -66,31 +66,25 @@ def test_openai_client_chat_completion_with_logprobs(
 def test_return_token_ids_and_sampling_options(
     client: Any, tiny_server_model_name: str, tiny_backend: TransformersBackend
 ) -> None:
-    response = client.chat.completions.create(
-        model=tiny_server_model_name,
-        messages=MESSAGES,
-        max_completion_tokens=6,
-        temperature=0.8,
-        top_p=0.9,
-        seed=11,
-        stop=["@@"],
-        extra_body={"return_token_ids": True, "top_k": 20},
-    )
+    def request() -> Any:
+        return client.chat.completions.create(
+            model=tiny_server_model_name,
+            messages=MESSAGES,
+            max_completion_tokens=6,
+            temperature=0.8,
+            top_p=0.9,
+            seed=11,
+            stop=["@@"],
+            extra_body={"return_token_ids": True, "top_k": 20},
+        )
+
+    response = request()
     extra = response.model_extra
     assert extra["prompt_token_ids"] == tiny_backend.prompt_ids(MESSAGES)
     token_ids = response.choices[0].model_extra["token_ids"]
     assert len(token_ids) == response.usage.completion_tokens <= 6
     assert response.choices[0].logprobs is None  # not requested
-    again = client.chat.completions.create(
-        model=tiny_server_model_name,
-        messages=MESSAGES,
-        max_completion_tokens=6,
-        temperature=0.8,
-        top_p=0.9,
-        seed=11,
-        stop=["@@"],
-        extra_body={"return_token_ids": True, "top_k": 20},
-    )
+    again = request()
     assert again.choices[0].model_extra["token_ids"] == token_ids  # seeded: reproducible
 
 
