@@ -7,6 +7,8 @@ Examples (also ``python -m arenagym.benchmarks.cli ...``)::
     arenagym run --suite my_suite.toml --agent my_pkg.agents:MyAgent --agent-kwargs '{"t": 0.7}'
     arenagym leaderboard --suite math --markdown results/leaderboard.md
     arenagym run --suite dfc18-quick        # rated games between the built-in TextArena players
+    arenagym train or1 --model DIR --output runs/or1    # and merge, rm, dfc (arenagym.trainers)
+    arenagym swe synthesize path/to/repo -o tasks.jsonl  # and validate (arenagym.envs.swe)
 
 Bad input (an unknown suite, agent or store, malformed JSON) prints one line on stderr and exits
 with status 2; an interrupted run exits with 130 and resumes when the same command is run again.
@@ -15,6 +17,7 @@ with status 2; an interrupted run exits with 130 and resumes when the same comma
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Sequence
@@ -38,6 +41,31 @@ from arenagym.benchmarks.runner import (
 )
 from arenagym.benchmarks.store import ResultsStore, StoreError
 from arenagym.benchmarks.suite import Player, SuiteError, bundled_suites, load_suite
+
+#: Commands implemented elsewhere: name -> ("module:function(argv) -> status", one-line help).
+_DELEGATED: dict[str, tuple[str, str]] = {
+    "serve": (
+        "arenagym.agents.serve:main",
+        "serve a local model over an OpenAI-compatible HTTP API",
+    ),
+    "train": (
+        "arenagym.trainers.cli:train_main",
+        "train a model on envs (GRPO, OR1, Dr. GRPO, RLOO, REINFORCE++, PPO)",
+    ),
+    "merge": (
+        "arenagym.trainers.cli:merge_main",
+        "merge safetensors checkpoints (linear, task arithmetic, TIES, DARE, SLERP)",
+    ),
+    "rm": ("arenagym.trainers.cli:rm_main", "train and evaluate Bradley-Terry reward models"),
+    "dfc": (
+        "arenagym.trainers.cli:dfc_main",
+        "divide-fuse-conquer: a specialist per group, fused, then trained on all groups",
+    ),
+    "swe": (
+        "arenagym.envs.swe.cli:swe_main",
+        "SWE task curation: validate candidate tasks, synthesize tasks by bug injection",
+    ),
+}
 
 #: Where ``run`` and ``leaderboard`` keep results unless ``--store`` says otherwise.
 DEFAULT_STORE = Path("results") / "arenagym.sqlite"
@@ -144,22 +172,18 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument(
         "--markdown", metavar="PATH", help="also write the leaderboard as Markdown to PATH"
     )
-    commands.add_parser(
-        "serve",
-        help="serve a local model over an OpenAI-compatible HTTP API",
-        description="Serve a Hugging Face model directory at /v1/chat/completions and /v1/models.",
-        add_help=False,  # `arenagym serve --help` shows the server's own options
-    )
+    for name, (_target, text) in _DELEGATED.items():
+        # these commands parse their own options (and --help): listed here for `arenagym --help`
+        commands.add_parser(name, help=text, add_help=False)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``arenagym`` command with ``argv`` (default ``sys.argv[1:]``); the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["serve"]:  # the server parses its own options (and --help)
-        from arenagym.agents.serve import main as serve_main
-
-        return serve_main(argv[1:])
+    if argv[:1] and argv[0] in _DELEGATED:  # a command that parses its own options (and --help)
+        module_name, _, function = _DELEGATED[argv[0]][0].partition(":")
+        return getattr(importlib.import_module(module_name), function)(argv[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -1,0 +1,92 @@
+"""``arenagym train`` from the command line: help, bad input, a preset end to end."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from arenagym.trainers.cli import main, train_main
+from arenagym.trainers.config import ConfigError, load_config
+from arenagym.trainers.metrics import read_metrics
+
+
+def test_help_shows_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    assert train_main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "examples:" in out and "--resume" in out and "or1" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["nonexistent"], "neither a config file nor a preset"),
+        (["grpo"], "no model"),
+        (["grpo", "--model", "/no/such/dir"], "is not a model directory"),
+        (["grpo", "--model", ".", "--set", "optim.lrr=1"], "[optim] has no key 'lrr'"),
+        (["grpo", "--model", ".", "--set", "algorithm.name=a2c"], "algorithm.name must be"),
+        (["missing.toml"], "no such config file"),
+    ],
+)
+def test_bad_input_is_one_line_and_status_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert train_main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and err.startswith("arenagym train: error:")
+
+
+def test_config_file_errors_name_the_file_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[rollout]\ngroup_size = 'many'\n")
+    with pytest.raises(ConfigError, match=r"bad.toml: \[rollout\]: group_size must be int"):
+        load_config(path)
+    path.write_text("[rollouts]\n")
+    with pytest.raises(ConfigError, match=r"bad\.toml: unknown section"):
+        load_config(path)
+    path.write_text("[run\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(path)
+
+
+def test_dispatcher_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["frobnicate"]) == 2
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_train_a_preset_end_to_end_from_the_command_line(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "arenagym.trainers.cli",
+            "train",
+            "drgrpo",
+            "--model",
+            str(tiny_model_dir),
+            "--output",
+            str(out),
+            "--steps",
+            "2",
+            "--device",
+            "cpu",
+            "--set",
+            "rollout.prompts_per_step=2",
+            "--set",
+            "rollout.group_size=2",
+            "--set",
+            "rollout.max_tokens=4",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "step 2/2" in done.stdout and f"done: {out}" in done.stdout
+    assert [r["step"] for r in read_metrics(out / "metrics.jsonl")] == [1, 2]
+    assert (out / "checkpoints" / "step-000002" / "model.safetensors").is_file()

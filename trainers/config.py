@@ -1,0 +1,324 @@
+"""Training configuration: TOML files and the bundled presets (``grpo``, ``or1``, ``drgrpo``,
+``rloo``, ``reinforce_pp``, ``ppo``).
+
+A config has sections ``[model]``, ``[algorithm]``, ``[rollout]``, ``[optim]``, ``[entropy]``,
+``[reward]``, ``[run]`` and a list ``[[tasks]]`` of env ids to train on (see each dataclass).
+Unknown sections or keys are errors that name the file and the key, so a typo never silently
+trains with a default. ``--set section.key=value`` on the command line overrides any field.
+
+Example:
+    >>> config = load_config("or1", overrides=["run.steps=3", "model.path=/tmp/tiny"])
+    >>> config.algorithm.name, config.rollout.group_size, config.entropy.adaptive, config.run.steps
+    ('grpo', 16, True, 3)
+    >>> config.rollout.context_stages[0]
+    [0, 8192]
+    >>> sorted(preset_names())
+    ['drgrpo', 'grpo', 'or1', 'ppo', 'reinforce_pp', 'rloo']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from arenagym.trainers.algorithms import AGGREGATIONS, ALGORITHMS
+
+__all__ = [
+    "AlgorithmConfig",
+    "ConfigError",
+    "EntropyConfig",
+    "ModelConfig",
+    "OptimConfig",
+    "RewardConfig",
+    "RolloutConfig",
+    "RunConfig",
+    "TaskConfig",
+    "TrainConfig",
+    "load_config",
+    "preset_names",
+]
+
+
+class ConfigError(ValueError):
+    """A config file or override is wrong; the message names where and how to fix it."""
+
+
+@dataclass
+class ModelConfig:
+    """The policy: a Hugging Face causal-LM directory, where it runs, how it is trained."""
+
+    path: str = ""
+    device: str = "auto"  # "auto": CUDA when available, else CPU
+    bf16: bool = True  # bf16 autocast on CUDA (master weights stay float32); ignored on CPU
+    gradient_checkpointing: bool = False
+    generator: str = "transformers"  # or "vllm" (weights pushed after every update)
+    vllm_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AlgorithmConfig:
+    """Which algorithm (see :func:`~arenagym.trainers.algorithms.make_algorithm`) and its knobs.
+
+    ``None`` keeps the algorithm's own default.
+    """
+
+    name: str = "grpo"
+    clip_low: float = 0.2
+    clip_high: float | None = None
+    aggregation: str | None = None
+    kl_coef: float | None = None
+    std_normalize: bool | None = None
+    filter_zero_variance_groups: bool = False
+    use_rollout_logprobs: bool = False  # else recompute old log-probs with the policy
+
+
+@dataclass
+class RolloutConfig:
+    """How rollouts are sampled: prompts per step, rollouts per prompt, sampling, budgets."""
+
+    prompts_per_step: int = 8
+    group_size: int = 8
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_tokens: int = 512
+    context_stages: list[list[int]] = field(default_factory=list)  # [[step, max_tokens], ...]
+    max_turns: int | None = None
+    concurrency: int = 256
+    max_batch_size: int = 64
+
+
+@dataclass
+class OptimConfig:
+    """AdamW, the learning-rate schedule, batching and clipping."""
+
+    lr: float = 1e-6
+    weight_decay: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.0
+    max_grad_norm: float = 1.0
+    micro_batch_size: int = 8
+    mini_batches: int = 1  # optimizer steps per rollout batch (per epoch)
+    ppo_epochs: int = 1
+
+
+@dataclass
+class EntropyConfig:
+    """OR1's adaptive entropy control (``adaptive``) or a fixed bonus ``coef``."""
+
+    adaptive: bool = False
+    target: float = 0.2
+    delta: float = 1e-4
+    max_coef: float = 0.005
+    coef: float = 0.0
+
+
+@dataclass
+class RewardConfig:
+    """Where rewards come from: the env (``"env"``) or a Bradley-Terry reward model."""
+
+    source: str = "env"  # "env" | "reward_model"
+    model: str = ""  # reward-model directory for source = "reward_model"
+    normalize: str = "sigmoid"  # "sigmoid" | "raw"
+    batch_size: int = 16
+
+
+@dataclass
+class RunConfig:
+    """Steps, seed, output directory, checkpoints and logging."""
+
+    steps: int = 100
+    seed: int = 0
+    output_dir: str = "runs/train"
+    checkpoint_every: int = 10
+    keep_checkpoints: int = 2
+    tensorboard: bool = False
+    log_every: int = 1
+
+
+@dataclass
+class TaskConfig:
+    """One env to train on: ``gym.make(env_id, **kwargs)``, sampled with relative ``weight``."""
+
+    env_id: str = "Math-v0"
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    weight: float = 1.0
+
+
+@dataclass
+class TrainConfig:
+    """A whole training run; ``to_dict``/``from_dict`` round-trip through JSON and TOML."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    entropy: EntropyConfig = field(default_factory=EntropyConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    tasks: list[TaskConfig] = field(default_factory=lambda: [TaskConfig()])
+    #: Modules imported before envs are made (e.g. a package that registers its own env ids).
+    imports: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "<config>") -> TrainConfig:
+        """Build and validate; unknown keys raise :class:`ConfigError` naming ``source``."""
+        sections = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = set(data) - set(sections)
+        if unknown:
+            raise ConfigError(
+                f"{source}: unknown section(s) {sorted(unknown)}; known: {sorted(sections)}"
+            )
+        values: dict[str, Any] = {}
+        for name, value in data.items():
+            if name == "tasks":
+                if not isinstance(value, list) or not value:
+                    raise ConfigError(f"{source}: [[tasks]] must list at least one env")
+                values[name] = [
+                    _section(TaskConfig, item, f"{source}: tasks[{i}]")
+                    for i, item in enumerate(value)
+                ]
+            elif name == "imports":
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise ConfigError(f"{source}: imports must be a list of module names")
+                values[name] = list(value)
+            else:
+                section_type = sections[name].default_factory  # type: ignore[misc]
+                values[name] = _section(section_type, value, f"{source}: [{name}]")
+        config = cls(**values)
+        config.validate(source)
+        return config
+
+    def validate(self, source: str = "<config>") -> None:
+        """Raise :class:`ConfigError` for values that cannot work."""
+        a, r, o = self.algorithm, self.rollout, self.optim
+        checks = [
+            (a.name in ALGORITHMS, f"algorithm.name must be one of {', '.join(ALGORITHMS)}"),
+            (
+                a.aggregation is None or a.aggregation in AGGREGATIONS,
+                f"algorithm.aggregation must be one of {', '.join(AGGREGATIONS)}",
+            ),
+            (r.group_size >= 1 and r.prompts_per_step >= 1, "rollout sizes must be >= 1"),
+            (r.max_tokens >= 1, "rollout.max_tokens must be >= 1"),
+            (o.micro_batch_size >= 1, "optim.micro_batch_size must be >= 1"),
+            (o.mini_batches >= 1 and o.ppo_epochs >= 1, "mini_batches and ppo_epochs >= 1"),
+            (o.lr > 0, "optim.lr must be > 0"),
+            (self.run.steps >= 0, "run.steps must be >= 0"),
+            (self.run.checkpoint_every >= 0, "run.checkpoint_every must be >= 0"),
+            (self.reward.source in ("env", "reward_model"), "reward.source: env or reward_model"),
+            (self.reward.normalize in ("sigmoid", "raw"), "reward.normalize: sigmoid or raw"),
+            (
+                self.model.generator in ("transformers", "vllm"),
+                "model.generator: transformers or vllm",
+            ),
+            (all(t.weight > 0 for t in self.tasks), "every task weight must be > 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(f"{source}: {message}")
+        if r.context_stages:
+            from arenagym.trainers.schedules import ContextSchedule
+
+            try:
+                ContextSchedule(r.context_stages)
+            except ValueError as error:
+                raise ConfigError(f"{source}: rollout.context_stages: {error}") from None
+
+    def apply_overrides(self, overrides: list[str]) -> TrainConfig:
+        """A copy with ``section.key=value`` overrides (values parsed as JSON, else text)."""
+        data = self.to_dict()
+        for item in overrides:
+            key, equals, raw = item.partition("=")
+            path = key.strip().split(".")
+            if not equals or len(path) != 2 or not all(path):
+                raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. run.steps=10")
+            section, name = path
+            if section not in data or not isinstance(data[section], dict):
+                raise ConfigError(f"--set {item!r}: no section {section!r}")
+            if name not in data[section]:
+                raise ConfigError(
+                    f"--set {item!r}: [{section}] has no key {name!r}; "
+                    f"known: {', '.join(sorted(data[section]))}"
+                )
+            try:
+                data[section][name] = json.loads(raw)
+            except json.JSONDecodeError:
+                data[section][name] = raw
+        return TrainConfig.from_dict(data, "--set")
+
+
+def _section(section_type: Any, value: Any, where: str) -> Any:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a table of key = value")
+    known = {f.name: f for f in dataclasses.fields(section_type)}
+    unknown = set(value) - set(known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
+    defaults = section_type()
+    for key, item in value.items():
+        default = getattr(defaults, key)
+        expected = type(default)
+        if default is None or item is None:
+            continue
+        if expected is float and isinstance(item, int) and not isinstance(item, bool):
+            continue
+        if not isinstance(item, expected) or (expected is int and isinstance(item, bool)):
+            raise ConfigError(
+                f"{where}: {key} must be {expected.__name__}, got {type(item).__name__} {item!r}"
+            )
+    kwargs = {
+        k: (float(v) if isinstance(getattr(defaults, k), float) and v is not None else v)
+        for k, v in value.items()
+    }
+    return section_type(**kwargs)
+
+
+PRESETS_PACKAGE = "arenagym.trainers"
+PRESETS_DIR = "presets"
+
+
+def preset_names() -> list[str]:
+    """The bundled presets (``trainers/presets/*.toml``)."""
+    folder = resources.files(PRESETS_PACKAGE).joinpath(PRESETS_DIR)
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def load_config(name_or_path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
+    """A preset name or a TOML file, with ``section.key=value`` overrides applied.
+
+    Raises:
+        ConfigError: an unknown preset, a missing or malformed file, or bad values.
+    """
+    text, source = _read(name_or_path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{source}: not valid TOML ({error})") from None
+    config = TrainConfig.from_dict(data, source)
+    return config.apply_overrides(overrides) if overrides else config
+
+
+def _read(name_or_path: str | Path) -> tuple[str, str]:
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such config file")
+        return path.read_text(encoding="utf-8"), str(path)
+    name = str(name_or_path)
+    if name not in preset_names():
+        raise ConfigError(
+            f"{name!r} is neither a config file nor a preset ({', '.join(preset_names())})"
+        )
+    resource = resources.files(PRESETS_PACKAGE).joinpath(PRESETS_DIR, f"{name}.toml")
+    return resource.read_text(encoding="utf-8"), f"preset {name}"

@@ -1,0 +1,142 @@
+"""Generators: the rollout side of the trainer, on any agents backend.
+
+A generator plays a batch of episodes with the current policy and returns token-level
+trajectories (:class:`~arenagym.agents.rollout.Trajectory`), and is told after every update that
+the policy's weights changed:
+
+- :class:`TransformersGenerator` wraps the policy module itself in a
+  :class:`~arenagym.agents.backends.hf.TransformersBackend`: it always generates with the current
+  parameters, so :meth:`~TransformersGenerator.sync_weights` has nothing to copy.
+- :class:`VLLMGenerator` runs a separate vLLM engine (GPU); after each update the policy's
+  ``state_dict`` is pushed into it through the backend's ``update_weights`` hook (vLLM's
+  ``collective_rpc`` weight loading), optionally sleeping the engine while the trainer runs.
+- :class:`BackendGenerator` takes any backend (e.g. an OpenAI-compatible server that reloads
+  weights itself) and an optional ``push`` callable.
+
+Example (a stand-in backend that always answers 42):
+    >>> from arenagym.agents.backends.base import Completion, SamplingParams
+    >>> from arenagym.agents.rollout import EpisodeSpec, RolloutConfig
+    >>> class Boxed42:
+    ...     max_context = 4096
+    ...     def count_tokens(self, conversation):
+    ...         return 10
+    ...     def generate(self, conversations, params):
+    ...         return [Completion("\\\\boxed{42}", [1], [7], [-0.25]) for _ in conversations]
+    >>> generator = BackendGenerator(Boxed42())
+    >>> [t] = generator.rollout([EpisodeSpec("Math-v0", {"difficulty": 1}, seed=0)],
+    ...                         RolloutConfig(SamplingParams(max_tokens=4)))
+    >>> t.steps[0].completion_token_ids
+    [7]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from arenagym.agents.rollout import EpisodeSpec, RolloutConfig, RolloutEngine, Trajectory
+
+__all__ = ["BackendGenerator", "Generator", "TransformersGenerator", "VLLMGenerator"]
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """Plays episodes with the current policy."""
+
+    def rollout(self, episodes: Sequence[EpisodeSpec], config: RolloutConfig) -> list[Trajectory]:
+        """One trajectory per episode, in order."""
+        ...
+
+    def sync_weights(self, model: Any) -> None:
+        """The policy ``model`` was updated: make the next rollout use its weights."""
+        ...
+
+
+class BackendGenerator:
+    """Any :class:`~arenagym.agents.backends.base.GenerationBackend`; ``push(model, backend)``
+    (if given) is called by :meth:`sync_weights`."""
+
+    def __init__(self, backend: Any, push: Callable[[Any, Any], None] | None = None) -> None:
+        self.backend = backend
+        self.push = push
+        self.batch_sizes: list[int] = []
+
+    def rollout(self, episodes: Sequence[EpisodeSpec], config: RolloutConfig) -> list[Trajectory]:
+        """Play ``episodes`` with the rollout engine (generation batched across episodes)."""
+        engine = RolloutEngine(self.backend, config)
+        trajectories = engine.run(list(episodes))
+        self.batch_sizes = engine.batch_sizes
+        return trajectories
+
+    def sync_weights(self, model: Any) -> None:
+        """Call ``push`` if there is one."""
+        if self.push is not None:
+            self.push(model, self.backend)
+
+
+class TransformersGenerator(BackendGenerator):
+    """In-process generation on the policy module itself (weights shared, nothing to copy).
+
+    The module is put in eval mode while generating and back in train mode afterwards.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, max_batch_size: int | None = None) -> None:
+        from arenagym.agents.backends.hf import TransformersBackend
+
+        super().__init__(TransformersBackend(model, tokenizer, max_batch_size=max_batch_size))
+        self.model = model
+
+    def rollout(self, episodes: Sequence[EpisodeSpec], config: RolloutConfig) -> list[Trajectory]:
+        """Generate in eval mode (no dropout), with the current parameters."""
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            return super().rollout(episodes, config)
+        finally:
+            self.model.train(was_training)
+
+    def sync_weights(self, model: Any) -> None:
+        """Nothing to do unless ``model`` is another module (then its weights are copied)."""
+        if model is not self.model:
+            self.backend.update_weights(model.state_dict())
+
+
+class VLLMGenerator(BackendGenerator):
+    """A vLLM engine (GPU) that receives the policy's weights after every update.
+
+    Args:
+        model_path: the policy's initial weights (a Hugging Face directory).
+        sleep_between_rollouts: put the engine in sleep mode (``enable_sleep_mode=True`` is
+            then passed to vLLM) while the trainer updates, to free GPU memory; it wakes up for
+            the weight push and the next rollout.
+        **engine_kwargs: for ``vllm.LLM`` (``gpu_memory_utilization``, ``max_model_len`` ...).
+    """
+
+    def __init__(
+        self, model_path: str, sleep_between_rollouts: bool = False, **engine_kwargs: Any
+    ) -> None:
+        from arenagym.agents.backends.vllm import VLLMBackend
+
+        if sleep_between_rollouts:
+            engine_kwargs.setdefault("enable_sleep_mode", True)
+        super().__init__(VLLMBackend(model_path, **engine_kwargs))
+        self.sleep_between_rollouts = sleep_between_rollouts
+        self.pushes = 0
+
+    def rollout(self, episodes: Sequence[EpisodeSpec], config: RolloutConfig) -> list[Trajectory]:
+        """Generate, then (optionally) put the engine to sleep for the update."""
+        trajectories = super().rollout(episodes, config)
+        if self.sleep_between_rollouts:
+            self.backend.sleep(level=1)
+        return trajectories
+
+    def sync_weights(self, model: Any) -> None:
+        """Push every parameter (Hugging Face names) into the engine's workers."""
+        if self.sleep_between_rollouts:
+            self.backend.wake_up(tags=["weights"])
+        self.backend.update_weights(
+            (name, tensor.detach()) for name, tensor in model.state_dict().items()
+        )
+        if self.sleep_between_rollouts:
+            self.backend.wake_up(tags=["kv_cache"])
+        self.pushes += 1
