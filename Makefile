@@ -15,5 +15,6 @@ main:
 ## make test: lint and run the whole test suite
 test:
 	scripts/ensure-venv test
+	scripts/setup-swe-runtime
 	.venv/bin/ruff check .
 	.venv/bin/python -m pytest -n 2 --dist loadfile -q

@@ -13,6 +13,7 @@ from arenagym.envs import math as _math  # noqa: F401  (registers Math-v0 and it
 from arenagym.envs import meddialog as _meddialog  # noqa: F401  (registers MedDialog-v0, MedConsult-v0)
 from arenagym.envs import prefinfer as _prefinfer  # noqa: F401  (registers PrefInfer-v0 and splits)
 from arenagym.envs import recinter as _recinter  # noqa: F401  (registers RecInter-v0 and its views)
+from arenagym.envs import swe as _swe  # noqa: F401  (registers SWE-v0)
 from arenagym.envs import textarena as _textarena  # noqa: F401  (registers the TextArena games)
 from arenagym.envs.core.registration import list_envs
 

@@ -1,0 +1,139 @@
+"""The one interface every SWE sandbox runtime implements (bubblewrap, Docker, local).
+
+A runtime owns one isolated workspace for one episode: ``start`` makes it from a prepared
+directory on the host (a git repository whose history ends at the task's base commit), ``run``
+executes a shell command inside it under :class:`Limits`, ``read_file``/``write_file`` move bytes
+in and out, ``diff`` reports what changed since the base commit, and ``stop`` releases everything
+(processes, mounts, containers, temporary directories). ``stop`` is idempotent.
+
+Inside every runtime the workspace is at :data:`WORKSPACE` and ``python`` on ``PATH`` is a Python
+(3.11 or newer) that can import ``pytest``; ``git`` is available. Nothing from the host's home or
+the project checkout is visible, and there is no network.
+
+Example (with the trusted local runtime; the sandboxes are used the same way)::
+
+    >>> import tempfile, pathlib
+    >>> from arenagym.envs.swe.runtime import make_runtime
+    >>> src = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (src / "hello.txt").write_text("hi")
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")  # the local runtime warns that it is not isolated
+    ...     rt = make_runtime("local", allow_local=True)
+    >>> with rt:
+    ...     rt.start(src)
+    ...     rt.run("cat hello.txt").output
+    'hi'
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+#: Where the workspace is mounted inside every sandbox.
+WORKSPACE = "/workspace"
+
+
+class RuntimeError_(Exception):
+    """An infrastructure fault: the sandbox could not start or died (the env maps it to
+    ``stop_reason="env_error"``). Named with a trailing underscore so it never shadows the
+    builtin ``RuntimeError``."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-command resource limits.
+
+    ``timeout_s`` is wall-clock and kills the command's whole process group; ``memory_mb`` is
+    enforced by a cgroup where one is writable, else ``RLIMIT_AS``; ``max_processes`` bounds forks
+    (a fork bomb is contained); ``max_output_bytes`` caps what is kept of stdout+stderr (the rest
+    is drained and dropped, so a 1 GB writer cannot fill memory).
+    """
+
+    timeout_s: float = 60.0
+    memory_mb: int = 2048
+    max_processes: int = 256
+    max_output_bytes: int = 1_000_000
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What one command did. ``exit_code`` is None when the command was killed."""
+
+    exit_code: int | None
+    output: str  # stdout and stderr interleaved, decoded as UTF-8 with replacement, capped
+    duration_s: float
+    timed_out: bool = False
+    truncated: bool = False  # output went past Limits.max_output_bytes
+    killed_reason: str | None = None  # "timeout", "memory", ... when the command was killed
+
+
+class Runtime(abc.ABC):
+    """One isolated workspace for one episode. Use as a context manager or call ``stop``."""
+
+    #: Short name used in configs, results and error messages ("bubblewrap", "docker", "local").
+    name: str = ""
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+
+    @abc.abstractmethod
+    def start(self, workspace: Path, *, image: str | None = None) -> None:
+        """Make the sandbox's workspace from the host directory ``workspace`` (copied or mounted
+        copy-on-write: the runtime never lets the sandbox write to the caller's directory unless
+        it owns it). ``image`` names the runtime image for runtimes that use one (Docker)."""
+
+    @abc.abstractmethod
+    def run(
+        self,
+        command: str,
+        *,
+        timeout_s: float | None = None,
+        cwd: str = WORKSPACE,
+        env: dict[str, str] | None = None,
+    ) -> CommandResult:
+        """Run ``command`` with ``bash -c`` inside the sandbox under the limits
+        (``timeout_s`` overrides ``Limits.timeout_s`` for this command). Never raises for
+        what the command does; raises :class:`RuntimeError_` when the sandbox itself fails."""
+
+    @abc.abstractmethod
+    def read_file(self, path: str) -> bytes:
+        """Read a file by its path inside the sandbox (absolute, or relative to the workspace).
+        Raises FileNotFoundError / IsADirectoryError like ``open``."""
+
+    @abc.abstractmethod
+    def write_file(self, path: str, data: bytes) -> None:
+        """Write a file by its path inside the sandbox, creating parent directories."""
+
+    def diff(self) -> str:
+        """The workspace's changes since the base commit as a ``git apply``-able patch, new
+        untracked files included (binary files as git binary patches). Runs ``git`` inside the
+        sandbox, never on the host: the agent controls ``.git/config``."""
+        result = self.run(
+            "git add -A >/dev/null 2>&1 && git -c core.fsmonitor= diff --cached --binary "
+            "--no-color --no-ext-diff HEAD",
+            timeout_s=60,
+        )
+        if result.exit_code != 0:
+            raise RuntimeError_(f"git diff failed in the {self.name} sandbox: {result.output[-500:]}")
+        return result.output
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Kill every process, unmount, remove containers and temporary directories.
+        Idempotent."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,210 @@
+"""SWE task files (format, validation, round trip) and workspace materialisation."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from arenagym.envs.swe.tasks import SWETask, TaskFormatError, dump_tasks, load_tasks, parse_task
+from arenagym.envs.swe.workspace import WorkspaceError, materialize
+
+MINIMAL = {
+    "instance_id": "o__r-1",
+    "repo": "o/r",
+    "base_commit": "deadbeef",
+    "patch": "diff",
+    "test_patch": "",
+    "problem_statement": "It breaks.",
+}
+
+
+def test_swe_bench_row_with_json_string_lists_and_extra_fields(tmp_path: Path, kit) -> None:
+    row = {
+        **MINIMAL,
+        "FAIL_TO_PASS": '["tests/a.py::t1", "tests/a.py::C::t2[x-1]"]',
+        "PASS_TO_PASS": "[]",
+        "hints_text": None,
+        "version": 3.0,
+        "created_at": "2023-01-01T00:00:00Z",  # unknown SWE-bench fields are ignored
+        "environment_setup_commit": "cafe",
+    }
+    [task] = load_tasks(kit.jsonl(tmp_path / "t.jsonl", [row]))
+    assert task.FAIL_TO_PASS == ("tests/a.py::t1", "tests/a.py::C::t2[x-1]")
+    assert task.PASS_TO_PASS == ()
+    assert (task.hints_text, task.version, task.environment_setup_commit) == ("", "3.0", "cafe")
+    assert task.repo_path is None and task.test_command == "python -m pytest"
+    assert task.selected_tests == task.FAIL_TO_PASS
+
+
+def test_relative_repo_path_resolves_against_the_file_and_round_trips(tmp_path: Path) -> None:
+    (tmp_path / "data" / "repos" / "lib").mkdir(parents=True)
+    row = {
+        **MINIMAL,
+        "FAIL_TO_PASS": ["t.py::a"],
+        "repo_path": "repos/lib",
+        "setup_commands": ["pip --version"],
+        "image": "arenagym/base",
+        "base_patch": "x",
+    }
+    path = tmp_path / "data" / "tasks.jsonl"
+    path.write_text(json.dumps(row) + "\n\n")  # blank lines are skipped
+    [task] = load_tasks(path)
+    assert task.repo_path == str(tmp_path / "data" / "repos" / "lib")
+    dump_tasks([task], path)
+    assert json.loads(path.read_text())["repo_path"] == "repos/lib"  # stays relative
+    assert load_tasks(path) == [task]
+    elsewhere = tmp_path / "other" / "tasks.jsonl"
+    dump_tasks([task], elsewhere)
+    assert load_tasks(elsewhere) == [task]
+
+
+@pytest.mark.parametrize(
+    ("line", "field", "problem"),
+    [
+        ("{not json", None, "invalid JSON"),
+        ("[1, 2]", None, "expected a JSON object"),
+        (json.dumps({k: v for k, v in MINIMAL.items() if k != "repo"}), "repo", "missing"),
+        (json.dumps({**MINIMAL, "patch": 5}), "patch", "expected a string, got int"),
+        (json.dumps({**MINIMAL, "instance_id": " "}), "instance_id", "must not be empty"),
+        (json.dumps({**MINIMAL, "FAIL_TO_PASS": "[1]"}), "FAIL_TO_PASS", "item 0"),
+        (json.dumps({**MINIMAL, "FAIL_TO_PASS": "nope"}), "FAIL_TO_PASS", "JSON list"),
+        (json.dumps({**MINIMAL, "PASS_TO_PASS": {"a": 1}}), "PASS_TO_PASS", "list of strings"),
+        (json.dumps({**MINIMAL, "PASS_TO_PASS": [" t.py::a"]}), "PASS_TO_PASS", "surrounding"),
+        (json.dumps({**MINIMAL, "repo_path": 3}), "repo_path", "string or null"),
+        (json.dumps({**MINIMAL, "setup_commands": "pip"}), "setup_commands", "JSON list"),
+    ],
+)
+def test_errors_name_file_line_and_field(
+    tmp_path: Path, line: str, field: str | None, problem: str
+) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps({**MINIMAL, "instance_id": "fine"}) + "\n" + line + "\n")
+    with pytest.raises(TaskFormatError) as caught:
+        load_tasks(path)
+    error = caught.value
+    assert (error.path, error.line, error.field) == (str(path), 2, field)
+    assert str(error).startswith(f"{path}:2: ") and problem in str(error)
+
+
+def test_duplicate_ids_empty_files_and_required_tests(tmp_path: Path, kit) -> None:
+    with pytest.raises(
+        TaskFormatError, match=r":3: field 'instance_id': 'o__r-1' already used on line 1"
+    ):
+        load_tasks(
+            kit.jsonl(tmp_path / "d.jsonl", [MINIMAL, {**MINIMAL, "instance_id": "b"}, MINIMAL])
+        )
+    with pytest.raises(TaskFormatError, match="no tasks"):
+        load_tasks(kit.jsonl(tmp_path / "e.jsonl", []))
+    with pytest.raises(TaskFormatError, match=r":1: field 'FAIL_TO_PASS': empty"):
+        load_tasks(kit.jsonl(tmp_path / "f.jsonl", [MINIMAL]), require_tests=True)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_tasks(tmp_path / "missing.jsonl")
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    field=st.sampled_from(
+        [
+            *MINIMAL,
+            "FAIL_TO_PASS",
+            "PASS_TO_PASS",
+            "repo_path",
+            "image",
+            "setup_commands",
+            "hints_text",
+            "version",
+            "test_command",
+        ]
+    ),
+    value=_JSON,
+)
+def test_fuzzed_fields_either_load_or_fail_with_a_located_error(field: str, value: object) -> None:
+    row = {**MINIMAL, field: value}
+    try:
+        task = parse_task(row, path="/data/t.jsonl", line=7)
+    except TaskFormatError as error:
+        assert error.line == 7 and error.path == "/data/t.jsonl"
+        assert error.field == field, str(error)
+    else:
+        assert isinstance(task, SWETask)
+        for name in ("FAIL_TO_PASS", "PASS_TO_PASS", "setup_commands"):
+            assert all(isinstance(item, str) and item for item in getattr(task, name))
+        assert all(isinstance(getattr(task, name), str) for name in MINIMAL)
+
+
+# ------------------------------------------------------------------------------ workspace
+def _git_in(path: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=path, capture_output=True, text=True, check=False
+    ).stdout.strip()
+
+
+def test_snapshot_workspace_has_the_bug_one_commit_and_no_patch(tmp_path: Path, kit) -> None:
+    task = kit.snapshot_task(tmp_path)
+    (Path(task.repo_path) / "calc" / "__pycache__").mkdir()
+    (Path(task.repo_path) / "calc" / "__pycache__" / "x.pyc").write_bytes(b"\0")
+    made = materialize(task, tmp_path / "ws")
+    assert (made.path / "calc" / "__init__.py").read_text() == kit.BUGGY_SOURCE
+    assert not (made.path / "calc" / "__pycache__").exists()
+    assert _git_in(made.path, "rev-list", "--all", "--count") == "1"
+    assert _git_in(made.path, "status", "--porcelain") == ""
+    assert _git_in(made.path, "log", "-1", "--format=%an <%ae> %ad %cn %cd", "--date=unix") == (
+        "arenagym <arenagym@localhost> 946684800 arenagym 946684800"
+    )
+    again = materialize(task, tmp_path / "ws2")
+    assert again.commit == made.commit  # deterministic hash
+    assert not (Path(task.repo_path) / ".git").exists()  # the snapshot was never touched
+
+
+def test_git_workspace_has_no_history_future_commits_or_test_patch(tmp_path: Path, kit) -> None:
+    task, future = kit.git_task(tmp_path)
+    made = materialize(task, tmp_path / "ws")
+    assert (made.path / "calc" / "__init__.py").read_text() == kit.BUGGY_SOURCE
+    assert not (made.path / "tests" / "test_new.py").exists()  # the test patch is not applied
+    assert _git_in(made.path, "rev-list", "--all", "--count") == "1"
+    assert made.commit != task.base_commit
+    assert _git_in(made.path, "cat-file", "-t", future) == ""  # the fix's commit is unknown
+    assert _git_in(made.path, "cat-file", "-t", task.base_commit) == ""
+    assert _git_in(made.path, "for-each-ref", "--format=%(refname)") == "refs/heads/main"
+    every_blob = subprocess.run(
+        ["git", "cat-file", "--batch-all-objects", "--batch"],
+        cwd=made.path,
+        capture_output=True,
+        check=True,
+    ).stdout
+    assert b"return a + b" not in every_blob  # no object anywhere holds the fix
+    assert b"test_add_negative" not in every_blob
+    assert not list(made.path.glob(".git/hooks/*"))
+
+
+def test_workspace_errors(tmp_path: Path, kit) -> None:
+    task = kit.snapshot_task(tmp_path)
+    with pytest.raises(WorkspaceError, match="no repo_path"):
+        materialize(SWETask(**{**task.__dict__, "repo_path": None}), tmp_path / "a")
+    with pytest.raises(WorkspaceError, match="base_patch of calc-snapshot-1 does not apply"):
+        materialize(SWETask(**{**task.__dict__, "base_patch": kit.GOLD_PATCH}), tmp_path / "b")
+    git_task, _ = kit.git_task(tmp_path)
+    with pytest.raises(WorkspaceError, match="rev-parse"):
+        materialize(SWETask(**{**git_task.__dict__, "base_commit": "0" * 40}), tmp_path / "c")
+
+
+def test_kit_fixture_is_consistent(kit: SimpleNamespace) -> None:
+    assert kit.GOLD_PATCH.startswith("--- a/calc/__init__.py")
+    assert "+    return a + b" in kit.GOLD_PATCH and "+    return a - b" in kit.BASE_PATCH

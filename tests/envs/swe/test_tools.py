@@ -1,0 +1,370 @@
+"""The OpenHands-compatible tools: parsing both action formats, and every tool's semantics."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from arenagym.envs.swe.runtime import make_runtime
+from arenagym.envs.swe.runtime.bubblewrap import bubblewrap_unavailable_reason
+from arenagym.envs.swe.tools import (
+    FORMAT_HELP,
+    TOOL_NAMES,
+    ToolCall,
+    ToolCallError,
+    ToolRunner,
+    parse_tool_call,
+    tools_prompt,
+    truncate_middle,
+)
+
+# --------------------------------------------------------------------------------- parsing
+
+
+def test_text_format_with_reasoning_and_multiline_values() -> None:
+    reply = (
+        "The bug is in add; I'll fix it.\n"
+        "<function=str_replace_editor>\n"
+        "<parameter=command>str_replace</parameter>\n"
+        "<parameter=path>/workspace/calc/__init__.py</parameter>\n"
+        "<parameter=old_str>\n    return a - b\n</parameter>\n"
+        "<parameter=new_str>\n    return a + b\n\n</parameter>\n"
+        "</function>"
+    )
+    call = parse_tool_call(reply)
+    assert call == ToolCall(
+        "str_replace_editor",
+        {
+            "command": "str_replace",
+            "path": "/workspace/calc/__init__.py",
+            "old_str": "    return a - b",  # one newline dropped each side, indentation kept
+            "new_str": "    return a + b\n",
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        '{"name": "execute_bash", "arguments": {"command": "ls -a", "timeout": 5}}',
+        '{"name": "execute_bash", "arguments": "{\\"command\\": \\"ls -a\\", \\"timeout\\": \\"5\\"}"}',
+        '{"function": {"name": "execute_bash", "arguments": {"command": "ls -a", "timeout": 5}}}',
+        '{"tool_calls": [{"id": "c1", "type": "function", "function": {"name": "execute_bash", '
+        '"arguments": "{\\"command\\": \\"ls -a\\", \\"timeout\\": 5}"}}]}',
+        '```json\n{"name": "execute_bash", "parameters": {"command": "ls -a", "timeout": 5.0}}\n```',
+        "<function=execute_bash><parameter=command>ls -a</parameter>"
+        "<parameter=timeout>5</parameter></function>",
+        "<function=execute_bash>\n<parameter=command>ls -a</parameter>\n"
+        "<parameter=timeout>5</parameter>\n<parameter=security_risk>LOW</parameter>\n</function>",
+    ],
+)
+def test_every_accepted_format_gives_the_same_call(reply: str) -> None:
+    assert parse_tool_call(reply) == ToolCall("execute_bash", {"command": "ls -a", "timeout": 5.0})
+
+
+def test_types_are_coerced_from_text() -> None:
+    call = parse_tool_call(
+        "<function=str_replace_editor><parameter=command>view</parameter>"
+        "<parameter=path>a.py</parameter><parameter=view_range>[2, -1]</parameter></function>"
+    )
+    assert call.arguments["view_range"] == [2, -1]
+    call = parse_tool_call(
+        '{"name": "str_replace_editor", "arguments": {"command": "insert", "path": "a.py", '
+        '"insert_line": "3", "new_str": "x"}}'
+    )
+    assert call.arguments["insert_line"] == 3
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        ("just chatting", "holds no tool call"),
+        ("", "holds no tool call"),
+        ("<function=execute_bash><parameter=command>ls</parameter>", "not closed by </function>"),
+        ("<function=rm_rf><parameter=x>1</parameter></function>", "unknown tool 'rm_rf'"),
+        ("<function=execute_bash></function>", "needs the parameter 'command'"),
+        (
+            "<function=execute_bash><parameter=cmd>ls</parameter></function>",
+            "has no parameter 'cmd'",
+        ),
+        (
+            "<function=str_replace_editor><parameter=command>delete</parameter>"
+            "<parameter=path>/a</parameter></function>",
+            "command must be one of view, create",
+        ),
+        (
+            "<function=execute_bash><parameter=command>ls</parameter>"
+            "<parameter=timeout>soon</parameter></function>",
+            "timeout must be a number",
+        ),
+        (
+            "<function=execute_bash><parameter=command>ls</parameter>"
+            "<parameter=timeout>-1</parameter></function>",
+            "positive number",
+        ),
+        (
+            "<function=execute_bash><parameter=command>ls</parameter>"
+            "<parameter=is_input>true</parameter></function>",
+            "is_input=true is not supported",
+        ),
+        (
+            "<function=execute_bash><parameter=command>a</parameter>"
+            "<parameter=command>b</parameter></function>",
+            "given twice",
+        ),
+        (
+            "<function=str_replace_editor><parameter=command>view</parameter>"
+            "<parameter=path>/a</parameter><parameter=view_range>[1]</parameter></function>",
+            "two integers",
+        ),
+        ('{"name": "execute_bash", "arguments": "{oops"}', "not JSON"),
+        ('{"name": "execute_bash", "arguments": [1]}', "must be an object"),
+        ('{"arguments": {}}', 'no "name"'),
+        ('{"tool_calls": []}', "non-empty list"),
+        ('{"name": "execute_bash", "arguments": {"command": 7}}', "must be a string"),
+        ('{"name": "finish", "arguments": {"message": "x", "extra": 1}}', "no parameter 'extra'"),
+    ],
+)
+def test_invalid_calls_say_what_was_wrong(reply: str, message: str) -> None:
+    with pytest.raises(ToolCallError, match=message.replace("[", r"\[")):
+        parse_tool_call(reply)
+
+
+def test_only_the_first_of_several_calls_runs_with_a_note() -> None:
+    reply = (
+        "<function=think><parameter=thought>a</parameter></function>"
+        "<function=think><parameter=thought>b</parameter></function>"
+    )
+    call = parse_tool_call(reply)
+    assert call.arguments == {"thought": "a"} and "first of the 2" in (call.note or "")
+    listed = parse_tool_call(json.dumps([{"name": "finish"}, {"name": "think"}]))
+    assert listed.name == "finish" and listed.note
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=300),
+        st.text(alphabet='<>/=fun ctionparmeters{}[]":,execute_bash\n', max_size=200),
+        st.builds(lambda body: "<function=" + body, st.text(max_size=100)),
+        st.builds(
+            json.dumps,
+            st.recursive(
+                st.none() | st.text(max_size=5) | st.integers(),
+                lambda c: (
+                    st.lists(c, max_size=3)
+                    | st.dictionaries(
+                        st.sampled_from(
+                            ["name", "arguments", "function", "tool_calls", "command", "parameters"]
+                        ),
+                        c,
+                        max_size=3,
+                    )
+                ),
+                max_leaves=8,
+            ),
+        ),
+    )
+)
+def test_garbage_never_raises_anything_but_a_tool_call_error(reply: str) -> None:
+    try:
+        call = parse_tool_call(reply)
+    except ToolCallError as error:
+        assert str(error)
+    else:
+        assert call.name in TOOL_NAMES
+
+
+def test_prompt_documents_every_tool_and_both_formats() -> None:
+    prompt = tools_prompt()
+    for name in (
+        *TOOL_NAMES,
+        "view_range",
+        "insert_line",
+        "undo_edit",
+        "<function=",
+        '"arguments"',
+    ):
+        assert name in prompt
+    assert FORMAT_HELP in prompt
+    example = FORMAT_HELP.split("before the closing tag):\n")[1]
+    assert parse_tool_call(example.split("\nTools:")[0]).arguments["new_str"] == "    return a + b"
+
+
+def test_truncate_middle_keeps_head_and_tail() -> None:
+    text = "".join(f"line {i}\n" for i in range(1000))
+    clipped = truncate_middle(text, 200)
+    assert clipped.startswith("line 0\nline 1\n") and clipped.endswith("line 999\n")
+    assert "characters omitted" in clipped and len(clipped) < 260
+    assert truncate_middle("short", 200) == "short"
+
+
+# ------------------------------------------------------------------------------ execution
+FILE = "/workspace/pkg/mod.py"
+TEXT = "def f():\n    return 1\n\n\ndef g():\n    return 1\n"
+
+
+@pytest.fixture
+def runner(tmp_path: Path) -> Iterator[ToolRunner]:
+    (tmp_path / "pkg" / "sub" / "deep").mkdir(parents=True)
+    (tmp_path / "pkg" / "mod.py").write_text(TEXT)
+    (tmp_path / "pkg" / "sub" / "deep" / "hidden_by_depth.py").write_text("")
+    (tmp_path / "pkg" / "sub" / "leaf.py").write_text("")
+    (tmp_path / ".hidden").write_text("")
+    (tmp_path / "blob.bin").write_bytes(b"\xff\xfe\x00")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        runtime = make_runtime("local", allow_local=True)
+    runtime.start(tmp_path)
+    yield ToolRunner(runtime, max_observation_chars=400)
+    runtime.stop()
+
+
+def editor(runner: ToolRunner, **arguments: object) -> str:
+    call = parse_tool_call(json.dumps({"name": "str_replace_editor", "arguments": arguments}))
+    return runner.run(call).observation
+
+
+def bash(runner: ToolRunner, command: str, **extra: object) -> str:
+    call = parse_tool_call(
+        json.dumps({"name": "execute_bash", "arguments": {"command": command, **extra}})
+    )
+    return runner.run(call).observation
+
+
+def test_view_file_like_cat_n_and_ranges(runner: ToolRunner) -> None:
+    assert editor(runner, command="view", path=FILE) == (
+        f"Here's the result of running `cat -n` on {FILE}:\n"
+        "     1\tdef f():\n     2\t    return 1\n     3\t\n     4\t\n"
+        "     5\tdef g():\n     6\t    return 1\n"
+    )
+    assert editor(runner, command="view", path="pkg/mod.py", view_range=[5, -1]).endswith(
+        "     5\tdef g():\n     6\t    return 1\n"
+    )
+    assert "     2\t    return 1\n" in editor(runner, command="view", path=FILE, view_range=[2, 2])
+    assert "first element `0`" in editor(runner, command="view", path=FILE, view_range=[0, 2])
+    assert "larger or equal" in editor(runner, command="view", path=FILE, view_range=[3, 2])
+    assert "number of lines in the file: `6`" in editor(
+        runner, command="view", path=FILE, view_range=[1, 9]
+    )
+
+
+def test_view_directory_two_levels_without_hidden(runner: ToolRunner) -> None:
+    listing = editor(runner, command="view", path="/workspace")
+    lines = listing.splitlines()
+    assert lines[0].startswith("Here's the files and directories up to 2 levels deep in /workspace")
+    assert lines[1:] == [
+        "/workspace",
+        "/workspace/blob.bin",
+        "/workspace/pkg",
+        "/workspace/pkg/mod.py",
+        "/workspace/pkg/sub",
+    ]
+    assert "not allowed" in editor(runner, command="view", path="/workspace", view_range=[1, 2])
+
+
+def test_create_and_its_refusals(runner: ToolRunner) -> None:
+    assert editor(
+        runner, command="create", path="/workspace/new/dir/x.py", file_text="x = 1\n"
+    ) == ("File created successfully at: /workspace/new/dir/x.py")
+    assert runner.runtime.read_file("new/dir/x.py") == b"x = 1\n"
+    assert "File already exists at: /workspace/pkg/mod.py" in editor(
+        runner, command="create", path=FILE, file_text=""
+    )
+    assert "is a directory" in editor(runner, command="create", path="/workspace/pkg", file_text="")
+    assert "`file_text` is required" in editor(runner, command="create", path="/workspace/y.py")
+    assert "Last edit to /workspace/new/dir/x.py undone" in editor(
+        runner, command="undo_edit", path="/workspace/new/dir/x.py"
+    )
+    with pytest.raises(FileNotFoundError):
+        runner.runtime.read_file("new/dir/x.py")
+
+
+def test_str_replace_demands_a_unique_exact_match(runner: ToolRunner) -> None:
+    none = editor(runner, command="str_replace", path=FILE, old_str="return 2", new_str="x")
+    assert none == (
+        f"ERROR:\nNo replacement was performed, old_str `return 2` did not appear verbatim in {FILE}."
+    )
+    many = editor(runner, command="str_replace", path=FILE, old_str="    return 1", new_str="x")
+    assert "Multiple occurrences of old_str `    return 1` in lines [2, 6]" in many
+    assert "must be different" in editor(
+        runner, command="str_replace", path=FILE, old_str="a", new_str="a"
+    )
+    done = editor(
+        runner,
+        command="str_replace",
+        path=FILE,
+        old_str="g():\n    return 1",
+        new_str="g():\n    return 2",
+    )
+    assert done.startswith(f"The file {FILE} has been edited.")
+    assert "     5\tdef g():\n     6\t    return 2" in done
+    assert (
+        runner.runtime.read_file(FILE)
+        == TEXT.replace("return 1\n", "return 2\n", 2)
+        .replace("return 2\n", "return 1\n", 1)
+        .encode()
+    )
+    # deleting with an omitted new_str, then undoing both edits in order
+    editor(runner, command="str_replace", path=FILE, old_str="def f():\n    return 1\n")
+    assert runner.runtime.read_file(FILE).decode().startswith("\n\ndef g():\n    return 2")
+    editor(runner, command="undo_edit", path=FILE)
+    editor(runner, command="undo_edit", path=FILE)
+    assert runner.runtime.read_file(FILE) == TEXT.encode()
+    assert "No edit history found for /workspace/pkg/mod.py." in editor(
+        runner, command="undo_edit", path=FILE
+    )
+
+
+def test_insert_at_top_end_and_out_of_range(runner: ToolRunner) -> None:
+    editor(runner, command="insert", path=FILE, insert_line=0, new_str="import os")
+    editor(runner, command="insert", path=FILE, insert_line=7, new_str="# end\n# really")
+    assert runner.runtime.read_file(FILE).decode() == "import os\n" + TEXT + "# end\n# really\n"
+    assert "[0, 9]" in editor(runner, command="insert", path=FILE, insert_line=10, new_str="x")
+    assert "`insert_line` is required" in editor(runner, command="insert", path=FILE, new_str="x")
+
+
+def test_editor_errors_are_observations(runner: ToolRunner) -> None:
+    assert "does not exist" in editor(runner, command="view", path="/workspace/nope.py")
+    assert "not UTF-8" in editor(runner, command="view", path="/workspace/blob.bin")
+    assert "`old_str` is required" in editor(runner, command="str_replace", path=FILE)
+
+
+def test_bash_exit_codes_timeouts_and_clipping(runner: ToolRunner) -> None:
+    assert bash(runner, "echo hi; exit 3") == "hi\n[The command completed with exit code 3.]"
+    assert bash(runner, "true") == "[The command completed with exit code 0.]"
+    assert "timed out after 1 seconds" in bash(runner, "sleep 20", timeout=1)
+    long = bash(runner, "seq 1 5000")
+    assert long.startswith("1\n2\n3\n") and "characters omitted" in long
+    assert long.endswith("4999\n5000\n[The command completed with exit code 0.]")
+    assert "the command is empty" in bash(runner, "   ")
+
+
+def test_think_and_finish(runner: ToolRunner) -> None:
+    thought = runner.run(parse_tool_call('{"name": "think", "arguments": {"thought": "hm"}}'))
+    assert thought.observation == "Your thought has been logged." and not thought.finished
+    done = runner.run(parse_tool_call("<function=finish></function>"))
+    assert done.finished
+
+
+@pytest.mark.skipif(
+    bubblewrap_unavailable_reason() is not None, reason=str(bubblewrap_unavailable_reason())
+)
+def test_editor_obeys_the_sandbox(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("x = 1\n")
+    with make_runtime("bubblewrap") as runtime:
+        runtime.start(tmp_path)
+        tools = ToolRunner(runtime)
+        assert "x = 1" in editor(tools, command="view", path="/workspace/a.py")
+        assert "does not exist" in editor(tools, command="view", path=str(Path.home() / ".bashrc"))
+        assert "does not exist" in editor(tools, command="view", path=str(Path(__file__)))
+        assert "ERROR" in editor(tools, command="create", path="/usr/evil.py", file_text="x")
+        editor(tools, command="str_replace", path="a.py", old_str="x = 1", new_str="x = 2")
+        assert runtime.read_file("a.py") == b"x = 2\n"
+    assert (tmp_path / "a.py").read_text() == "x = 1\n"  # the caller's folder is untouched
