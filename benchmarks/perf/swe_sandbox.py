@@ -1,95 +1,120 @@
-"""SWE sandbox runtimes: start-up latency and episode throughput, bubblewrap against Docker.
+"""SWE-v0 sandboxes: reset-to-first-output latency and episode throughput, bubblewrap vs Docker.
 
-On one small repository (a package with a dozen modules and a pytest suite, as a one-commit git
-repository) it measures, per available runtime, in the same run:
+On one bundled SWE-v0 task (the same task for every runtime, in the same run) it measures:
 
-- ``start + first command``: from ``runtime.start(workspace)`` to the first command's output
-  (``cat README.md``), median and p90 over ``--starts`` fresh sandboxes, and the Docker /
-  bubblewrap ratio (goal: bubblewrap <= 50 ms median);
-- ``episodes/min`` with 2 and 8 sandboxes at once (threads): each episode starts a sandbox,
-  runs a few shell commands, edits a file, runs the test suite with pytest, takes the diff and
-  stops.
+- ``reset + first command``: from ``env.reset(...)`` to the observation of the first
+  ``execute_bash`` call (``cat README.md``), which includes materialising the workspace and
+  starting the sandbox; median and p90 over ``--starts`` resets, and the Docker / bubblewrap
+  ratio (goal: bubblewrap <= 50 ms median);
+- ``episodes/min`` with 2 and 8 envs at once (threads): each episode resets, runs a few shell
+  commands, applies the task's fix with ``str_replace_editor``, and calls ``finish``, which
+  grades the diff in a fresh sandbox with the task's tests.
 
-Run: ``.venv/bin/python -m arenagym.benchmarks.perf.swe_sandbox [--starts 30] [--episodes 16]``
+Run: ``python -m arenagym.benchmarks.perf.swe_sandbox [--starts 30] [--episodes 16]``
 (Docker is measured when a daemon answers at ``$DOCKER_HOST`` with the base image built.)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import statistics
-import subprocess
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-from arenagym.envs.swe.runtime import Limits, available_runtimes, make_runtime
+from arenagym.envs.swe.env import SWEEnv
+from arenagym.envs.swe.runtime import available_runtimes
 
-GIT = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid"]
-EPISODE_COMMANDS = ("ls -la", "grep -rn 'def ' pkg | head -n 5", "git status --short")
-
-
-def make_repository(root: Path, modules: int = 12) -> Path:
-    """A small package with ``modules`` modules and one test per module, committed once."""
-    (root / "pkg").mkdir(parents=True)
-    (root / "tests").mkdir()
-    (root / "README.md").write_text("# pkg\n\nA small package for sandbox benchmarks.\n")
-    (root / "pkg" / "__init__.py").write_text("")
-    for index in range(modules):
-        (root / "pkg" / f"m{index}.py").write_text(
-            f"def scale(x):\n    return x * {index + 1}\n\n\ndef shift(x):\n    return x + {index}\n"
-        )
-        (root / "tests" / f"test_m{index}.py").write_text(
-            f"from pkg.m{index} import scale, shift\n\n\ndef test_scale():\n"
-            f"    assert scale(2) == {2 * (index + 1)}\n\n\ndef test_shift():\n"
-            f"    assert shift(1) == {1 + index}\n"
-        )
-    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True)
-    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
-    subprocess.run([*GIT, "commit", "-q", "-m", "base"], cwd=root, check=True)
-    return root
+TASK_INDEX = 0  # the first bundled task
+FIRST_COMMAND = "<function=execute_bash>\n<parameter=command>cat README.md</parameter>\n</function>"
+EXPLORE = ("ls -la", "git log --oneline | head -n 3", "grep -rn 'def ' --include=*.py . | head")
 
 
-def time_start(runtime_name: str, repo: Path, starts: int) -> list[float]:
-    """Seconds from start() to the first command's output, for ``starts`` fresh sandboxes."""
+def _bash(command: str) -> str:
+    return f"<function=execute_bash>\n<parameter=command>{command}</parameter>\n</function>"
+
+
+def _fix_actions(patch: str) -> list[str]:
+    """``str_replace_editor`` calls that apply a one-hunk-per-file gold patch."""
+    actions, path, old, new = [], "", [], []
+
+    def flush() -> None:
+        if path and old != new:
+            actions.append(
+                json.dumps(
+                    {
+                        "name": "str_replace_editor",
+                        "arguments": {
+                            "command": "str_replace",
+                            "path": f"/workspace/{path}",
+                            "old_str": "\n".join(old),
+                            "new_str": "\n".join(new),
+                        },
+                    }
+                )
+            )
+
+    for line in patch.splitlines():
+        if line.startswith("+++ "):
+            path = line[6:]
+        elif line.startswith(("@@", "--- ", "diff ", "index ")):
+            flush()
+            old, new = [], []
+        elif line.startswith("-"):
+            old.append(line[1:])
+        elif line.startswith("+"):
+            new.append(line[1:])
+        elif line.startswith(" "):
+            old.append(line[1:])
+            new.append(line[1:])
+    flush()
+    return actions
+
+
+def time_reset(runtime: str, task_id: str, starts: int) -> list[float]:
+    """Seconds from ``reset`` to the first command's observation, ``starts`` times."""
+    env = SWEEnv(runtime=runtime)
     timings = []
-    for _ in range(starts):
-        runtime = make_runtime(runtime_name)
-        began = time.perf_counter()
-        runtime.start(repo)
-        result = runtime.run("cat README.md")
-        timings.append(time.perf_counter() - began)
-        assert result.output.startswith("# pkg"), result.output
-        runtime.stop()
+    try:
+        for seed in range(starts):
+            began = time.perf_counter()
+            env.reset(seed=seed, options={"task_id": task_id})
+            observation, *_ = env.step(FIRST_COMMAND)
+            timings.append(time.perf_counter() - began)
+            assert "[The command completed with exit code 0.]" in observation, observation
+    finally:
+        env.close()
     return timings
 
 
-def run_episode(runtime_name: str, repo: Path) -> None:
-    """One short scripted episode: start, explore, edit, test, diff, stop."""
-    limits = Limits(timeout_s=120, memory_mb=1024, max_processes=128)
-    with make_runtime(runtime_name, limits=limits) as runtime:
-        runtime.start(repo)
-        for command in EPISODE_COMMANDS:
-            runtime.run(command)
-        source = runtime.read_file("pkg/m0.py")
-        runtime.write_file("pkg/m0.py", source.replace(b"x + 0", b"x + 0  # checked"))
-        tests = runtime.run("python -m pytest -q -p no:cacheprovider tests")
-        assert tests.exit_code == 0, tests.output
-        assert "checked" in runtime.diff()
+def run_episode(runtime: str, task_id: str, fix: list[str]) -> None:
+    """One scripted episode: explore, fix, finish (graded by the task's tests)."""
+    env = SWEEnv(runtime=runtime)
+    try:
+        env.reset(seed=0, options={"task_id": task_id})
+        for command in EXPLORE:
+            env.step(_bash(command))
+        for action in fix:
+            env.step(action)
+        _obs, reward, terminated, _truncated, info = env.step('{"name": "finish"}')
+        assert terminated and reward == 1.0, info.get("stop_reason")
+    finally:
+        env.close()
 
 
-def episodes_per_minute(runtime_name: str, repo: Path, concurrency: int, episodes: int) -> float:
+def episodes_per_minute(
+    runtime: str, task_id: str, fix: list[str], concurrency: int, episodes: int
+) -> float:
     began = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(lambda _: run_episode(runtime_name, repo), range(episodes)))
+        list(pool.map(lambda _: run_episode(runtime, task_id, fix), range(episodes)))
     return episodes / (time.perf_counter() - began) * 60
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--starts", type=int, default=30, help="sandboxes timed per runtime")
+    parser.add_argument("--starts", type=int, default=30, help="resets timed per runtime")
     parser.add_argument("--episodes", type=int, default=16, help="episodes per throughput run")
     parser.add_argument("--runtimes", nargs="*", default=["bubblewrap", "docker"])
     args = parser.parse_args(argv)
@@ -98,25 +123,32 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.runtimes:
         if status.get(name) is not None:
             print(f"{name}: skipped ({status[name]})")
-    print(f"machine: {platform.platform()}, {platform.processor() or 'cpu'}")
+    probe = SWEEnv(runtime="bubblewrap")
+    task = probe.tasks[TASK_INDEX]
+    probe.close()
+    fix = _fix_actions(task.patch)
+    print(
+        f"machine: {platform.platform()}, {platform.processor() or 'cpu'}; task {task.instance_id}"
+    )
     medians: dict[str, float] = {}
-    with tempfile.TemporaryDirectory(prefix="arenagym-bench-") as tmp:
-        repo = make_repository(Path(tmp) / "repo")
-        for name in names:
-            time_start(name, repo, 2)  # warm caches (probe, page cache, image layers)
-            timings = sorted(time_start(name, repo, args.starts))
-            medians[name] = statistics.median(timings)
-            p90 = timings[int(0.9 * (len(timings) - 1))]
-            print(f"{name:>10}: start + first command median {medians[name] * 1000:7.1f} ms, "
-                  f"p90 {p90 * 1000:7.1f} ms (n={len(timings)})")
-        if "bubblewrap" in medians and "docker" in medians:
-            ratio = medians["docker"] / medians["bubblewrap"]
-            print(f"     ratio: docker / bubblewrap = {ratio:.1f}x")
-        for name in names:
-            for concurrency in (2, 8):
-                rate = episodes_per_minute(name, repo, concurrency, args.episodes)
-                print(f"{name:>10}: {rate:7.1f} episodes/min with {concurrency} concurrent "
-                      f"sandboxes ({args.episodes} episodes)")
+    for name in names:
+        time_reset(name, task.instance_id, 2)  # warm caches (probe, page cache, image layers)
+        timings = sorted(time_reset(name, task.instance_id, args.starts))
+        medians[name] = statistics.median(timings)
+        p90 = timings[int(0.9 * (len(timings) - 1))]
+        print(
+            f"{name:>10}: reset + first command median {medians[name] * 1000:7.1f} ms, "
+            f"p90 {p90 * 1000:7.1f} ms (n={len(timings)})"
+        )
+    if "bubblewrap" in medians and "docker" in medians:
+        print(f"     ratio: docker / bubblewrap = {medians['docker'] / medians['bubblewrap']:.1f}x")
+    for name in names:
+        for concurrency in (2, 8):
+            rate = episodes_per_minute(name, task.instance_id, fix, concurrency, args.episodes)
+            print(
+                f"{name:>10}: {rate:7.1f} graded episodes/min with {concurrency} envs at once "
+                f"({args.episodes} episodes)"
+            )
     return 0
 
 
