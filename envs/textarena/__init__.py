@@ -18,7 +18,7 @@ The games and their Divide-Fuse-Conquer groups are listed once, in
 
 Example:
     >>> import arenagym.envs
-    >>> sorted(arenagym.envs.list_envs(multi_agent=True))[:2]
+    >>> sorted(i for i in arenagym.envs.list_envs(multi_agent=True) if i.startswith("TextArena/"))[:2]
     ['TextArena/Battleship-AEC-v0', 'TextArena/Breakthrough-AEC-v0']
 """
 

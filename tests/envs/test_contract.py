@@ -163,14 +163,22 @@ def test_async_vector_env_steps_text_envs() -> None:
 @pytest.mark.filterwarnings("ignore:Observation space for each agent probably:UserWarning")
 @pytest.mark.filterwarnings("ignore:Action space for each agent probably:UserWarning")
 def test_multi_agent_ids_pass_pettingzoo_api_test() -> None:
+    """Turn-based ids are AEC envs (``api_test``), simultaneous ones Parallel envs
+    (``parallel_api_test``)."""
     if not MULTI_AGENT_IDS:
         pytest.skip("no multi-agent family is registered yet")
-    from pettingzoo.test import api_test
+    from pettingzoo import AECEnv, ParallelEnv
+    from pettingzoo.test import api_test, parallel_api_test
 
     from arenagym.envs.core.registration import make_multi_agent
 
     for env_id in MULTI_AGENT_IDS:
-        api_test(make_multi_agent(env_id), num_cycles=50)
+        env = make_multi_agent(env_id)
+        if isinstance(env, ParallelEnv):
+            parallel_api_test(env, num_cycles=50)
+        else:
+            assert isinstance(env, AECEnv), f"{env_id} is neither an AECEnv nor a ParallelEnv"
+            api_test(env, num_cycles=50)
 
 
 def test_unicode_text_space() -> None:
