@@ -23,8 +23,8 @@ from arenagym.envs.recinter.simulator import (
     simulate,
 )
 
-CONFIG = WorldConfig(n_users=200, n_items=100, sessions_per_round=40)
-LOYALTY_CONFIG = WorldConfig(n_users=80, n_items=100, sessions_per_round=50)
+CONFIG = WorldConfig(n_users=200, n_items=100, sessions_per_round=100)
+LOYALTY_CONFIG = WorldConfig(n_users=200, n_items=100, sessions_per_round=150)
 
 
 def gini_curves(rounds: int, seeds: int) -> dict[str, np.ndarray]:
@@ -71,7 +71,7 @@ def main() -> None:
     """Run, plot, print."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="results/recinter_matthew.png")
-    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--seeds", type=int, default=5)
     args = parser.parse_args()
     curves = gini_curves(args.rounds, args.seeds)

@@ -12,8 +12,9 @@ in a benchmark suite like any LLM agent:
   current user's history;
 - :class:`MFAgent`: implicit matrix factorisation (numpy ALS, refitted as logs grow) with the
   current user folded in from their history;
-- :class:`OracleAgent`: the user's true utility, read from the env's test-only oracle channel
-  (``reveal_utilities=True`` or ``ARENAGYM_RECINTER_ORACLE_CHANNEL=1``); without it, popularity.
+- :class:`OracleAgent`: the user's true utility, readable only in the env's explicit upper-bound
+  setting (``RecInter-v0(reveal_utilities=True)``); on ordinary pages it falls back to popularity.
+  :class:`OracleScorer` is the same policy on the simulator (``with_oracle=True`` pages).
 
 Example:
     >>> import gymnasium as gym
@@ -259,7 +260,7 @@ class MFAgent(ScorerAgent):
 
 
 class OracleAgent(ScorerAgent):
-    """True utilities via the test-only oracle channel."""
+    """True utilities, from pages of the upper-bound setting (``reveal_utilities=True``)."""
 
     def make_scorer(self) -> OracleScorer:
         """The oracle scorer."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -12,8 +11,6 @@ from arenagym.envs.recinter.pages import item_ids, render_page
 from arenagym.envs.recinter.simulator import Page, PageOutcome, PopularityScorer, World, WorldConfig
 from arenagym.envs.recinter.text import item_label, user_label
 
-#: Setting this environment variable to ``1`` opens the test-only oracle channel by default.
-ORACLE_CHANNEL_VAR = "ARENAGYM_RECINTER_ORACLE_CHANNEL"
 DEFAULT_REWARD_WEIGHTS: dict[str, float] = {"purchase": 1.0, "like": 0.2, "click": 0.1}
 #: The marketplace of the registered ids: small enough that a reset takes milliseconds.
 ENV_WORLD: dict[str, Any] = {
@@ -88,14 +85,17 @@ class RecInterEnv(TextEnv):
     ``max_turns`` (default: enough for every page).
 
     ## Arguments
-    * ``rounds`` (3), ``sessions`` (4 agent-served sessions per round), ``background_sessions``
+    * ``rounds`` (3), ``sessions`` (8 agent-served sessions per round), ``background_sessions``
       (20 per round, ranked by popularity).
     * ``world``: :class:`~arenagym.envs.recinter.simulator.WorldConfig` fields (e.g.
       ``{"interaction": false, "n_items": 120}``) over the registered defaults.
     * ``reward_weights``: ``{"purchase": 1.0, "like": 0.2, "click": 0.1}``.
-    * ``reveal_utilities``: the test-only oracle channel: each page ends with the user's true
-      utilities (line ``[test-only oracle channel] utilities: ...``); ``None`` (default): on only
-      when ``ARENAGYM_RECINTER_ORACLE_CHANNEL=1``.
+    * ``reveal_utilities`` (``False``): the upper-bound setting. When ``True`` each page ends with
+      the user's true (hidden) utilities for the candidates (a line starting with
+      :data:`~arenagym.envs.recinter.pages.UTILITIES_PREFIX`), so that
+      :class:`~arenagym.envs.recinter.baselines.OracleAgent` measures the best achievable return;
+      only an explicit constructor argument opens it (the suite's ``recommender-upper-bound``
+      task), never a default or a process-wide switch.
     * ``max_turns``, ``max_invalid_actions`` (3), ``invalid_action_penalty`` (0.1),
       ``render_mode``.
 
@@ -117,11 +117,11 @@ class RecInterEnv(TextEnv):
     def __init__(
         self,
         rounds: int = 3,
-        sessions: int = 4,
+        sessions: int = 8,
         background_sessions: int = 20,
         world: dict[str, Any] | None = None,
         reward_weights: dict[str, float] | None = None,
-        reveal_utilities: bool | None = None,
+        reveal_utilities: bool = False,
         max_turns: int | None = None,
         max_invalid_actions: int = 3,
         invalid_action_penalty: float = 0.1,
@@ -140,9 +140,9 @@ class RecInterEnv(TextEnv):
             raise ValueError(f"reward_weights keys must be among {sorted(DEFAULT_REWARD_WEIGHTS)}")
         self.reward_weights = {k: float(v) for k, v in weights.items()}
         self.rounds, self.sessions, self.background_sessions = rounds, sessions, background_sessions
-        if reveal_utilities is None:
-            reveal_utilities = os.environ.get(ORACLE_CHANNEL_VAR, "") == "1"
-        self.reveal_utilities = bool(reveal_utilities)
+        if not isinstance(reveal_utilities, bool):
+            raise ValueError(f"reveal_utilities must be a bool, got {reveal_utilities!r}")
+        self.reveal_utilities = reveal_utilities
         pages = rounds * sessions * self.config.pages_per_session
         super().__init__(
             max_turns=pages if max_turns is None else max_turns,

@@ -25,7 +25,8 @@ from arenagym.envs.recinter.profile import compute_profile
 from arenagym.envs.recinter.simulator import Page, World
 from arenagym.envs.recinter.text import SCENARIOS, item_label, user_label
 
-ORACLE_PREFIX = "[test-only oracle channel] utilities: "
+#: The line that the upper-bound setting (``RecInter-v0(reveal_utilities=True)``) adds to a page.
+UTILITIES_PREFIX = "[upper bound: reveal_utilities] true utilities: "
 _ID = re.compile(r"\bi(\d{1,5})\b")
 _ROW = re.compile(
     r"^i(\d+) \| (\S+) \| (\S+) \| (\$+) \| ([\d.]+) \((\d+)\) \| (\d+) \| (\d+) \| "
@@ -86,9 +87,10 @@ def render_page(world: World, page: Page, header: str, slate_size: int | None = 
     ]
     if page.oracle_utility is not None:
         values = ", ".join(
-            f"{item_label(int(i))}={u:.4f}" for i, u in zip(page.candidates, page.oracle_utility, strict=False)
+            f"{item_label(int(i))}={u:.4f}"
+            for i, u in zip(page.candidates, page.oracle_utility, strict=True)
         )
-        lines.append(ORACLE_PREFIX + values)
+        lines.append(UTILITIES_PREFIX + values)
     return "\n".join(lines)
 
 
@@ -115,7 +117,7 @@ def parse_page(text: str) -> Page | None:
         for m in re.finditer(r"i(\d+) \([^,]+, bought", history_match[-1].group(1))
     ] if history_match else []
     oracle = None
-    oracle_at = text.rfind(ORACLE_PREFIX)
+    oracle_at = text.rfind(UTILITIES_PREFIX)
     if oracle_at > start:
         values = dict(
             (int(i), float(u))

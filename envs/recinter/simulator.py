@@ -27,6 +27,17 @@ over budget + scenario fit; a multinomial logit over the slate (minus a position
 probabilities rising with the utility; on a purchase a rating from the experienced quality and the
 user's bias, and with the user's review propensity a templated review whose sentiment follows it.
 
+Calibration (the model constants below). Targets, as recommender platforms and the simulators
+this follows describe them: a page's click-through of order 0.1-0.4 with an explicit no-click /
+exit option (RecSim's choice models carry a "no click" item; Agent4Rec's users leave after a few
+pages, more likely as fatigue grows), purchases a fraction of clicks (RecInter's users click,
+then decide separately whether to buy, rate and review) and most sessions ending without a
+purchase. Measured (200 users, 100 items, 150 sessions a round, 3 rounds, 3 worlds): CTR 0.29
+(popularity) / 0.36 (oracle) / 0.11 (random), conversion 0.34 / 0.36 / 0.23, and reward ratios
+oracle / popularity 1.27-1.66 and popularity / random 2.5-5.8 in every world. The Matthew effect
+(100 sessions a round, 8 rounds, 5 worlds): the sales Gini rises +0.085 under popularity with the
+mechanism on, +0.048 with it off (the frozen ranking's own bias), +0.015 under random.
+
 The interaction mechanism, applied right after each action: sales, likes and clicks counted, the
 Bayesian-average rating and the sentiment average moved, the review appended, the merchant's reply
 to a negative review raising its sentiment by the reply's quality, and popularity (a decayed sum
@@ -64,19 +75,19 @@ from arenagym.envs.recinter.text import (
 )
 
 # ------------------------------------------------------------------------- model constants
-TASTE_WEIGHT = 1.0
+TASTE_WEIGHT = 1.5
 QUALITY_WEIGHT = 0.3
 RATING_WEIGHT = 0.8
-POPULARITY_WEIGHT = 1.0
-#: The popularity signal is popularity / catalogue mean, capped here (then minus 1).
-POPULARITY_CAP = 5.0
+POPULARITY_WEIGHT = 0.6
+#: The popularity signal is log(popularity / catalogue mean), clipped to +- this.
+POPULARITY_CLIP = 1.5
 WARM_POPULARITY = 20.0
 SENTIMENT_WEIGHT = 1.0
 PRICE_WEIGHT = 0.8
 SCENARIO_WEIGHT = 0.4
-EXIT_BASE = 2.0
-LIKE_OFFSET = 1.5
-PURCHASE_OFFSET = 0.5
+EXIT_BASE = 4.0
+LIKE_OFFSET = 4.0
+PURCHASE_OFFSET = 4.5
 PURCHASE_SLOPE = 0.8
 #: How much a bad experience (a purchase rated 1-2) lowers the user's bond with the merchant.
 GRIEVANCE = 2.0
@@ -87,7 +98,7 @@ RATING_CENTER = 2.7
 REPLY_LIFT = 0.8
 REPLY_FORGIVENESS = 0.8
 #: Popularity added per event (the decayed sum is multiplied by ``popularity_decay`` per round).
-POPULARITY_EVENTS = {"click": 0.1, "like": 0.3, "purchase": 1.0}
+POPULARITY_EVENTS = {"click": 0.5, "like": 0.5, "purchase": 2.5}
 #: Reply styles of scripted merchants: (probability of replying to a negative review, quality).
 REPLY_STYLES: dict[str, tuple[float, float]] = {
     "silent": (0.0, 0.0),
@@ -121,14 +132,14 @@ class WorldConfig:
     pages_per_session: int = 3
     sessions_per_round: int = 60
     trending_share: float = 0.8
-    warm_start_sales: float = 6.0
+    warm_start_sales: float = 2.0
     history_length: float = 6.0
     interaction: bool = True
     loyalty_scale: float = 1.0
     conformity_scale: float = 1.0
     position_bias: float = 0.3
     fatigue: float = 0.6
-    popularity_decay: float = 0.8
+    popularity_decay: float = 0.6
     rating_prior_mean: float = 3.5
     rating_prior_strength: float = 5.0
     reply_policy: str = "style"
@@ -425,9 +436,11 @@ class World:
         )
 
     def popularity_signal(self, items: np.ndarray) -> np.ndarray:
-        """Popularity relative to the catalogue mean (capped, minus 1): what conformity responds to."""
+        """``log(popularity / catalogue mean)``, clipped to +-``POPULARITY_CLIP``: what conformity
+        responds to (a log-popularity term, as in choice models of herding)."""
         mean = float(self.popularity.mean()) + 1e-9
-        return np.minimum(self.popularity[items] / mean, POPULARITY_CAP) - 1.0
+        ratio = np.maximum(self.popularity[items], 1e-9) / mean
+        return np.clip(np.log(ratio), -POPULARITY_CLIP, POPULARITY_CLIP)
 
     def utilities(self, user: int, items: np.ndarray) -> np.ndarray:
         """The user's hidden utility for each of ``items`` (no position bias, no noise)."""
@@ -486,9 +499,9 @@ class World:
         n_trending = round(c.trending_share * c.n_candidates)
         chosen = np.zeros(c.n_items, dtype=bool)
         if n_trending:
-            weights = self.popularity + 1e-3
-            trending = rng.choice(c.n_items, size=n_trending, replace=False, p=weights / weights.sum())
-            chosen[trending] = True
+            # weighted sampling without replacement (Efraimidis-Spirakis keys log(u) / w)
+            keys = np.log(rng.random(c.n_items)) / (self.popularity + 1e-3)
+            chosen[np.argpartition(-keys, n_trending - 1)[:n_trending]] = True
         rest = rng.choice(np.flatnonzero(~chosen), size=c.n_candidates - n_trending, replace=False)
         chosen[rest] = True
         return np.flatnonzero(chosen)

@@ -5,8 +5,10 @@ history and a page of items, act as that user would. On the same page the hidden
 (a seeded draw from its choice, purchase, rating and review model) and the agent's answer is
 compared with it:
 
-- ``purchase_f1``: F1 of the bought item sets (both empty: 1);
-- ``exit``: whether the agent left without buying iff the model clicked nothing;
+- ``exit``: 1 when the agent's exit decision (``CLICK: none``) equals the model's (it left the
+  page without clicking), else 0;
+- ``purchase_f1``: F1 of the bought item sets (both empty: 1); the agent can only buy the item it
+  clicked;
 - ``rating``: ``1 - |agent rating - model rating| / 4`` when both bought (else not applicable);
 - ``review``: half keyword Jaccard overlap, half length agreement ``min/max`` of word counts,
   when the model wrote a review (else not applicable).
@@ -14,8 +16,10 @@ compared with it:
 The page reward is the mean of the applicable components, divided by the number of pages.
 
 Example:
-    >>> parse_user_answer("BUY: i003\\nRATING: 4\\nREVIEW: Great quality.")
-    ({3}, 4, 'Great quality.')
+    >>> parse_user_answer("CLICK: i003\\nBUY: i003\\nRATING: 4\\nREVIEW: Great quality.")
+    UserAnswer(clicked=3, bought={3}, rating=4, review='Great quality.')
+    >>> parse_user_answer("CLICK: none").exited
+    True
     >>> f1({1, 2}, {2}), f1(set(), set())
     (0.6667, 1.0)
 """
@@ -23,7 +27,7 @@ Example:
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -32,8 +36,9 @@ from arenagym.envs.recinter.env import world_config
 from arenagym.envs.recinter.pages import item_ids, render_candidates, render_history
 from arenagym.envs.recinter.profile import compute_profile
 from arenagym.envs.recinter.simulator import World
-from arenagym.envs.recinter.text import review_keywords, user_label, words
+from arenagym.envs.recinter.text import item_label, review_keywords, user_label, words
 
+_CLICK = re.compile(r"^\s*CLICK\s*:\s*(.*)$", re.IGNORECASE | re.MULTILINE)
 _BUY = re.compile(r"^\s*BUY\s*:\s*(.*)$", re.IGNORECASE | re.MULTILINE)
 _RATING = re.compile(r"^\s*RATING\s*:\s*([1-5])\b", re.IGNORECASE | re.MULTILINE)
 _REVIEW = re.compile(r"^\s*REVIEW\s*:\s*(.*)$", re.IGNORECASE | re.MULTILINE)
@@ -50,15 +55,43 @@ def f1(predicted: set[int], actual: set[int]) -> float:
     return round(2 * precision * recall / (precision + recall), 4)
 
 
-def parse_user_answer(action: str) -> tuple[set[int], int | None, str] | None:
-    """``(bought ids, rating, review)`` from ``BUY:``/``RATING:``/``REVIEW:`` lines, else None."""
-    buy = _BUY.findall(action)
-    if not buy:
+class UserAnswer(NamedTuple):
+    """What the agent says the shopper does on a page (``clicked``: ``None`` when they exit)."""
+
+    clicked: int | None
+    bought: set[int]
+    rating: int | None
+    review: str
+
+    @property
+    def exited(self) -> bool:
+        """Whether the shopper leaves the page without clicking."""
+        return self.clicked is None
+
+
+def parse_user_answer(action: str) -> UserAnswer | None:
+    """The answer in ``CLICK:``/``BUY:``/``RATING:``/``REVIEW:`` lines, or None without a usable
+    ``CLICK:`` line (one item id, or ``none`` to leave the page).
+
+    Only the clicked item can be bought: other ids on the ``BUY:`` line are dropped.
+    """
+    click = _CLICK.findall(action)
+    if not click:
         return None
+    target = click[-1].strip()
+    ids = item_ids(target)
+    if target.lower().rstrip(".") in ("none", "exit", "leave"):
+        clicked = None
+    elif len(ids) == 1:
+        clicked = ids[0]
+    else:
+        return None
+    buy = _BUY.findall(action)
+    bought = set(item_ids(buy[-1])) & {clicked} if buy and clicked is not None else set()
     rating = _RATING.findall(action)
     review = _REVIEW.findall(action)
-    return (set(item_ids(buy[-1])), int(rating[-1]) if rating else None,
-            review[-1].strip() if review else "")
+    return UserAnswer(clicked, bought, int(rating[-1]) if rating else None,
+                      review[-1].strip() if review else "")
 
 
 class RecInterUserEnv(TextEnv):
@@ -71,8 +104,10 @@ class RecInterUserEnv(TextEnv):
     answers are compared (see the module docstring).
 
     ## Action Space
-    :class:`~arenagym.envs.core.spaces.UnicodeText` with lines ``BUY: i012`` (or ``BUY: none``),
-    ``RATING: 1-5`` (for a purchase) and ``REVIEW: text`` (optional).
+    :class:`~arenagym.envs.core.spaces.UnicodeText` with lines ``CLICK: i012`` (or
+    ``CLICK: none``: the shopper leaves the page, the exit decision), then for a click
+    ``BUY: i012`` or ``BUY: none``, ``RATING: 1-5`` (for a purchase) and ``REVIEW: text``
+    (optional). An answer without a ``CLICK:`` line naming one page item or ``none`` is invalid.
 
     ## Observation Space
     :class:`~arenagym.envs.core.spaces.UnicodeText`: the user's profile and history, then the
@@ -86,7 +121,7 @@ class RecInterUserEnv(TextEnv):
     A marketplace and a user from the reset seed.
 
     ## Episode End
-    ``completed`` after ``pages`` answers; ``invalid_action`` after too many without ``BUY:``.
+    ``completed`` after ``pages`` answers; ``invalid_action`` after too many unreadable ones.
 
     ## Arguments
     ``pages`` (3), ``world`` (WorldConfig fields), ``max_turns``, ``max_invalid_actions`` (3),
@@ -99,8 +134,8 @@ class RecInterUserEnv(TextEnv):
     >>> observation, info = env.reset(seed=0)
     >>> "Profile:" in observation
     True
-    >>> _, reward, terminated, _, info = env.step("BUY: none")
-    >>> 0.0 <= reward <= 1.0 and terminated
+    >>> _, reward, terminated, _, info = env.step("CLICK: none")
+    >>> 0.0 <= reward <= 1.0 and terminated and info["components"]["exit"] in (0.0, 1.0)
     True
     """
 
@@ -130,7 +165,8 @@ class RecInterUserEnv(TextEnv):
         self._new_page()
         system_prompt = (
             "You play a shopper in an online marketplace. From the shopper's profile and history, "
-            "decide what they do on each page: a line 'BUY: <ids>' (or 'BUY: none' to leave), "
+            "decide what they do on each page: a line 'CLICK: <id>' for the one item they open, "
+            "or 'CLICK: none' if they leave the page; then 'BUY: <id>' or 'BUY: none', "
             "'RATING: <1-5>' for a purchase and 'REVIEW: <text>' if they would review it. You "
             "are scored on matching the real shopper."
         )
@@ -156,21 +192,26 @@ class RecInterUserEnv(TextEnv):
             f"Recent history: {render_history(self.world, self.user)}",
             "The page shows, in this order:",
             render_candidates(self.world, self._page),
-            "Answer with 'BUY: <ids or none>', 'RATING: <1-5>', 'REVIEW: <text>'.",
+            "Answer with 'CLICK: <id or none>', 'BUY: <id or none>', 'RATING: <1-5>', "
+            "'REVIEW: <text>'.",
         ])
 
     def _respond(self, action: str) -> Turn | InvalidAction:
         assert self.world is not None
         parsed = parse_user_answer(action)
-        if parsed is None:
-            return InvalidAction("no 'BUY:' line was found; answer 'BUY: i012' or 'BUY: none', "
-                                 "then 'RATING: 4' and 'REVIEW: ...' for a purchase")
-        bought, rating, review = parsed
+        example = item_label(self._slate[0])
+        if parsed is None or (parsed.clicked is not None and parsed.clicked not in self._slate):
+            return InvalidAction(
+                "no usable 'CLICK:' line; answer 'CLICK: <one id of the page>' (e.g. 'CLICK: "
+                f"{example}') or 'CLICK: none' to leave, then 'BUY: {example}' or 'BUY: none', "
+                "'RATING: 4' and 'REVIEW: ...' for a purchase"
+            )
+        bought, rating, review = parsed.bought, parsed.rating, parsed.review
         outcome = self.world.show(self.user, self._slate, self._page_index)
         actual = {outcome.clicked} if outcome.purchased and outcome.clicked is not None else set()
         components: dict[str, float] = {
-            "purchase_f1": f1(bought & set(self._slate), actual),
-            "exit": float((not bought) == outcome.exited),
+            "exit": float(parsed.exited == outcome.exited),
+            "purchase_f1": f1(bought, actual),
         }
         if actual and bought and rating is not None and outcome.rating is not None:
             components["rating"] = 1.0 - abs(rating - outcome.rating) / 4.0
