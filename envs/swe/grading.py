@@ -4,29 +4,37 @@
 sandbox is reused: only its diff comes along) and runs one script inside it that:
 
 1. applies the diff (``git apply``, falling back to ``patch --fuzz``; an unappliable diff, or one
-   touching ``.git``, absolute or ``..`` paths, is a failed grade with the reason);
+   touching ``.git``, absolute or ``..`` paths, is a failed grade with the reason; ``.git`` is
+   also fingerprinted before and after, so no patch dialect can slip a change into it);
 2. restores every test and test-configuration file the diff touched to the base version, or
-   deletes it if the diff added it: anything under a ``test``/``tests`` folder, ``test_*.py`` and
-   ``*_test.py``, ``conftest.py``, ``pytest.ini``, ``.pytest.ini``, ``tox.ini``, ``setup.cfg``,
-   ``pyproject.toml``, ``sitecustomize.py``, ``usercustomize.py``, ``*.pth``, ``*.dist-info`` and
+   deletes it if the diff added it, git-ignored or not: anything under a ``test``/``tests`` or
+   ``__pycache__`` folder, ``test_*.py`` and ``*_test.py``, ``conftest.py``, ``pytest.ini``,
+   ``.pytest.ini``, ``pytest.toml``, ``tox.ini``, ``setup.cfg``, ``pyproject.toml``,
+   ``sitecustomize.py``, ``usercustomize.py``, ``*.pth``, ``*.pyc``, ``*.dist-info`` and
    ``*.egg-info`` (a plugin entry point), and every file the test patch or a selected test names;
 3. applies the task's ``test_patch`` and runs its ``setup_commands``;
-4. runs pytest (``python -I -B``, ``--rootdir`` at the workspace, ``-p no:cacheprovider``, a
-   plugin that deselects all but the requested tests and stamps each report with its node id) as
-   a child in its own session, writing its JUnit XML report into a pipe (``/dev/fd/N``) that
-   only pytest was given: nothing is left on disk to rewrite after the run, and anything written
-   into the pipe besides pytest's own report (an ``atexit`` hook, a leftover process) makes the
-   report unparsable, so the grade fails closed. The script that reads the pipe is not dumpable
-   (the tests cannot reach it through ``/proc``) and kills the test session's process group as
-   soon as pytest exits.
+4. runs pytest (``python -I -B``: the repository is put on ``sys.path`` only after pytest and its
+   built-in plugins are imported, so a ``pytest.py`` or ``_pytest/`` in it shadows nothing;
+   ``--rootdir`` at the workspace, ``-p no:cacheprovider``, a plugin that deselects all but the
+   requested tests and stamps each report with its node id) as a child in its own session,
+   writing its JUnit XML report into a pipe (``/dev/fd/N``) that only pytest was given: nothing
+   is left on disk to rewrite after the run, and anything written into the pipe besides pytest's
+   own report (an ``atexit`` hook, a leftover process) makes the report unparsable, so the grade
+   fails closed. The script that reads the pipe is not dumpable (the tests cannot reach it
+   through ``/proc``) and kills the test session's process group as soon as pytest exits.
+5. checks the grading plugin's receipt: at pytest's very end the plugin writes a secret it read
+   (and closed) before any test code was imported, plus the outcome of every phase it saw, into
+   a second pipe. No receipt (library code that wrote a forged report and exited) or a report
+   claiming a pass the plugin did not see (a rewritten report) fails the grade.
 
 Statuses come only from that XML, never from printed lines or the exit code: a test that was asked
 for but is absent from the XML is ``"missing"``; a pytest that was killed (timeout, memory) or left
 an unreadable report makes every test ``"error"``. ``xfail`` counts as passing (``"xfailed"``), as
 in SWE-bench. The limit of any in-process runner remains: code imported by the tests runs inside
-the pytest process and could tamper with pytest itself; the restored tests, the fresh sandbox and
-the report path known only to that process make this a deliberate attack on the library's import,
-visible in the diff.
+the pytest process and could, knowing this grader, tamper with pytest's reports before both the
+XML writer and the plugin see them; the restored tests, the fresh sandbox, the report path known
+only to that process and the receipt make this a deliberate attack on the grader itself, visible
+in the diff.
 
 Example (statuses from a JUnit report; grading itself needs a sandbox):
     >>> xml = ('<testsuites><testsuite><testcase classname="tests.test_a" name="test_x" '
@@ -74,9 +82,15 @@ PROTECTED_NAMES = frozenset(
         "pyproject.toml",
         "sitecustomize.py",
         "usercustomize.py",
+        "pytest.toml",
+        ".pytest.toml",
     }
 )
-PROTECTED_FOLDERS = frozenset({"test", "tests"})
+#: ``__pycache__``: a force-added byte-code file (an ``unchecked-hash`` ``.pyc`` is used without
+#: looking at its source) must not stand in for a restored test or configuration module.
+PROTECTED_FOLDERS = frozenset({"test", "tests", "__pycache__"})
+#: ``.pth`` files run code at start-up; byte code can stand in for a module's source.
+PROTECTED_SUFFIXES = frozenset({".pth", ".pyc", ".pyo"})
 _TEST_FILE = re.compile(r"(^test_.*\.py$)|(^.*_test\.py$)")
 
 #: Builds a runtime from limits (tests plug in their own; normally ``make_runtime`` by name).
@@ -136,7 +150,9 @@ def is_protected_path(path: str, extra: Iterable[str] = ()) -> bool:
     pure = PurePosixPath(path)
     if path in set(extra):
         return True
-    if pure.name in PROTECTED_NAMES or pure.suffix == ".pth" or _TEST_FILE.match(pure.name):
+    if pure.name in PROTECTED_NAMES or pure.suffix in PROTECTED_SUFFIXES or _TEST_FILE.match(
+        pure.name
+    ):
         return True
     return any(
         part in PROTECTED_FOLDERS or part.endswith((".dist-info", ".egg-info"))
@@ -229,6 +245,37 @@ def statuses_from_junit(xml_text: str, test_ids: Sequence[str] | None) -> dict[s
     return {test_id: found.get(test_id, "missing") for test_id in test_ids}
 
 
+def unconfirmed_passes(
+    statuses: dict[str, str], outcomes: dict[str, dict[str, str]] | None
+) -> list[str]:
+    """The tests the JUnit report says pass but the grading plugin did not see pass.
+
+    ``outcomes`` maps node ids to the outcome of each phase (``setup``/``call``/``teardown`` ->
+    ``passed``, ``failed``, ``skipped``, with ``-xfail`` for expected failures) as the plugin
+    recorded them from pytest's own reports; None (no receipt) confirms nothing. A report edited
+    by code running inside pytest must then also fool the plugin, not just the XML writer.
+
+    >>> unconfirmed_passes({"t::a": "passed", "t::b": "passed", "t::c": "failed"},
+    ...                    {"t::a": {"setup": "passed", "call": "passed", "teardown": "passed"},
+    ...                     "t::b": {"setup": "passed", "call": "failed", "teardown": "passed"}})
+    ['t::b']
+    """
+    disputed = []
+    for test_id, status in statuses.items():
+        if status not in PASSING_STATUSES:
+            continue
+        phases = (outcomes or {}).get(test_id) or {}
+        if any(value.startswith("failed") for value in phases.values()):
+            confirmed = False
+        elif status == "passed":
+            confirmed = phases.get("call") in ("passed", "passed-xfail")
+        else:  # xfailed: skipped as an expected failure, in setup (run=False) or call
+            confirmed = "skipped-xfail" in phases.values()
+        if not confirmed:
+            disputed.append(test_id)
+    return disputed
+
+
 # ---------------------------------------------------------------------------- the runner
 #: Runs inside the grading sandbox (any Python 3.8+, stdlib only). Reads its payload from the
 #: folder given as argv[1], deletes it, applies patches, restores tests, runs pytest, prints
@@ -245,7 +292,7 @@ with open(os.path.join(payload_dir, "payload.json")) as handle:
 shutil.rmtree(payload_dir, ignore_errors=True)
 workspace = os.getcwd()  # the runtime starts commands in its workspace
 result = {"restored": [], "removed": [], "applied_with": None, "error": None, "exit_code": None,
-          "xml": None, "output": "", "killed": False, "setup_output": ""}
+          "xml": None, "output": "", "killed": False, "setup_output": "", "outcomes": None}
 GIT = ["git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false",
        "-c", "core.autocrlf=false", "-c", "safe.directory=*", "-c", "core.quotePath=false"]
 GIT_ENV = dict(os.environ, GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL="/dev/null",
@@ -259,14 +306,27 @@ def finish():
     os._exit(0)
 protected_names = set(payload["protected_names"])
 protected_folders = set(payload["protected_folders"])
+suffixes = tuple(payload["protected_suffixes"])
 extra = set(payload["extra_protected"])
 test_file = re.compile(r"(^test_.*\.py$)|(^.*_test\.py$)")
 def protected(path):
     parts = path.split("/")
     name = parts[-1]
-    if path in extra or name in protected_names or name.endswith(".pth") or test_file.match(name):
+    if path in extra or name in protected_names or name.endswith(suffixes) or test_file.match(name):
         return True
     return any(p in protected_folders or p.endswith((".dist-info", ".egg-info")) for p in parts)
+def git_fingerprint():
+    found = []
+    for folder, dirs, names in os.walk(os.path.join(workspace, ".git")):
+        for name in sorted(dirs + names):
+            info = os.lstat(os.path.join(folder, name))
+            found.append((folder, name, info.st_mode, info.st_size, info.st_mtime_ns, info.st_ino))
+    try:
+        info = os.lstat(os.path.join(workspace, ".git"))
+    except OSError:
+        return None
+    return (info.st_mode, info.st_ino, found)
+git_before = git_fingerprint()
 patch = payload["patch"].encode()
 if not patch.strip():
     result["applied_with"] = "empty"
@@ -284,8 +344,13 @@ else:
         else:
             result["error"] = "the diff does not apply to the base commit: " + reason.strip()
             finish()
+if git_fingerprint() != git_before:
+    result["error"] = "the diff changed git's own data (.git), which a patch must not touch"
+    finish()
+# Ignored files are listed too: a .gitignore in the diff, or the base's info/exclude (which
+# ignores *.egg-info/), must not hide an added conftest.py or plugin entry point.
 status = run(GIT + ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames",
-                    "--ignored=no"])
+                    "--ignored=traditional"])
 entries = [e for e in status.stdout.decode("utf-8", "surrogateescape").split("\0") if e]
 tracked = set(run(GIT + ["ls-files", "-z"]).stdout.decode("utf-8", "surrogateescape").split("\0"))
 restore, remove = [], []
@@ -331,45 +396,82 @@ private = tempfile.mkdtemp(prefix="g")
 os.chmod(private, 0o700)
 # The report goes into a pipe that only pytest holds open: nothing stays on disk to rewrite,
 # and anything written after (or besides) pytest's own report makes it unparsable (fail closed).
+# A second pipe gets the grading plugin's receipt at pytest's very end (after the report is
+# written): a secret that only the plugin holds, plus the outcomes it saw. No receipt (the
+# process exited early) or outcomes that disagree with the report fail the grade.
 read_end, write_end = os.pipe()
+receipt_read, receipt_write = os.pipe()
+token_read, token_write = os.pipe()
+token = payload["receipt_token"]
+os.write(token_write, token.encode())
+os.close(token_write)
 report = "/dev/fd/%d" % write_end
-chunks = []
-def drain():
+def drain(fd, chunks):
     total = 0
     while True:
-        data = os.read(read_end, 1 << 16)
+        data = os.read(fd, 1 << 16)
         if not data:
             return
         if total < (64 << 20):
             chunks.append(data)
             total += len(data)
-reader = threading.Thread(target=drain, daemon=True)
-reader.start()
+chunks, receipt_chunks = [], []
+readers = [threading.Thread(target=drain, args=(read_end, chunks), daemon=True),
+           threading.Thread(target=drain, args=(receipt_read, receipt_chunks), daemon=True)]
+for reader in readers:
+    reader.start()
 wanted_file = os.path.join(private, "wanted.json")
 with open(wanted_file, "w") as handle:
     json.dump(payload["test_ids"], handle)
+# Run isolated (-I: neither the working directory nor PYTHON* variables on sys.path), import
+# pytest and every built-in plugin from the system first, and only then put the workspace on
+# sys.path: a pytest.py, _pytest/, pluggy/ or json/ in the repository cannot shadow them.
 bootstrap = (
-    "import json, sys\n"
+    "import importlib, json, os, sys\n"
+    "def _arenagym_plugin(token_fd, receipt_fd, wanted_file):\n"
+    "    token = os.read(token_fd, 256)\n"
+    "    os.close(token_fd)\n"
+    "    import pytest\n"
+    "    from _pytest import config as _config\n"
+    "    for _name in _config.default_plugins:\n"
+    "        try:\n"
+    "            importlib.import_module('_pytest.' + _name)\n"
+    "        except Exception:\n"
+    "            pass\n"
+    "    wanted = json.load(open(wanted_file))\n"
+    "    seen = {}\n"
+    "    class ArenagymGrading:\n"
+    "        @pytest.hookimpl(trylast=True)\n"
+    "        def pytest_collection_modifyitems(self, session, config, items):\n"
+    "            if wanted is None:\n"
+    "                return\n"
+    "            keep = set(wanted)\n"
+    "            dropped = [item for item in items if item.nodeid not in keep]\n"
+    "            items[:] = [item for item in items if item.nodeid in keep]\n"
+    "            if dropped:\n"
+    "                config.hook.pytest_deselected(items=dropped)\n"
+    "        @pytest.hookimpl(tryfirst=True)\n"
+    "        def pytest_runtest_protocol(self, item, nextitem):\n"
+    "            item.user_properties.append(('arenagym_nodeid', item.nodeid))\n"
+    "        @pytest.hookimpl(tryfirst=True)\n"
+    "        def pytest_runtest_logreport(self, report):\n"
+    "            phases = seen.setdefault(report.nodeid, {})\n"
+    "            xfail = hasattr(report, 'wasxfail')\n"
+    "            phases[report.when] = report.outcome + ('-xfail' if xfail else '')\n"
+    "        @pytest.hookimpl(trylast=True)\n"
+    "        def pytest_unconfigure(self, config):\n"
+    "            data = token + b'\\n' + json.dumps(seen).encode()\n"
+    "            while data:\n"
+    "                data = data[os.write(receipt_fd, data):]\n"
+    "            os.close(receipt_fd)\n"
+    "    return ArenagymGrading()\n"
+    "_plugin = _arenagym_plugin(%d, %d, %r)\n"
     "sys.path.insert(0, %r)\n"
     "import pytest\n"
-    "wanted = json.load(open(%r))\n"
-    "class ArenagymGrading:\n"
-    "    @pytest.hookimpl(trylast=True)\n"
-    "    def pytest_collection_modifyitems(self, session, config, items):\n"
-    "        if wanted is None:\n"
-    "            return\n"
-    "        keep = set(wanted)\n"
-    "        dropped = [item for item in items if item.nodeid not in keep]\n"
-    "        items[:] = [item for item in items if item.nodeid in keep]\n"
-    "        if dropped:\n"
-    "            config.hook.pytest_deselected(items=dropped)\n"
-    "    @pytest.hookimpl(tryfirst=True)\n"
-    "    def pytest_runtest_protocol(self, item, nextitem):\n"
-    "        item.user_properties.append(('arenagym_nodeid', item.nodeid))\n"
-    "sys.exit(pytest.main(sys.argv[1:], plugins=[ArenagymGrading()]))\n"
-) % (workspace, wanted_file)
+    "sys.exit(pytest.main(sys.argv[1:], plugins=[_plugin]))\n"
+) % (token_read, receipt_write, wanted_file, workspace)
 output_path = os.path.join(private, "output.txt")
-argv = [sys.executable, "-s", "-B", "-c", bootstrap] + payload["pytest_args"] + [
+argv = [sys.executable, "-I", "-B", "-c", bootstrap] + payload["pytest_args"] + [
     "--rootdir=" + workspace, "-p", "no:cacheprovider", "-o", "junit_family=xunit1",
     "-o", "junit_logging=no", "--junitxml=" + report]
 files = []
@@ -385,8 +487,9 @@ started = time.monotonic()
 with open(output_path, "wb") as output:
     child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
                              start_new_session=True, cwd=workspace, close_fds=True,
-                             pass_fds=(write_end,))
-    os.close(write_end)
+                             pass_fds=(write_end, receipt_write, token_read))
+    for fd in (write_end, receipt_write, token_read):
+        os.close(fd)
     try:
         result["exit_code"] = child.wait(timeout=payload["timeout_s"])
     except subprocess.TimeoutExpired:
@@ -400,11 +503,22 @@ with open(output_path, "wb") as output:
 if result["exit_code"] is not None and result["exit_code"] < 0:
     result["killed"] = True
     result["error"] = "pytest was killed by signal %d" % -result["exit_code"]
-reader.join(timeout=5)
-if reader.is_alive():
+for reader in readers:
+    reader.join(timeout=5)
+receipt = b"".join(receipt_chunks)
+if any(reader.is_alive() for reader in readers):
     result["error"] = "a process that outlived pytest kept its report open"
 elif not result["killed"] and chunks:
     result["xml"] = b"".join(chunks).decode("utf-8", "replace")
+    head, _, outcomes = receipt.partition(b"\n")
+    if head != token.encode():
+        result["error"] = ("pytest ended without the grading plugin's receipt (it exited early or "
+                           "was tampered with), so its report is not trusted")
+    else:
+        try:
+            result["outcomes"] = json.loads(outcomes.decode("utf-8", "replace"))
+        except ValueError:
+            result["error"] = "the grading plugin's receipt is unreadable"
 with open(output_path, "rb") as handle:
     handle.seek(max(0, os.path.getsize(output_path) - 20000))
     result["output"] = handle.read().decode("utf-8", "replace")
@@ -491,6 +605,7 @@ def run_tests(
         extra = {*patch_paths(task.test_patch), *(i.split("::")[0] for i in ids or ())}
         payload = {
             "marker": marker,
+            "receipt_token": secrets.token_hex(16),
             "patch": patch,
             "test_patch": task.test_patch,
             "setup_commands": list(task.setup_commands),
@@ -499,6 +614,7 @@ def run_tests(
             "timeout_s": timeout_s,
             "protected_names": sorted(PROTECTED_NAMES),
             "protected_folders": sorted(PROTECTED_FOLDERS),
+            "protected_suffixes": sorted(PROTECTED_SUFFIXES),
             "extra_protected": sorted(extra),
         }
         sandbox.write_file(f"{payload_dir}/payload.json", json.dumps(payload).encode())
@@ -542,6 +658,13 @@ def run_tests(
         statuses = statuses_from_junit(report["xml"], ids)
     except ValueError as error:
         return _failed_run(ids, str(error), started, output=output, **common)
+    disputed = unconfirmed_passes(statuses, report.get("outcomes"))
+    if disputed:
+        error = (
+            f"the JUnit report claims {len(disputed)} test(s) passed that pytest did not see "
+            f"pass (e.g. {disputed[0]}): the report was tampered with"
+        )
+        return _failed_run(ids, error, started, output=output, **common)
     return TestRun(statuses, output, time.monotonic() - started, **common)
 
 

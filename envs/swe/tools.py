@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from arenagym.envs.swe.runtime.base import WORKSPACE, Runtime
+from arenagym.envs.swe.runtime.base import WORKSPACE, Runtime, UnreadableFileError
 
 TOOL_NAMES: tuple[str, ...] = ("execute_bash", "str_replace_editor", "think", "finish")
 EDITOR_COMMANDS: tuple[str, ...] = ("view", "create", "str_replace", "insert", "undo_edit")
@@ -522,6 +522,8 @@ class ToolRunner:
             return _error(f"The path {path} cannot be written: {error}")
         except UnicodeDecodeError:
             return _error(f"The file {path} is not UTF-8 text; use execute_bash to inspect it.")
+        except UnreadableFileError as error:
+            return _error(f"The editor cannot open {path}: {error}; use execute_bash instead.")
 
     def _read_text(self, path: str) -> str:
         return self.runtime.read_file(path).decode("utf-8")

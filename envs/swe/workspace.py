@@ -164,8 +164,9 @@ def export_commit(repo_path: Path, commit: str, destination: Path) -> None:
         data = contents[header_end + 1 : header_end + 1 + size]
         position = header_end + 1 + size + 1
         target = destination / name
-        if ".." in Path(name).parts or Path(name).is_absolute():
+        if ".." in Path(name).parts or Path(name).is_absolute() or ".git" in Path(name).parts:
             raise WorkspaceError(f"refusing the unsafe path {name!r} in {repo_path}")
+        _refuse_links_on_the_way(destination, target, repo_path)
         target.parent.mkdir(parents=True, exist_ok=True)
         if mode == "120000":
             target.symlink_to(os.fsdecode(data))
@@ -173,6 +174,20 @@ def export_commit(repo_path: Path, commit: str, destination: Path) -> None:
             target.write_bytes(data)
             if mode == "100755":
                 target.chmod(0o755)
+
+
+def _refuse_links_on_the_way(destination: Path, target: Path, repo_path: Path) -> None:
+    """Refuse to write ``target`` through a symlink or over an existing entry: a crafted tree
+    (a link ``a`` and a file ``a/x``, or a name listed twice) would otherwise write on the host
+    outside ``destination``."""
+    current = destination
+    for part in target.relative_to(destination).parts:
+        current = current / part
+        if current.is_symlink() or (current == target and os.path.lexists(current)):
+            raise WorkspaceError(
+                f"refusing to write {target.relative_to(destination)} through the link or "
+                f"duplicate entry {current.relative_to(destination)} in {repo_path}"
+            )
 
 
 def copy_snapshot(source: Path, destination: Path) -> None:
@@ -210,6 +225,31 @@ def commit_all(repository: Path) -> str:
     return run_git(["rev-parse", "HEAD"], cwd=repository).decode().strip()
 
 
+def refuse_sensitive_source(source: Path, instance_id: str = "?") -> None:
+    """Refuse a ``repo_path`` that would put the host's secrets into the agent's workspace: the
+    filesystem root, the user's home or a folder above it, or a folder holding this package
+    (the project checkout, its virtual environment, ``site-packages``). Folders inside the
+    package (the bundled libraries) are fine.
+
+    >>> refuse_sensitive_source(Path("/"))
+    Traceback (most recent call last):
+    ...
+    arenagym.envs.swe.workspace.WorkspaceError: task ?: repo_path / holds the filesystem root...
+    """
+    resolved = source.resolve()
+    package = Path(__file__).resolve().parents[1]
+    for sensitive, what in (
+        (Path("/"), "the filesystem root"),
+        (Path.home().resolve(), "the user's home"),
+        (package, f"this package ({package})"),
+    ):
+        if resolved == sensitive or resolved in sensitive.parents:
+            raise WorkspaceError(
+                f"task {instance_id}: repo_path {resolved} holds {what}; refusing to copy it into "
+                "an agent's workspace (give the folder of the task's own repository)"
+            )
+
+
 def materialize(task: SWETask, destination: Path) -> Workspace:
     """Make ``destination`` (must not exist, or be empty) the task's base repository.
 
@@ -224,6 +264,7 @@ def materialize(task: SWETask, destination: Path) -> Workspace:
     source = Path(task.repo_path)
     if not source.is_dir():
         raise WorkspaceError(f"task {task.instance_id}: repo_path {source} is not a directory")
+    refuse_sensitive_source(source, task.instance_id)
     destination.mkdir(parents=True, exist_ok=True)
     if any(destination.iterdir()):
         raise WorkspaceError(f"the workspace folder {destination} is not empty")

@@ -19,7 +19,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import WORKSPACE, CommandResult, Limits, Runtime, RuntimeError_
+from .base import (
+    WORKSPACE,
+    CommandResult,
+    Limits,
+    Runtime,
+    RuntimeError_,
+    UnreadableFileError,
+)
 
 RUNTIME_NAMES = ("bubblewrap", "docker", "local")
 
@@ -30,6 +37,7 @@ __all__ = [
     "Limits",
     "Runtime",
     "RuntimeError_",
+    "UnreadableFileError",
     "available_runtimes",
     "make_runtime",
 ]

@@ -92,9 +92,11 @@ def run_capped(
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
     on_kill: Callable[[], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> ProcessResult:
     """Run ``argv`` in a new process group; kill the group at ``timeout_s`` (then ``on_kill``,
-    e.g. to kill a cgroup's stragglers). Never raises for what the process does; raises
+    e.g. to kill a cgroup's stragglers). ``on_start`` gets the group's id as soon as it exists
+    (so another thread can kill it early). Never raises for what the process does; raises
     ``OSError`` only when it cannot be started."""
     started = time.monotonic()
     deadline = started + max(timeout_s, 0.0)
@@ -117,6 +119,8 @@ def run_capped(
         os.close(write_fd)
         raise
     os.close(write_fd)
+    if on_start is not None:
+        on_start(proc.pid)
     buffer = _CappedBuffer(max_output_bytes)
     scratch = bytearray(_READ_CHUNK)
     view = memoryview(scratch)

@@ -44,6 +44,15 @@ class RuntimeError_(Exception):
     builtin ``RuntimeError``."""
 
 
+#: The largest file ``read_file`` returns (the editor's files; bigger ones are refused).
+MAX_READ_BYTES = 32 << 20
+
+
+class UnreadableFileError(OSError):
+    """A path the file transfer refuses: not a regular file (a FIFO would block the reader, a
+    device like ``/dev/zero`` never ends) or larger than :data:`MAX_READ_BYTES`."""
+
+
 @dataclass(frozen=True)
 class Limits:
     """Per-command resource limits.
@@ -103,11 +112,13 @@ class Runtime(abc.ABC):
     @abc.abstractmethod
     def read_file(self, path: str) -> bytes:
         """Read a file by its path inside the sandbox (absolute, or relative to the workspace).
-        Raises FileNotFoundError / IsADirectoryError like ``open``."""
+        Raises FileNotFoundError / IsADirectoryError like ``open``, and
+        :class:`UnreadableFileError` for FIFOs, devices and files over :data:`MAX_READ_BYTES`."""
 
     @abc.abstractmethod
     def write_file(self, path: str, data: bytes) -> None:
-        """Write a file by its path inside the sandbox, creating parent directories."""
+        """Write a file by its path inside the sandbox, creating parent directories; an existing
+        path that is not a regular file raises :class:`UnreadableFileError`."""
 
     def diff(self) -> str:
         """The workspace's changes since the base commit as a ``git apply``-able patch, new

@@ -11,7 +11,9 @@ Isolation of each command (see :func:`bwrap_arguments` for the exact mounts):
   generated ``passwd``/``group``/``hosts``. Nothing else of the host is visible: not ``/root``,
   ``/home``, ``/work``, the project checkout or its virtual environment, not the host's ``/tmp``.
 * ``/tmp`` and ``$HOME`` (``/home/agent``) are fresh size-limited tmpfs mounts per command;
-  ``/proc`` and ``/dev`` are the sandbox's own.
+  ``/proc`` and ``/dev`` are the sandbox's own. ``bwrap`` itself (the sandbox's pid 1, whose
+  ``/proc/1/environ`` the command can read) runs with a two-variable environment, so no host
+  variable (API keys, tokens, ``DOCKER_HOST``) is visible inside.
 * ``/workspace`` is the only persistent writable place: an overlay whose lower layer is the
   caller's directory (never written) and whose upper layer lives in a temporary directory the
   runtime owns; where the kernel refuses overlays inside a user namespace the runtime copies the
@@ -47,13 +49,24 @@ import contextlib
 import functools
 import os
 import shutil
+import signal
+import stat
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path, PurePosixPath
 
 from ._process import decode_output, run_capped
-from .base import WORKSPACE, CommandResult, Limits, Runtime, RuntimeError_
+from .base import (
+    MAX_READ_BYTES,
+    WORKSPACE,
+    CommandResult,
+    Limits,
+    Runtime,
+    RuntimeError_,
+    UnreadableFileError,
+)
 from .limits import CommandLimiter
 
 #: Marker in every sandbox's environment and argv, so leftovers can be found (tests scan /proc).
@@ -86,6 +99,24 @@ PASSWD = (
 )
 GROUP = f"root:x:0:\nagent:x:{SANDBOX_UID}:\nnogroup:x:65534:\n"
 HOSTS = "127.0.0.1 localhost\n::1 localhost\n"
+#: The whole environment ``bwrap`` itself runs with. ``--clearenv`` only cleans the sandboxed
+#: command's environment; ``bwrap``'s own process is the sandbox's pid 1, and its
+#: ``/proc/1/environ`` is readable from inside, so it must not carry the host's variables
+#: (API keys, tokens, ``DOCKER_HOST``, CI secrets).
+BWRAP_HOST_ENV: dict[str, str] = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+
+
+#: Reads ``$1`` inside a sandbox: exit 2 = missing, 3 = a directory, 4 = not a regular file
+#: (FIFO, device); at most MAX_READ_BYTES + 1 bytes, so a caller can tell a file is too big.
+READ_SCRIPT = (
+    'if [ -d "$1" ]; then exit 3; elif [ ! -e "$1" ]; then exit 2; '
+    f'elif [ ! -f "$1" ]; then exit 4; else exec head -c {MAX_READ_BYTES + 1} -- "$1"; fi'
+)
+#: Writes stdin to ``$1`` inside a sandbox: exit 3 = a directory, 4 = not a regular file.
+WRITE_SCRIPT = (
+    'if [ -d "$1" ]; then exit 3; elif [ -e "$1" ] && [ ! -f "$1" ]; then exit 4; fi; '
+    'mkdir -p -- "$(dirname -- "$1")" && cat > "$1"'
+)
 
 
 def find_bwrap() -> str | None:
@@ -111,7 +142,10 @@ def _probe(bwrap: str, python: str) -> tuple[str | None, bool]:
         check = f"{python} -c 'import pytest' && git --version >/dev/null"
         try:
             plain = subprocess.run(
-                [*argv, "--", "/bin/bash", "-c", check], capture_output=True, timeout=30
+                [*argv, "--", "/bin/bash", "-c", check],
+                capture_output=True,
+                timeout=30,
+                env=BWRAP_HOST_ENV,
             )
         except (OSError, subprocess.TimeoutExpired) as error:
             return f"bwrap ({bwrap}) cannot run: {error}", False
@@ -128,7 +162,10 @@ def _probe(bwrap: str, python: str) -> tuple[str | None, bool]:
         ]
         with contextlib.suppress(OSError, subprocess.TimeoutExpired):
             result = subprocess.run(
-                [*argv, *overlay, "--", "/bin/true"], capture_output=True, timeout=30
+                [*argv, *overlay, "--", "/bin/true"],
+                capture_output=True,
+                timeout=30,
+                env=BWRAP_HOST_ENV,
             )
             return None, result.returncode == 0
         return None, False
@@ -218,6 +255,9 @@ class BubblewrapRuntime(Runtime):
         self.max_file_mb = max_file_mb
         self.use_cgroups = use_cgroups
         self._private: Path | None = None
+        #: Commands running now (their process groups and limiters), for stop() to kill.
+        self._running: dict[int, CommandLimiter] = {}
+        self._running_lock = threading.Lock()
         self._workspace_args: list[str] = []
         self._system_args: list[str] = []
         self.mode_used: str | None = None
@@ -268,9 +308,15 @@ class BubblewrapRuntime(Runtime):
             raise
 
     def stop(self) -> None:
-        """Remove the runtime's temporary directory (no process outlives its command).
-        Idempotent."""
+        """Kill the commands still running (another thread may be in :meth:`run`; it gets a
+        :class:`RuntimeError_`) and remove the runtime's temporary directory. Idempotent."""
         private, self._private = self._private, None
+        with self._running_lock:
+            running = list(self._running.items())
+        for group, limiter in running:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGKILL)
+            limiter.kill_all()
         if private is not None:
             shutil.rmtree(private, onerror=_force_remove)
 
@@ -321,17 +367,31 @@ class BubblewrapRuntime(Runtime):
                     [*wrapped, *argv],
                     timeout_s=timeout,
                     max_output_bytes=self.limits.max_output_bytes,
+                    env=BWRAP_HOST_ENV,
+                    cwd="/",
                     on_kill=limiter.kill_all,
+                    on_start=lambda group: self._track(group, limiter),
                 )
             except OSError as error:
                 raise RuntimeError_(f"cannot start bwrap: {error}") from error
+            if self._private is None:
+                raise RuntimeError_("the bubblewrap runtime was stopped while the command ran")
             if raw.exit_code == 125 and limiter.cgrouped and not raw.output:
                 raise RuntimeError_("could not join the command's cgroup")
             oom = limiter.oom_killed()
         finally:
+            with self._running_lock:
+                self._running = {g: v for g, v in self._running.items() if v is not limiter}
             limiter.release()
         return _command_result(raw.exit_code, raw.output, raw.duration_s, raw.timed_out,
                                raw.truncated, oom)
+
+    def _track(self, group: int, limiter: CommandLimiter) -> None:
+        with self._running_lock:
+            self._running[group] = limiter
+        if self._private is None:  # stopped while this command was starting
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGKILL)
 
     def read_file(self, path: str) -> bytes:
         inner = self._private_path(path)
@@ -339,7 +399,7 @@ class BubblewrapRuntime(Runtime):
             return _read_host(inner, path)
         data, code = self._cat(path)
         if code == 0:
-            return data
+            return checked_read(path, data)
         _raise_for_path(path, code)
         raise AssertionError("unreachable")
 
@@ -349,6 +409,8 @@ class BubblewrapRuntime(Runtime):
             inner.parent.mkdir(parents=True, exist_ok=True)
             if inner.is_dir():
                 raise IsADirectoryError(path)
+            if os.path.lexists(inner) and not inner.is_file():
+                raise UnreadableFileError(f"{path} is not a regular file")
             inner.write_bytes(data)
             return
         self._write_in_sandbox(path, data)
@@ -373,29 +435,35 @@ class BubblewrapRuntime(Runtime):
 
     def _cat(self, path: str) -> tuple[bytes, int]:
         """Read a file inside the sandbox; exit 2 = missing, 3 = directory."""
-        script = (
-            'if [ -d "$1" ]; then exit 3; elif [ ! -e "$1" ]; then exit 2; '
-            'else exec cat -- "$1"; fi'
-        )
+        script = READ_SCRIPT
         argv = self._argv(
             ["/bin/bash", "-c", script, "read_file", _sandbox_path(path)], cwd=WORKSPACE, env=None
         )
-        completed = subprocess.run(argv, capture_output=True, timeout=60)
-        if completed.returncode not in (0, 2, 3):
+        try:
+            completed = subprocess.run(
+                argv, capture_output=True, timeout=60, env=BWRAP_HOST_ENV, cwd="/"
+            )
+        except subprocess.TimeoutExpired:
+            raise RuntimeError_(f"reading {path} took over 60 s") from None
+        if completed.returncode not in (0, 2, 3, 4):
             raise RuntimeError_(f"reading {path} failed: {completed.stderr.decode()[-300:]}")
         return completed.stdout, completed.returncode
 
     def _write_in_sandbox(self, path: str, data: bytes) -> None:
-        script = (
-            'if [ -d "$1" ]; then exit 3; fi; mkdir -p -- "$(dirname -- "$1")" && '
-            'cat > "$1"'
-        )
+        script = WRITE_SCRIPT
         argv = self._argv(
             ["/bin/bash", "-c", script, "write_file", _sandbox_path(path)], cwd=WORKSPACE, env=None
         )
-        completed = subprocess.run(argv, input=data, capture_output=True, timeout=60)
+        try:
+            completed = subprocess.run(
+                argv, input=data, capture_output=True, timeout=60, env=BWRAP_HOST_ENV, cwd="/"
+            )
+        except subprocess.TimeoutExpired:
+            raise RuntimeError_(f"writing {path} took over 60 s") from None
         if completed.returncode == 3:
             raise IsADirectoryError(path)
+        if completed.returncode == 4:
+            raise UnreadableFileError(f"{path} is not a regular file")
         if completed.returncode != 0:
             message = completed.stderr.decode(errors="replace")[-300:]
             if "Permission denied" in message or "Read-only" in message:
@@ -427,7 +495,12 @@ def _read_host(host: Path, shown: str) -> bytes:
         raise IsADirectoryError(shown)
     if not host.exists():
         raise FileNotFoundError(shown)
-    return host.read_bytes()
+    # O_NONBLOCK: opening a FIFO the agent made never blocks the host
+    descriptor = os.open(host, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise UnreadableFileError(f"{shown} is not a regular file")
+        return checked_read(shown, handle.read(MAX_READ_BYTES + 1))
 
 
 def _raise_for_path(path: str, code: int) -> None:
@@ -435,6 +508,15 @@ def _raise_for_path(path: str, code: int) -> None:
         raise FileNotFoundError(path)
     if code == 3:
         raise IsADirectoryError(path)
+    if code == 4:
+        raise UnreadableFileError(f"{path} is not a regular file")
+
+
+def checked_read(path: str, data: bytes) -> bytes:
+    """``data`` read by :data:`READ_SCRIPT`, or :class:`UnreadableFileError` if it was cut."""
+    if len(data) > MAX_READ_BYTES:
+        raise UnreadableFileError(f"{path} is larger than {MAX_READ_BYTES >> 20} MiB")
+    return data
 
 
 def _command_result(

@@ -6,11 +6,11 @@ root filesystem with tmpfs ``/tmp`` and ``/home/agent``, and the workspace in an
 at ``/workspace`` that is removed with the container. The Docker socket is never mounted. Its
 main process (``sleep infinity`` as root, without capabilities) only keeps it alive; every
 command is a ``docker exec`` as uid 1000 (``agent``) under ``timeout -s KILL`` (which kills the
-command's whole process group), and on expiry, a memory kill, a host-side deadline, or when the
-command ended but left background processes holding its output open, a second exec runs
-``kill -9 -1`` as ``agent``, which kills every process of the agent, including those that left
-the group, but not the root-owned keeper. So, as with bubblewrap, no background process outlives
-its command.
+command's whole process group on expiry). When the command ends, its wrapper runs ``kill -9 -1``
+as ``agent``, which kills every process of the agent, including those that left the group and
+closed their output (``nohup``, ``setsid``, a double fork), but not the root-owned keeper; after
+a memory kill or at a host-side deadline a second exec does the same. So, as with bubblewrap, no
+background process outlives its command.
 
 Images are built locally (no registry is reachable): ``scripts/build-swe-image`` makes
 ``arenagym/swe-base:bookworm`` offline from Debian packages, and
@@ -40,8 +40,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ._process import _CappedBuffer
-from .base import WORKSPACE, CommandResult, Limits, Runtime, RuntimeError_
-from .bubblewrap import _command_result
+from .base import WORKSPACE, CommandResult, Limits, Runtime, RuntimeError_, UnreadableFileError
+from .bubblewrap import READ_SCRIPT, WRITE_SCRIPT, _command_result, _raise_for_path, checked_read
 
 DEFAULT_IMAGE = os.environ.get("ARENAGYM_SWE_IMAGE", "arenagym/swe-base:bookworm")
 #: Label on every container this runtime creates (leak checks filter `docker ps -a` by it).
@@ -51,6 +51,11 @@ AGENT_USER = "1000:1000"
 HOST_GRACE_S = 1.0
 #: How often a quiet exec is checked for having finished.
 _POLL_S = 0.25
+#: The command wrapper: ``$1`` is the timeout, ``$2`` the command. ``kill -9 -1`` reaches every
+#: process of the agent's uid but the caller (not the root-owned keeper or init).
+_RUN_AND_REAP = (
+    'timeout -s KILL "$1" bash -c "$2" 2>&1; code=$?; kill -9 -1 2>/dev/null; exit $code'
+)
 _OOM_PROBE = (
     "cat /sys/fs/cgroup/memory.events 2>/dev/null || "
     "cat /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null"
@@ -278,10 +283,11 @@ class DockerRuntime(Runtime):
     ) -> CommandResult:
         timeout = self.limits.timeout_s if timeout_s is None else timeout_s
         started = time.monotonic()
-        # sh merges stderr into stdout (one stream, in order) and becomes `timeout`, which puts
-        # the command in its own process group and SIGKILLs the group on expiry.
-        argv = ["sh", "-c", 'exec "$@" 2>&1', "sh",
-                "timeout", "-s", "KILL", f"{max(timeout, 0.001):.3f}", "bash", "-c", command]
+        # sh merges stderr into stdout (one stream, in order) and runs `timeout`, which puts the
+        # command in its own process group and SIGKILLs the group on expiry; then sh kills every
+        # other process of the agent: a background process that left the group and closed the
+        # output (nohup, setsid, double fork) would otherwise live on into later commands.
+        argv = ["sh", "-c", _RUN_AND_REAP, "sh", f"{max(timeout, 0.001):.3f}", command]
         code, output, truncated, cut = self._exec(
             argv, cwd=cwd, env=env, deadline=started + timeout + HOST_GRACE_S,
             max_bytes=self.limits.max_output_bytes,
@@ -300,28 +306,30 @@ class DockerRuntime(Runtime):
         if self._container is None:
             raise RuntimeError_("the docker runtime is not started (call start() first)")
         target = _sandbox_path(path)
-        code, output, _, _ = self._exec(
-            ["sh", "-c", 'if [ -d "$1" ]; then exit 3; elif [ ! -e "$1" ]; then exit 2; '
-             'else exec cat -- "$1"; fi', "read_file", target],
-            deadline=time.monotonic() + 60,
+        code, output, _, cut = self._exec(
+            ["sh", "-c", READ_SCRIPT, "read_file", target], deadline=time.monotonic() + 60
         )
-        if code == 2:
-            raise FileNotFoundError(path)
-        if code == 3:
-            raise IsADirectoryError(path)
+        if cut:
+            self._kill_agent_processes()
+            raise RuntimeError_(f"reading {path} took over 60 s")
+        _raise_for_path(path, code or 0)
         if code != 0:
             raise RuntimeError_(f"reading {path} failed: {output[-300:]!r}")
-        return output
+        return checked_read(path, output)
 
     def write_file(self, path: str, data: bytes) -> None:
         target = _sandbox_path(path)
-        code, output, _, _ = self._exec(
-            ["sh", "-c", 'if [ -d "$1" ]; then exit 3; fi; '
-             'mkdir -p -- "$(dirname -- "$1")" && cat > "$1"', "write_file", target],
+        code, output, _, cut = self._exec(
+            ["sh", "-c", WRITE_SCRIPT, "write_file", target],
             stdin=data, deadline=time.monotonic() + 60,
         )
+        if cut:
+            self._kill_agent_processes()
+            raise RuntimeError_(f"writing {path} took over 60 s")
         if code == 3:
             raise IsADirectoryError(path)
+        if code == 4:
+            raise UnreadableFileError(f"{path} is not a regular file")
         if code != 0:
             message = output.decode(errors="replace")[-300:]
             if "Permission denied" in message or "Read-only" in message:

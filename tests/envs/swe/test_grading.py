@@ -15,6 +15,7 @@ from arenagym.envs.swe.grading import (
     pytest_arguments,
     run_tests,
     statuses_from_junit,
+    unconfirmed_passes,
     unsafe_patch_reason,
 )
 from arenagym.envs.swe.runtime import make_runtime
@@ -105,6 +106,9 @@ def test_unreadable_reports_are_errors(xml: str) -> None:
         ("evil.pth", True),
         ("evil-1.0.dist-info/entry_points.txt", True),
         ("x.egg-info/entry_points.txt", True),
+        ("pytest.toml", True),
+        ("calc/__pycache__/__init__.cpython-311.pyc", True),
+        ("conftest.pyc", True),
         ("pkg/core.py", False),
         ("pkg/testing_utils.py", False),
         ("README.md", False),
@@ -358,6 +362,127 @@ def test_library_code_that_rewrites_the_report_or_exits_early_fails_closed(
     )
     result = grade(calc_task, exit_early, runtime=grading_runtime)
     assert not result.resolved and "no JUnit report" in (result.error or "")
+
+
+def _forged_report(test_ids: tuple[str, ...]) -> str:
+    cases = "".join(
+        f'<testcase classname="x" name="n" file="f"><properties><property '
+        f'name="arenagym_nodeid" value="{test_id}"/></properties></testcase>'
+        for test_id in test_ids
+    )
+    return f'<?xml version="1.0"?><testsuites><testsuite>{cases}</testsuite></testsuites>'
+
+
+def _forge_and_exit(kit) -> str:
+    """Module code that writes an all-passing report to pytest's --junitxml and exits at once."""
+    report = _forged_report(kit.FAIL_TO_PASS + kit.PASS_TO_PASS)
+    return (
+        f"import os, sys\nFORGED = {report!r}\n"
+        "for arg in sys.argv:\n"
+        "    if arg.startswith('--junitxml='):\n"
+        "        with open(arg.split('=', 1)[1], 'w') as handle:\n"
+        "            handle.write(FORGED)\n"
+        "os._exit(0)\n"
+    )
+
+
+_FORCE_PASS_HOOK = """\
+import pytest
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    report.outcome = "passed"
+    report.longrepr = None
+"""
+
+
+def _imported_by_calc(kit, module: str, source: str) -> dict[str, str]:
+    return {
+        "calc/__init__.py": kit.BUGGY_SOURCE + f"\nimport calc.{module}  # noqa\n",
+        f"calc/{module}.py": source,
+    }
+
+
+@needs_bubblewrap
+@pytest.mark.parametrize(
+    "attack",
+    ["pytest-shadow", "stdlib-shadow", "forge-and-exit", "hide-failures", "ignored-egg-info",
+     "gitignored-conftest"],
+)
+def test_shadow_modules_forged_reports_and_ignored_plugins_fail_closed(
+    calc_task: SWETask, kit, attack: str, grading_runtime: str
+) -> None:
+    old = {"calc/__init__.py": kit.BUGGY_SOURCE}
+    files = {
+        # `python -m pytest` imports pytest (and json...) from the working directory first
+        "pytest-shadow": {"pytest.py": _forge_and_exit(kit)},
+        "stdlib-shadow": {"json/__init__.py": _forge_and_exit(kit)},
+        # library code imported at collection: a forged report, then an exit before pytest's own
+        "forge-and-exit": _imported_by_calc(kit, "_forge", _forge_and_exit(kit)),
+        # library code that makes the XML writer drop failures
+        "hide-failures": _imported_by_calc(
+            kit, "_hide", "import _pytest.junitxml as junit\n"
+            "junit._NodeReporter.append_failure = lambda self, report: None\n"
+        ),
+        # the base's .git/info/exclude ignores *.egg-info/ (the agent force-adds it)
+        "ignored-egg-info": {
+            "calc/_entry.py": _FORCE_PASS_HOOK,
+            "evil.egg-info/PKG-INFO": "Metadata-Version: 2.1\nName: evil\nVersion: 1.0\n",
+            "evil.egg-info/entry_points.txt": "[pytest11]\nevil = calc._entry\n",
+        },
+        "gitignored-conftest": {"conftest.py": _FORCE_PASS_HOOK, ".gitignore": "conftest.py\n"},
+    }[attack]
+    result = grade(calc_task, _spoof(kit, files, old=old), runtime=grading_runtime)
+    assert not result.resolved
+    assert result.fail_to_pass["tests/test_calc.py::test_add"] in ("failed", "error")
+    if attack == "forge-and-exit":
+        assert "without the grading plugin's receipt" in (result.error or "")
+    if attack == "hide-failures":
+        assert "the report was tampered with" in (result.error or "")
+    if attack == "ignored-egg-info":
+        assert result.run.removed_files == (
+            "evil.egg-info/PKG-INFO", "evil.egg-info/entry_points.txt"
+        )
+    if attack == "gitignored-conftest":
+        assert result.run.removed_files == ("conftest.py",)
+
+
+@needs_bubblewrap
+def test_a_patch_that_reaches_git_data_another_way_fails_closed(
+    calc_task: SWETask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Even if a patch dialect slipped past the header check, `patch` writing into .git is caught.
+    import arenagym.envs.swe.grading as grading
+
+    monkeypatch.setattr(grading, "unsafe_patch_reason", lambda patch: None)
+    into_git = (
+        "--- a/.git/info/exclude\n+++ b/.git/info/exclude\n@@ -1 +1,2 @@\n __pycache__/\n"
+        "+conftest.py\n"
+    )
+    result = grade(calc_task, into_git)
+    assert not result.resolved
+    assert result.error == "the diff changed git's own data (.git), which a patch must not touch"
+
+
+def test_unconfirmed_passes() -> None:
+    phases = {"setup": "passed", "call": "passed", "teardown": "passed"}
+    outcomes = {
+        "t::ok": phases,
+        "t::teardown_error": {**phases, "teardown": "failed"},
+        "t::xfail": {"setup": "passed", "call": "skipped-xfail", "teardown": "passed"},
+        "t::xfail_not_run": {"setup": "skipped-xfail"},
+        "t::skipped": {"setup": "skipped"},
+    }
+    statuses = {
+        "t::ok": "passed", "t::teardown_error": "passed", "t::xfail": "xfailed",
+        "t::xfail_not_run": "xfailed", "t::skipped": "passed", "t::unseen": "passed",
+        "t::failed": "failed",
+    }
+    assert unconfirmed_passes(statuses, outcomes) == ["t::teardown_error", "t::skipped", "t::unseen"]
+    assert unconfirmed_passes({"t::ok": "passed"}, None) == ["t::ok"]
 
 
 @needs_bubblewrap

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from arenagym.envs.swe.runtime import (
     Limits,
     Runtime,
     RuntimeError_,
+    UnreadableFileError,
     available_runtimes,
     make_runtime,
 )
@@ -167,6 +169,32 @@ def test_host_home_and_project_checkout_are_not_readable(sandbox: Runtime) -> No
     for secret in secrets[:2]:
         with pytest.raises((FileNotFoundError, PermissionError)):
             sandbox.read_file(secret)
+
+
+def test_host_environment_is_not_visible_inside(
+    sandbox: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # bwrap's own process is the sandbox's pid 1: --clearenv alone left the host's variables
+    # readable in /proc/1/environ.
+    secret = f"hf_{uuid.uuid4().hex}"
+    monkeypatch.setenv("HF_TOKEN", secret)
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    result = sandbox.run(
+        "env; for f in /proc/[0-9]*/environ; do cat $f 2>/dev/null; echo; done | tr '\\0' '\\n'"
+    )
+    assert result.exit_code == 0, result.output
+    assert secret not in result.output
+    assert "DOCKER_HOST" not in result.output and str(PROJECT_ROOT) not in result.output
+
+
+def test_background_processes_do_not_outlive_their_command(sandbox: Runtime) -> None:
+    started = sandbox.run(
+        "nohup sleep 1000 >/dev/null 2>&1 & (setsid sleep 999 </dev/null >/dev/null 2>&1 &); "
+        "(trap '' TERM HUP; exec -a stubborn sleep 998) >/dev/null 2>&1 & disown; echo started"
+    )
+    assert started.output == "started\n" and started.duration_s < 10
+    after = sandbox.run("ps -eo user=,args= | grep -v -e 'ps -eo' -e grep")
+    assert "sleep 99" not in after.output and "stubborn" not in after.output, after.output
 
 
 def test_callers_directory_is_never_written(sandbox: Runtime, small_repo: Path) -> None:
@@ -349,6 +377,58 @@ def test_stop_is_idempotent_and_leaves_nothing_behind(name: str, small_repo: Pat
     _assert_no_leftovers(name, runtime, tag)
     with pytest.raises(RuntimeError_):
         runtime.run("true")
+
+
+@pytest.mark.parametrize("name", SANDBOXES)
+def test_stop_while_a_command_runs_in_another_thread_kills_it(name: str, small_repo: Path) -> None:
+    runtime = _start(name, small_repo, Limits(timeout_s=60))
+    tag = getattr(runtime, "sandbox_tag", None)
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = runtime.run("sleep 30; echo finished")
+        except RuntimeError_ as error:
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    time.sleep(1.5)
+    started = time.monotonic()
+    runtime.stop()
+    thread.join(timeout=15)
+    assert not thread.is_alive() and time.monotonic() - started < 15
+    assert "stopped" in str(outcome.get("error")) or "not started" in str(outcome.get("error"))
+    _assert_no_leftovers(name, runtime, tag)
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("bubblewrap", {"workspace_mode": "copy"}),
+        ("bubblewrap", {}),
+        pytest.param(
+            "docker", {},
+            marks=pytest.mark.skipif(_DOCKER_REASON is not None, reason=str(_DOCKER_REASON)),
+        ),
+    ],
+)
+def test_fifos_devices_and_huge_files_are_refused_not_read(
+    name: str, options: dict[str, str], small_repo: Path
+) -> None:
+    with _start(name, small_repo, **options) as runtime:
+        made = runtime.run(
+            "mkfifo fifo && ln -s /dev/zero zero && truncate -s 40M big && echo ok"
+        )
+        assert made.output == "ok\n", made.output
+        started = time.monotonic()
+        for path in ("fifo", "/workspace/zero", "/dev/zero", "big"):
+            with pytest.raises(UnreadableFileError):
+                runtime.read_file(path)
+        with pytest.raises(UnreadableFileError):
+            runtime.write_file("fifo", b"blocked?")
+        assert time.monotonic() - started < 20
+        assert runtime.run("echo alive").output == "alive\n"
 
 
 def test_start_errors_are_runtime_errors(small_repo: Path, tmp_path: Path) -> None:

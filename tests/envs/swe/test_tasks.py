@@ -208,3 +208,56 @@ def test_workspace_errors(tmp_path: Path, kit) -> None:
 def test_kit_fixture_is_consistent(kit: SimpleNamespace) -> None:
     assert kit.GOLD_PATCH.startswith("--- a/calc/__init__.py")
     assert "+    return a + b" in kit.GOLD_PATCH and "+    return a - b" in kit.BASE_PATCH
+
+
+def _hash_object(repo: Path, data: bytes, kind: str = "blob") -> str:
+    completed = subprocess.run(
+        ["git", "hash-object", "-w", "-t", kind, "--literally", "--stdin"],
+        cwd=repo, input=data, capture_output=True, check=True,
+    )
+    return completed.stdout.decode().strip()
+
+
+def _crafted_commit(repo: Path, entries: list[tuple[bytes, bytes, str]]) -> str:
+    """A commit whose root tree lists ``entries`` (mode, name, object) as given: git's own
+    commands never write such trees (a name twice, a link and a folder of the same name)."""
+    tree = b"".join(mode + b" " + name + b"\0" + bytes.fromhex(sha) for mode, name, sha in entries)
+    root = _hash_object(repo, tree, "tree")
+    completed = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit-tree", root,
+         "-m", "crafted"],
+        cwd=repo, capture_output=True, check=True,
+    )
+    return completed.stdout.decode().strip()
+
+
+def test_a_crafted_tree_cannot_write_outside_the_workspace_or_into_git(tmp_path: Path) -> None:
+    repo, outside = tmp_path / "hostile", tmp_path / "outside"
+    repo.mkdir()
+    outside.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    payload = _hash_object(repo, b"pwned\n")
+    folder = _hash_object(repo, b"100644 evil\0" + bytes.fromhex(payload), "tree")
+    link = _hash_object(repo, str(outside).encode())
+    through_link = _crafted_commit(repo, [(b"120000", b"a", link), (b"40000", b"a", folder)])
+    config = _hash_object(repo, b"[filter \"x\"]\n\tclean = touch /tmp/pwned\n")
+    git_folder = _hash_object(repo, b"100644 config\0" + bytes.fromhex(config), "tree")
+    into_git = _crafted_commit(repo, [(b"40000", b".git", git_folder)])
+    for commit, message in ((through_link, "through the link"), (into_git, "unsafe path")):
+        task = SWETask("hostile-1", "x/y", commit, "", "", "Fix it.", repo_path=str(repo))
+        with pytest.raises(WorkspaceError, match=message):
+            materialize(task, tmp_path / f"ws-{commit[:8]}")
+    assert list(outside.iterdir()) == []
+
+
+@pytest.mark.parametrize("where", ["/", "home", "project"])
+def test_repo_path_holding_host_secrets_is_refused(tmp_path: Path, where: str) -> None:
+    repo_path = {
+        "/": "/",
+        "home": str(Path.home()),
+        "project": str(Path(__file__).resolve().parents[3]),
+    }[where]
+    task = SWETask("greedy-1", "x/y", "", "", "", "Fix it.", repo_path=repo_path)
+    with pytest.raises(WorkspaceError, match="refusing to copy it"):
+        materialize(task, tmp_path / "ws")
+    assert not (tmp_path / "ws").exists() or not any((tmp_path / "ws").iterdir())

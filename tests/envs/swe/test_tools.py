@@ -367,4 +367,12 @@ def test_editor_obeys_the_sandbox(tmp_path: Path) -> None:
         assert "ERROR" in editor(tools, command="create", path="/usr/evil.py", file_text="x")
         editor(tools, command="str_replace", path="a.py", old_str="x = 1", new_str="x = 2")
         assert runtime.read_file("a.py") == b"x = 2\n"
+        # traversal resolves inside the sandbox: its generated passwd, not the host's
+        passwd = editor(tools, command="view", path="/workspace/../../etc/passwd")
+        assert "agent:x:1000" in passwd
+        # a FIFO would block the reader and /dev/zero never ends: refused, not read
+        assert tools.runtime.run("mkfifo pipe && ln -s /dev/zero zeros").exit_code == 0
+        for path in ("/workspace/pipe", "/workspace/zeros", "/dev/zero"):
+            assert "cannot open" in editor(tools, command="view", path=path)
+        assert "cannot open" in editor(tools, command="str_replace", path="pipe", old_str="a")
     assert (tmp_path / "a.py").read_text() == "x = 1\n"  # the caller's folder is untouched
