@@ -278,8 +278,10 @@ def test_setup_commands_run_in_the_sandbox_and_stay_out_of_the_diff(tmp_path: Pa
 
 @needs_bubblewrap
 @pytest.mark.skipif(not BUNDLED_TASKS.is_file(), reason="the bundled task file is not built yet")
-def test_a_bundled_task_is_solved_by_applying_its_gold_patch_with_the_tools() -> None:
-    env = gym.make("SWE-v0")
+@pytest.mark.filterwarnings("ignore:the local runtime runs commands")
+@pytest.mark.parametrize("runtime", _runtimes())
+def test_a_bundled_task_is_solved_by_applying_its_gold_patch_with_the_tools(runtime: str) -> None:
+    env = gym.make("SWE-v0", runtime=runtime, allow_local=runtime == "local")
     _, info = env.reset(seed=3)
     task = env.unwrapped._by_id[info["task_id"]]
     created = env.step(
