@@ -82,8 +82,8 @@ class RecInterMerchantEnv(TextEnv):
     recommender, buy, rate and review. The agent sees the new reviews of its items and may reply
     to any of them. A reply's quality comes from a deterministic rubric (see
     :func:`reply_quality`); through the interaction mechanism a reply to a negative review lifts
-    the item's sentiment and the reviewer's bond with the brand by that quality, which moves
-    later sales.
+    the item's sentiment and eases the reviewer's grievance with the brand by that quality,
+    which moves later sales.
 
     ## Action Space
     :class:`~arenagym.envs.core.spaces.UnicodeText`: replies as ``[r12] text`` blocks, one per

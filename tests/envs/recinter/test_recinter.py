@@ -129,7 +129,7 @@ def test_matthew_effect_gini_rises_most_under_popularity_with_interaction() -> N
     off = _gini_rise(_MATTHEW.with_updates(interaction=False), PopularityScorer)
     random_on = _gini_rise(_MATTHEW, RandomScorer)
     # paired over the same 5 worlds: the feedback loop adds to the frozen ranking's bias
-    # (measured: on +0.085, off +0.048, random +0.015 on average)
+    # (measured: on +0.089, off +0.051, random +0.015 on average; on > off in every world)
     assert np.all(on > off) and on.mean() > 1.5 * off.mean()
     assert on.mean() > random_on.mean() + 0.05 and abs(random_on.mean()) < 0.03
 
@@ -147,15 +147,37 @@ def test_repeat_brand_rate_exceeds_no_loyalty_counterfactual() -> None:
     assert np.mean(loyal) > np.mean(none) + 0.03
 
 
-def test_replies_restore_the_bond_and_sentiment() -> None:
+def test_replies_restore_trust_and_sentiment() -> None:
     world = World(WorldConfig(n_users=60, n_items=40, n_merchants=5, reply_policy="never"), 0)
-    negatives = [r for r in world.reviews if r.rating <= 2 and r.reply is None]
-    review = negatives[0]
+    review = next(r for r in world.reviews if r.rating <= 2 and r.reply is None)
     merchant = int(world.item_merchant[review.item])
-    bond, sentiment = world.bond[review.user, merchant], world.sentiment_sum[review.item]
+    world.grievance[review.user, merchant] = 1.0
+    items = np.array([review.item])
+    utility = world.utilities(review.user, items)[0]
+    sentiment, own = world.sentiment_sum[review.item], review.sentiment
     world.reply(review.review_id, "Sorry about that, we will refund you.", 0.5)
-    assert world.bond[review.user, merchant] == pytest.approx(bond + 0.5 * 0.8 * 2.0)
-    assert world.sentiment_sum[review.item] > sentiment
+    # the grievance shrinks by quality x forgiveness (0.5 x 0.9), so the utility rises
+    assert world.grievance[review.user, merchant] == pytest.approx(1.0 - 0.5 * 0.9)
+    assert world.utilities(review.user, items)[0] > utility
+    lift = min(1.0, own + 0.5 * 0.8) - own  # the review's sentiment rises by quality x 0.8
+    assert world.sentiment_sum[review.item] == pytest.approx(sentiment + lift)
+
+
+def test_ratings_are_j_shaped_with_a_share_of_bad_experiences() -> None:
+    counts = []
+    for seed in SEEDS:
+        world = World(WorldConfig(n_users=200, n_items=100, sessions_per_round=150), seed)
+        for _ in range(2):
+            world.simulate_round(PopularityScorer())
+        ratings = [h.rating for past in world.history for h in past if h.rating is not None]
+        counts.append(np.bincount(ratings, minlength=6)[1:])
+    per_world = np.array(counts) / np.sum(counts, axis=1, keepdims=True)
+    share = np.sum(counts, axis=0) / np.sum(counts)
+    # measured: 1-2 stars 21% pooled, 15-26% per world; stars 15/6/5/14/60%
+    assert 0.10 <= share[0] + share[1] <= 0.25  # bad experiences: 10-25% of purchases
+    assert np.all((per_world[:, 0] + per_world[:, 1] >= 0.05)
+                  & (per_world[:, 0] + per_world[:, 1] <= 0.40))
+    assert share[4] > share[3] > share[2] and share[0] > share[2]  # J: 5 > 4 > 3 < 1
 
 
 def test_profile_matches_its_formulas() -> None:
@@ -222,9 +244,10 @@ def test_oracle_beats_popularity_beats_random_on_reward() -> None:
 
 
 def test_text_baselines_play_the_env_and_rank_as_expected() -> None:
-    # pooled over 3 marketplaces of 2 rounds x 16 agent-served sessions (about 45 pages each)
+    # pooled over 4 marketplaces of 2 rounds x 40 agent-served sessions (about 110 pages each);
+    # measured returns: random 9.4, popularity 30.4, oracle 43.4, item-CF 27.6, MF 31.6
     returns = {a.__name__: sum(_episode_return(a, s, reveal_utilities=a is OracleAgent,
-                                               rounds=2, sessions=16) for s in range(3))
+                                               rounds=2, sessions=40) for s in range(4))
                for a in (RandomAgent, PopularityAgent, OracleAgent, ItemCFAgent, MFAgent)}
     # (the oracle's margin over popularity is tested on the simulator, with enough sessions)
     assert min(returns["OracleAgent"], returns["PopularityAgent"]) > 2 * returns["RandomAgent"]
@@ -272,14 +295,10 @@ def test_market_passes_parallel_api_test() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False,
-    reason="under the platform-like calibration (conversion ~0.3, few repeat purchases) a "
-    "shopper's next purchase after a negative review is too rare to measure switching",
-)
 def test_replying_to_negative_reviews_lowers_switching() -> None:
-    # a town of regulars (most shop every round), so that a shopper's next purchase in the
-    # category of a bad experience is observed often enough
+    # a town of regulars (every shopper visits each round); a bad experience leaves the need
+    # open (a replacement is needed) and the disappointing item is not bought again, so the next
+    # purchase in that category, from the same merchant or another one, is observed often enough
     config = WorldConfig(n_users=100, n_items=100, sessions_per_round=100)
     pooled = {}
     for policy, key in (("always", "replied"), ("never", "ignored")):
@@ -291,7 +310,8 @@ def test_replying_to_negative_reviews_lowers_switching() -> None:
             switched += last[f"switch_after_bad_{key}"] * last[f"bad_experiences_{key}"]
         assert events >= 25
         pooled[policy] = switched / events
-    assert pooled["always"] < pooled["never"] - 0.05
+    # measured: always 0.218 (55 cases), never 0.367 (30 cases)
+    assert pooled["always"] < pooled["never"] - 0.08
 
 
 def test_true_utilities_only_in_the_explicit_upper_bound_setting(
@@ -307,32 +327,31 @@ def test_true_utilities_only_in_the_explicit_upper_bound_setting(
         gym.make("RecInter-v0", reveal_utilities="yes")
 
 
-def _user_env_and_model_outcome(seed: int) -> tuple[RecInterUserEnv, object]:
-    """A reset user env and what its hidden model will do on the first page (from a copy)."""
+def _user_env_and_model_outcome(seed: int) -> tuple[RecInterUserEnv, RecInterUserEnv, object]:
+    """A reset user env, an untouched copy of it, and what its hidden model will do on the first
+    page (played on another copy)."""
     env = RecInterUserEnv(pages=1)
     env.reset(seed=seed)
     twin = copy.deepcopy(env.world)
-    return env, twin.show(env.user, env._slate, 0)
+    return env, copy.deepcopy(env), twin.show(env.user, env._slate, 0)
 
 
 def test_user_exit_is_scored_against_the_models_exit_on_the_same_page() -> None:
     seen = {"clicked_no_buy": 0, "exited": 0}
-    for seed in range(40):
-        env, outcome = _user_env_and_model_outcome(seed)
+    for seed in range(30):  # measured: 24 exits, 6 clicks without a purchase
+        env, same_env, outcome = _user_env_and_model_outcome(seed)
         if outcome.exited:
             seen["exited"] += 1
             info = env.step("CLICK: none")[4]
             assert info["components"] == {"exit": 1.0, "purchase_f1": 1.0}
-            env, _ = _user_env_and_model_outcome(seed)
-            info = env.step(f"CLICK: i{outcome.slate[0]:03d}\nBUY: none")[4]
+            info = same_env.step(f"CLICK: i{outcome.slate[0]:03d}\nBUY: none")[4]
             assert info["components"]["exit"] == 0.0
         elif not outcome.purchased:
             seen["clicked_no_buy"] += 1
             # bought nothing but clicked: leaving is the wrong exit decision
             info = env.step("CLICK: none")[4]
             assert info["components"] == {"exit": 0.0, "purchase_f1": 1.0}
-            env, _ = _user_env_and_model_outcome(seed)
-            info = env.step(f"CLICK: i{outcome.clicked:03d}\nBUY: none")[4]
+            info = same_env.step(f"CLICK: i{outcome.clicked:03d}\nBUY: none")[4]
             assert info["components"] == {"exit": 1.0, "purchase_f1": 1.0}
     assert seen["exited"] >= 5 and seen["clicked_no_buy"] >= 1
 
