@@ -147,6 +147,12 @@ def train_main(argv: Sequence[str]) -> int:
                 f"len {r['response_length']:.1f} {r['tokens_per_s']:.0f} tok/s",
                 flush=True,
             )
+        if r.get("skipped_update") and not r.get("filtered_groups"):
+            print(
+                f"arenagym train: step {r['step']} produced no training samples "
+                f"(episode stop reasons: {r.get('stop_reasons')}); no update was made",
+                file=sys.stderr,
+            )
 
     try:
         trainer.train(target, on_step=progress)

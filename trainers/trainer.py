@@ -38,6 +38,7 @@ import math
 import random
 import time
 import warnings
+from collections import Counter
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
@@ -214,6 +215,14 @@ class Trainer:
             self.context = ContextSchedule(config.rollout.context_stages)
         else:
             self.context = ContextSchedule([(0, config.rollout.max_tokens)])
+        context = getattr(self.model.config, "max_position_embeddings", None)
+        if context is not None and self.context.longest >= int(context):
+            raise ValueError(
+                f"the generation budget ({self.context.longest} tokens per turn) does not fit the "
+                f"model's context of {context} tokens, so every episode would stop with "
+                "context_overflow; set rollout.max_tokens (or rollout.context_stages) well below "
+                f"{context}, e.g. --set rollout.max_tokens={max(int(context) // 4, 1)}"
+            )
 
         self.step_count = 0
         self.checkpoint_dir = self.output_dir / "checkpoints"
@@ -323,6 +332,7 @@ class Trainer:
             "max_tokens": plan.max_tokens,
             "context_stage": self.context.stage(step),
             "env_errors": sum(t.stop_reason == "env_error" for t in trajectories),
+            "stop_reasons": dict(Counter(str(t.stop_reason) for t in trajectories)),
         }
         update_started = time.perf_counter()
         if samples:

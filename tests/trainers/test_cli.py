@@ -88,5 +88,18 @@ def test_train_a_preset_end_to_end_from_the_command_line(
     )
     assert done.returncode == 0, done.stderr
     assert "step 2/2" in done.stdout and f"done: {out}" in done.stdout
-    assert [r["step"] for r in read_metrics(out / "metrics.jsonl")] == [1, 2]
+    records = read_metrics(out / "metrics.jsonl")
+    assert [r["step"] for r in records] == [1, 2]
+    assert all(r["samples"] == 4 and not r.get("skipped_update") for r in records)  # it trained
+    assert all(sum(r["stop_reasons"].values()) == 4 for r in records)
     assert (out / "checkpoints" / "step-000002" / "model.safetensors").is_file()
+
+
+def test_a_generation_budget_beyond_the_models_context_is_refused(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # or1 stages its budget from 8192 tokens; the tiny model's context is 2048
+    status = train_main(["or1", "--model", str(tiny_model_dir), "--output", str(tmp_path)])
+    assert status == 2
+    error = capsys.readouterr().err
+    assert "context_overflow" in error and "rollout.max_tokens" in error
