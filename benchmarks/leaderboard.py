@@ -152,8 +152,15 @@ def format_score(score: TaskScore | None, *, with_count: bool = True) -> str:
     return f"{score.mean:.3f} ± {se}{count}"
 
 
+#: Suites with more tasks than this are shown with one row per task and one column per agent.
+WIDE_SUITE_TASKS = 5
+
+
 def render_table(board: Leaderboard) -> Table:
-    """``board`` as a rich :class:`~rich.table.Table`."""
+    """``board`` as a rich :class:`~rich.table.Table` (transposed for suites with many tasks,
+    so that it stays readable in a terminal)."""
+    if len(board.tasks) > WIDE_SUITE_TASKS:
+        return _render_transposed(board)
     table = Table(
         title=f"Suite [bold]{board.suite}[/] — mean ± standard error over seeds",
         caption="n = episodes; overall = mean of the task scores",
@@ -182,6 +189,30 @@ def render_table(board: Leaderboard) -> Table:
             str(result.n_episodes),
             errors,
         )
+    return table
+
+
+def _render_transposed(board: Leaderboard) -> Table:
+    table = Table(
+        title=f"Suite [bold]{board.suite}[/] — mean ± standard error over seeds",
+        caption="agents ranked left to right; n = episodes; overall = mean of the task scores",
+    )
+    table.add_column("Task", style="bold")
+    table.add_column("Metric", style="dim")
+    for rank, result in enumerate(board.agents, start=1):
+        table.add_column(f"{rank}. {result.agent}", justify="right", overflow="fold")
+    for task in board.tasks:
+        table.add_row(
+            task,
+            board.metrics[task],
+            *(format_score(result.scores.get(task)) for result in board.agents),
+        )
+    table.add_section()
+    table.add_row("Overall", "", *(f"{r.overall:.3f}" for r in board.agents), style="bold")
+    table.add_row("Episodes", "", *(str(r.n_episodes) for r in board.agents))
+    table.add_row(
+        "Errors", "", *(f"[red]{r.n_errors}" if r.n_errors else "0" for r in board.agents)
+    )
     return table
 
 

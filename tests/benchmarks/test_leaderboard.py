@@ -144,3 +144,26 @@ def test_rich_rendering_shows_every_agent_and_task() -> None:
     buffer = io.StringIO()
     print_leaderboards([], Console(file=buffer))
     assert "no results" in buffer.getvalue()
+
+
+def test_suites_with_many_tasks_are_shown_one_row_per_task() -> None:
+    store = filled_store()
+    (row,) = [
+        r for r in store.rows() if (r.agent, r.task, r.seed, r.episode) == ("alpha", "t1", 0, 0)
+    ]
+    for index in range(3, 9):  # six more tasks for alpha only: eight in all
+        store.add(EpisodeRow(**{**row.__dict__, "task": f"t{index}", "score": index / 10}))
+    (board,) = build_leaderboards(store)
+    buffer = io.StringIO()
+    print_leaderboards([board], Console(file=buffer, width=120))
+    lines = buffer.getvalue().splitlines()
+    header = next(line for line in lines if "Task" in line)
+    ranked = [f"{rank}. {result.agent}" for rank, result in enumerate(board.agents, start=1)]
+    assert header.index(ranked[0]) < header.index(ranked[1])  # agents as ranked columns
+    t5 = next(line for line in lines if line.lstrip("│ ").startswith("t5 "))
+    cells = dict(zip(ranked, [c.strip() for c in t5.split("│")[3:-1]], strict=True))
+    assert cells == {  # beta has no t5
+        next(r for r in ranked if r.endswith("alpha")): "0.500 ± — (n=1)",
+        next(r for r in ranked if r.endswith("beta")): "—",
+    }
+    assert any(line.lstrip("│ ").startswith("Overall") for line in lines)
