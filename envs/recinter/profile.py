@@ -50,7 +50,7 @@ class Profile:
 
     def text(self) -> str:
         """The templated one-paragraph profile shown to agents."""
-        parts = [f"An {self.activity_level}-activity shopper ({self.activity} past clicks)"]
+        parts = [f"A {self.activity_level}-activity shopper ({self.activity} past clicks)"]
         if self.top_categories:
             parts.append(f"mostly browsing {', '.join(self.top_categories)}")
         text = ", ".join(parts) + "."
