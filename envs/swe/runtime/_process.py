@@ -44,6 +44,7 @@ class ProcessResult:
     duration_s: float
     timed_out: bool
     truncated: bool
+    stopped_by: str | None = None  # what ``watch`` said when it stopped the process
 
 
 class _CappedBuffer:
@@ -93,11 +94,15 @@ def run_capped(
     cwd: str | None = None,
     on_kill: Callable[[], None] | None = None,
     on_start: Callable[[int], None] | None = None,
+    watch: Callable[[], str | None] | None = None,
+    watch_every_s: float = 0.2,
 ) -> ProcessResult:
     """Run ``argv`` in a new process group; kill the group at ``timeout_s`` (then ``on_kill``,
     e.g. to kill a cgroup's stragglers). ``on_start`` gets the group's id as soon as it exists
-    (so another thread can kill it early). Never raises for what the process does; raises
-    ``OSError`` only when it cannot be started."""
+    (so another thread can kill it early). ``watch`` is called every ``watch_every_s`` while the
+    process runs; when it returns a reason, the group is killed as at a timeout and the reason is
+    the result's ``stopped_by``. Never raises for what the process does; raises ``OSError`` only
+    when it cannot be started."""
     started = time.monotonic()
     deadline = started + max(timeout_s, 0.0)
     read_fd, write_fd = os.pipe()
@@ -125,15 +130,25 @@ def run_capped(
     scratch = bytearray(_READ_CHUNK)
     view = memoryview(scratch)
     timed_out = False
+    stopped_by: str | None = None
+    next_watch = started + watch_every_s
     poller = select.poll()
     poller.register(read_fd, select.POLLIN | select.POLLHUP | select.POLLERR)
     try:
         eof = False
         while not eof:
-            remaining = deadline - time.monotonic()
+            now = time.monotonic()
+            remaining = deadline - now
             if remaining <= 0:
                 timed_out = True
                 break
+            if watch is not None:
+                if now >= next_watch:
+                    next_watch = now + watch_every_s
+                    stopped_by = watch()
+                    if stopped_by is not None:
+                        break
+                remaining = min(remaining, next_watch - now)
             if not poller.poll(remaining * 1000):
                 continue
             n = os.readv(read_fd, [scratch])
@@ -141,7 +156,7 @@ def run_capped(
                 eof = True
             else:
                 buffer.add(view[:n])
-        if timed_out:
+        if timed_out or stopped_by is not None:
             _kill_group(proc.pid)
             if on_kill is not None:
                 on_kill()
@@ -165,7 +180,7 @@ def run_capped(
         if proc.returncode is None:
             _kill_group(proc.pid)
             proc.wait()
-    if timed_out:
+    if timed_out or stopped_by is not None:
         exit_code = None
     return ProcessResult(
         exit_code=exit_code,
@@ -174,6 +189,7 @@ def run_capped(
         duration_s=time.monotonic() - started,
         timed_out=timed_out,
         truncated=buffer.truncated,
+        stopped_by=stopped_by,
     )
 
 

@@ -60,13 +60,17 @@ class Limits:
     ``timeout_s`` is wall-clock and kills the command's whole process group; ``memory_mb`` is
     enforced by a cgroup where one is writable, else ``RLIMIT_AS``; ``max_processes`` bounds forks
     (a fork bomb is contained); ``max_output_bytes`` caps what is kept of stdout+stderr (the rest
-    is drained and dropped, so a 1 GB writer cannot fill memory).
+    is drained and dropped, so a 1 GB writer cannot fill memory); ``max_workspace_mb`` bounds
+    the disk the sandbox's writes to the workspace take (checked while a command runs; a command
+    that grows the workspace past it is killed with ``killed_reason="disk"``; bubblewrap and
+    local runtimes — a Docker workspace is bounded by the daemon's storage driver).
     """
 
     timeout_s: float = 60.0
     memory_mb: int = 2048
     max_processes: int = 256
     max_output_bytes: int = 1_000_000
+    max_workspace_mb: int = 2048
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,7 @@ from .base import (
     RuntimeError_,
     UnreadableFileError,
 )
+from .disk import WorkspaceDisk
 from .limits import CommandLimiter
 
 #: Marker in every sandbox's environment and argv, so leftovers can be found (tests scan /proc).
@@ -261,6 +262,7 @@ class BubblewrapRuntime(Runtime):
         self._workspace_args: list[str] = []
         self._system_args: list[str] = []
         self.mode_used: str | None = None
+        self._disk: WorkspaceDisk | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -291,6 +293,7 @@ class BubblewrapRuntime(Runtime):
                     "--overlay", str(private / "upper"), str(private / "work"), WORKSPACE,
                 ]
                 self.mode_used = "overlay"
+                self._disk = WorkspaceDisk(private / "upper", self.limits.max_workspace_mb)
             else:
                 copy = private / "workspace"
                 completed = subprocess.run(
@@ -303,6 +306,7 @@ class BubblewrapRuntime(Runtime):
                     )
                 self._workspace_args = ["--bind", str(copy), WORKSPACE]
                 self.mode_used = "copy"
+                self._disk = WorkspaceDisk(copy, self.limits.max_workspace_mb)
         except BaseException:
             self.stop()
             raise
@@ -360,6 +364,7 @@ class BubblewrapRuntime(Runtime):
             max_file_mb=self.max_file_mb,
             use_cgroups=self.use_cgroups,
         )
+        check = self._disk.watcher() if self._disk is not None else None
         try:
             wrapped = ["/bin/bash", "-c", limiter.shell_prefix() + 'exec "$@"', SANDBOX_MARKER]
             try:
@@ -371,6 +376,7 @@ class BubblewrapRuntime(Runtime):
                     cwd="/",
                     on_kill=limiter.kill_all,
                     on_start=lambda group: self._track(group, limiter),
+                    watch=check,
                 )
             except OSError as error:
                 raise RuntimeError_(f"cannot start bwrap: {error}") from error
@@ -383,8 +389,9 @@ class BubblewrapRuntime(Runtime):
             with self._running_lock:
                 self._running = {g: v for g, v in self._running.items() if v is not limiter}
             limiter.release()
+        stopped_by = raw.stopped_by or (check() if check is not None else None)
         return _command_result(raw.exit_code, raw.output, raw.duration_s, raw.timed_out,
-                               raw.truncated, oom)
+                               raw.truncated, oom, stopped_by)
 
     def _track(self, group: int, limiter: CommandLimiter) -> None:
         with self._running_lock:
@@ -526,12 +533,15 @@ def _command_result(
     timed_out: bool,
     truncated: bool,
     oom: bool,
+    disk: str | None = None,
 ) -> CommandResult:
     killed_reason: str | None = None
     if timed_out:
         killed_reason = "timeout"
     elif oom:
         killed_reason = "memory"
+    elif disk is not None:
+        killed_reason = "disk"
     if killed_reason is not None:
         exit_code = None
     text = decode_output(output)
@@ -539,6 +549,8 @@ def _command_result(
         text += "\n[killed: the command went over its memory limit]\n"
     elif timed_out:
         text += "\n[killed: the command ran past its timeout]\n"
+    elif disk is not None:
+        text += f"\n[killed: {disk}]\n"
     return CommandResult(
         exit_code=exit_code,
         output=text,

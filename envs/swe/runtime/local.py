@@ -37,6 +37,7 @@ from pathlib import Path, PurePosixPath
 from ._process import run_capped
 from .base import WORKSPACE, CommandResult, Limits, Runtime, RuntimeError_
 from .bubblewrap import SANDBOX_MARKER, _command_result, _force_remove
+from .disk import WorkspaceDisk
 from .limits import CommandLimiter
 
 TEMP_PREFIX = "arenagym-local-"
@@ -76,6 +77,7 @@ class LocalRuntime(Runtime):
         self.max_file_mb = max_file_mb
         self.use_cgroups = use_cgroups
         self._private: Path | None = None
+        self._disk: WorkspaceDisk | None = None
 
     @property
     def workspace_dir(self) -> Path:
@@ -106,6 +108,7 @@ class LocalRuntime(Runtime):
         if completed.returncode != 0:
             self.stop()
             raise RuntimeError_(f"copying the workspace {source} failed: {completed.stderr!r}")
+        self._disk = WorkspaceDisk(private / "workspace", self.limits.max_workspace_mb)
 
     def stop(self) -> None:
         private, self._private = self._private, None
@@ -160,6 +163,7 @@ class LocalRuntime(Runtime):
             workdir = self.host_path(cwd)
             if not workdir.is_dir():
                 return CommandResult(1, f"cwd {cwd} is not a directory\n", 0.0)
+            check = self._disk.watcher() if self._disk is not None else None
             try:
                 raw = run_capped(
                     argv,
@@ -168,14 +172,16 @@ class LocalRuntime(Runtime):
                     env=environment,
                     cwd=str(workdir),
                     on_kill=limiter.kill_all,
+                    watch=check,
                 )
             except OSError as error:
                 raise RuntimeError_(f"cannot start bash: {error}") from error
             oom = limiter.oom_killed()
         finally:
             limiter.release()
+        stopped_by = raw.stopped_by or (check() if check is not None else None)
         return _command_result(
-            raw.exit_code, raw.output, raw.duration_s, raw.timed_out, raw.truncated, oom
+            raw.exit_code, raw.output, raw.duration_s, raw.timed_out, raw.truncated, oom, stopped_by
         )
 
     def read_file(self, path: str) -> bytes:

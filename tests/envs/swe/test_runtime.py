@@ -241,6 +241,33 @@ def test_memory_hog_is_killed_and_the_next_command_works(name: str, small_repo: 
         assert (next_command.exit_code, next_command.output) == (0, "still here\n")
 
 
+@pytest.mark.filterwarnings("ignore:the local runtime runs commands")
+@pytest.mark.parametrize(
+    ("name", "mode"), [("bubblewrap", "overlay"), ("bubblewrap", "copy"), ("local", None)]
+)
+def test_filling_the_disk_with_many_files_is_stopped_and_cleanup_works(
+    name: str, mode: str | None, small_repo: Path
+) -> None:
+    limits = Limits(timeout_s=20, max_output_bytes=10_000, max_workspace_mb=16)
+    options = {"workspace_mode": mode} if mode else {"allow_local": True}
+    with make_runtime(name, limits=limits, **options) as runtime:
+        runtime.start(small_repo)
+        if mode:
+            assert runtime.mode_used == mode
+        # 1 MB files, each far below the per-file limit: only the workspace budget stops this
+        filler = runtime.run(
+            "for i in $(seq 1 400); do head -c 1000000 /dev/zero > f$i; done; echo FINISHED"
+        )
+        assert filler.killed_reason == "disk" and filler.exit_code is None, filler
+        assert "FINISHED" not in filler.output and "disk budget of 16 MB" in filler.output
+        left = int(runtime.run("ls f* | wc -l").output)
+        assert 16 <= left < 400  # stopped soon after the budget, long before the end
+        cleanup = runtime.run("rm -f f* && echo CLEAN")  # shrinking is never stopped
+        assert (cleanup.killed_reason, cleanup.output) == (None, "CLEAN\n")
+        small = runtime.run("head -c 2000000 /dev/zero > g && echo OK")
+        assert (small.killed_reason, small.output) == (None, "OK\n")
+
+
 def test_rlimit_fallback_limits_memory_and_processes(small_repo: Path) -> None:
     limits = Limits(timeout_s=10, memory_mb=200, max_processes=16, max_output_bytes=10_000)
     with BubblewrapRuntime(limits, use_cgroups=False) as runtime:
