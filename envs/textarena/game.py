@@ -79,6 +79,27 @@ _bind = seeding._CURRENT.set
 _unbind = seeding._CURRENT.reset
 
 
+def _accept_player_id_in_set_winners(state: Any) -> None:
+    """Route ``state.set_winners(player_id=...)`` to ``state.set_winner``.
+
+    TextArena 0.7.4's Checkers ends a game in which the player to move has no legal move with
+    ``set_winners(player_id=..., reason=...)``, but ``set_winners`` takes ``player_ids``: the
+    call raises ``TypeError`` and the game could never end that way. This shim, on the game's own
+    state object, makes that call do what Checkers means (the other player wins).
+    """
+    set_winners = getattr(state, "set_winners", None)
+    set_winner = getattr(state, "set_winner", None)
+    if set_winners is None or set_winner is None:
+        return
+
+    def accepting(*args: Any, player_id: int | None = None, **kwargs: Any) -> Any:
+        if player_id is not None and not args and "player_ids" not in kwargs:
+            return set_winner(player_id=player_id, **kwargs)
+        return set_winners(*args, **kwargs)
+
+    state.set_winners = accepting
+
+
 class GameError(RuntimeError):
     """TextArena's game code raised while playing a move (a bug in the game, not a bad move)."""
 
@@ -121,6 +142,7 @@ class GameSession:
         finally:
             _unbind(token)
         self.game.state.error_allowance = self.error_allowance
+        _accept_player_id_in_set_winners(self.game.state)
         self.pending = [[] for _ in range(self.num_players)]
         self.rewards = None
         self.game_info = {}

@@ -216,3 +216,25 @@ def test_import_is_lazy_and_works_without_textarena() -> None:
     )
     assert float(result.stdout.strip()) < 1.0
     assert "textarena" not in sys.modules or arenagym.envs  # (it is imported in this process)
+
+
+def test_checkers_ends_when_the_player_to_move_has_no_legal_move() -> None:
+    """TextArena 0.7.4's Checkers raises on this ending (``set_winners(player_id=...)``); the
+    session routes it to ``set_winner``, so the game ends with a winner, not an env error."""
+    from arenagym.envs.textarena.opponents import FirstLegalOpponent
+
+    env = make_multi_agent(aec_id("Checkers"))
+    env.reset(seed=2356488672)  # first-legal against itself runs into a player with no move
+    players = {agent: FirstLegalOpponent() for agent in env.possible_agents}
+    final: dict[str, tuple[float, Any, Any]] = {}
+    for agent in env.agent_iter():
+        observation, reward, terminated, truncated, info = env.last()
+        if terminated or truncated:
+            final[agent] = (reward, info.get("stop_reason"), info.get("game_reason"))
+            env.step(None)
+            continue
+        players[agent].observe_game(env.game_view(agent))
+        env.step(players[agent].act(str(observation)))
+    assert sorted(reason for _, reason, _ in final.values()) == ["lost", "won"]
+    assert all("has no moves left" in str(game_reason) for *_, game_reason in final.values())
+    assert sorted(reward for reward, *_ in final.values()) == [-1.0, 1.0]
