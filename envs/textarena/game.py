@@ -198,7 +198,12 @@ class GameSession:
             invalid = bool(self.game_info.get(player, {}).get("invalid_move"))
             return MoveResult(invalid=invalid, done=True, reason=self.reason)
         if state.error_count > errors_before:
-            warning = self.pending[player][-1] if self.pending[player] else "invalid move"
+            # TextArena's warning, not what the game showed after it (e.g. Minesweeper's board)
+            shown = self.pending[player]
+            warning = next(
+                (text for text in reversed(shown) if "attempted an invalid move" in text),
+                shown[-1] if shown else "invalid move",
+            )
             return MoveResult(invalid=True, done=False, reason=warning)
         return _VALID_MOVE
 

@@ -238,3 +238,23 @@ def test_checkers_ends_when_the_player_to_move_has_no_legal_move() -> None:
     assert sorted(reason for _, reason, _ in final.values()) == ["lost", "won"]
     assert all("has no moves left" in str(game_reason) for *_, game_reason in final.values())
     assert sorted(reward for reward, *_ in final.values()) == [-1.0, 1.0]
+
+
+def test_the_invalid_move_warning_is_reported_not_the_board_shown_after_it() -> None:
+    from arenagym.envs.textarena.opponents import RandomLegalOpponent
+
+    env = make_multi_agent(aec_id("Minesweeper"))  # hitting a mine is an invalid move there
+    env.reset(seed=0)
+    player = RandomLegalOpponent(seed=0)
+    errors = []
+    for agent in env.agent_iter():
+        observation, _reward, terminated, truncated, info = env.last()
+        if info.get("invalid_action"):
+            errors.append(info["error"])
+        if terminated or truncated:
+            env.step(None)
+            continue
+        player.observe_game(env.game_view(agent))
+        env.step(player.act(str(observation)))
+    assert errors and "attempted an invalid move" in errors[0] and "hit a mine" in errors[0]
+    assert "Current Board" not in errors[0]
