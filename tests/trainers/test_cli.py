@@ -64,7 +64,7 @@ def test_train_a_preset_end_to_end_from_the_command_line(
         [
             sys.executable,
             "-m",
-            "arenagym.trainers.cli",
+            "arenagym.benchmarks.cli",  # the `arenagym` command
             "train",
             "drgrpo",
             "--model",
