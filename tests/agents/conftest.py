@@ -2,9 +2,7 @@
 
 Fixtures (all session-scoped, so each pytest(-xdist) worker builds/starts them at most once):
 
-- ``tiny_model_dir`` -> ``pathlib.Path``: a tiny random Qwen2 chat model in Hugging Face format
-  (:func:`arenagym.agents.tiny_model.build_tiny_model`, seed 0), under ``tmp_path_factory``.
-  Builds in about a second after the imports.
+- ``tiny_model_dir`` (from ``tests/conftest.py``): the tiny random Qwen2 chat model.
 - ``tiny_backend`` -> ``TransformersBackend`` on ``tiny_model_dir`` (CPU, float32). Share it
   rather than loading another; do not change its weights (build your own backend for that).
 - ``tiny_server_url`` -> ``str``: the base URL, ending in ``/v1``, of ``arenagym serve`` serving
@@ -16,13 +14,12 @@ Fixtures (all session-scoped, so each pytest(-xdist) worker builds/starts them a
   serve_asgi_in_thread(app, uvicorn) as url:`` serves any ASGI app (e.g. another
   ``arenagym.agents.serve.build_app(...)``) on a free loopback port; ``url`` has no ``/v1``.
 
-Everything runs offline: ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE`` are set before any import.
+Everything runs offline (``tests/conftest.py`` sets ``HF_HUB_OFFLINE`` before any import).
 Tests that need the ``hf``/``serve`` extras skip cleanly when they are not installed.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
@@ -32,22 +29,7 @@ from typing import Any
 
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
 TINY_SERVER_MODEL_NAME = "tiny"
-
-
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny random Qwen2 chat model directory (Hugging Face format), built once per worker."""
-    pytest.importorskip("torch", reason="the hf extra (torch) is not installed")
-    pytest.importorskip("transformers", reason="the hf extra (transformers) is not installed")
-    from arenagym.agents.tiny_model import build_tiny_model
-
-    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"), seed=0)
 
 
 @pytest.fixture(scope="session")

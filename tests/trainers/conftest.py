@@ -1,27 +1,20 @@
 """Shared fixtures for the trainer tests: tiny models built once per session, tiny envs.
 
-- ``tiny_model_dir`` -> ``pathlib.Path``: a tiny random Qwen2 chat model (Hugging Face format,
-  :func:`arenagym.agents.tiny_model.build_tiny_model`, seed 0), built once per worker. Tests
-  that train load it into memory or write elsewhere; never into it.
+- ``tiny_model_dir`` (from ``tests/conftest.py``): the tiny random Qwen2 chat model (seed 0).
+  Tests that train load it into memory or write elsewhere; never into it.
 - ``tiny_model_dir_b`` -> another tiny model of the same architecture (seed 1), for merging.
 - ``testkit_dir`` -> the folder of ``arenagym_trainers_testkit`` (for a subprocess's
   ``PYTHONPATH``); importing this conftest registers ``TrainerTest-Chars-v0``.
 
-Everything runs offline: ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE`` are set before any import.
+Everything runs offline (``tests/conftest.py`` sets ``HF_HUB_OFFLINE`` before any import).
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import pytest
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 TESTKIT_DIR = Path(__file__).resolve().parent
 if str(TESTKIT_DIR) not in sys.path:
@@ -34,16 +27,6 @@ import arenagym_trainers_testkit  # noqa: E402,F401  (registers TrainerTest-Char
 def testkit_dir() -> Path:
     """The folder holding ``arenagym_trainers_testkit`` (put it on a subprocess's path)."""
     return TESTKIT_DIR
-
-
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny random Qwen2 chat model directory, built once per worker (do not write into it)."""
-    pytest.importorskip("torch", reason="the hf extra (torch) is not installed")
-    pytest.importorskip("transformers", reason="the hf extra (transformers) is not installed")
-    from arenagym.agents.tiny_model import build_tiny_model
-
-    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"), seed=0)
 
 
 @pytest.fixture(scope="session")
