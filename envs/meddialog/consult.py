@@ -13,7 +13,12 @@ from typing import Any
 import numpy as np
 
 from arenagym.envs.core.text_env import Episode, InvalidAction, TextEnv, Turn
-from arenagym.envs.meddialog.dialogues import PERSONAS, Case, Patient, sample_case
+from arenagym.envs.meddialog.dialogues import (
+    Case,
+    Patient,
+    check_language_and_persona,
+    sample_case,
+)
 from arenagym.envs.meddialog.knowledge import KnowledgeGraph, load_knowledge_graph
 from arenagym.envs.meddialog.metrics import entity_counts, prf
 
@@ -96,10 +101,7 @@ class MedConsultEnv(TextEnv):
         invalid_action_penalty: float = 0.1,
         render_mode: str | None = None,
     ) -> None:
-        if language not in ("zh", "en"):
-            raise ValueError(f"language must be 'zh' or 'en', got {language!r}")
-        if persona not in PERSONAS:
-            raise ValueError(f"persona must be one of {PERSONAS}, got {persona!r}")
+        check_language_and_persona(language, persona)
         for name, value in {
             "turn_cost": turn_cost,
             "elicit_bonus": elicit_bonus,

@@ -46,6 +46,16 @@ ACT_NAMES_ZH: dict[str, str] = {
     "检查": "test", "注意事项": "precaution", "告知": "inform", "闲聊": "chitchat",
 }  # fmt: skip
 PERSONAS: tuple[str, ...] = ("plain", "vague", "distracting")
+
+
+def check_language_and_persona(language: str, persona: str) -> None:
+    """Raise ``ValueError`` naming the choices unless both arguments are supported."""
+    if language not in ("zh", "en"):
+        raise ValueError(f"language must be 'zh' or 'en', got {language!r}")
+    if persona not in PERSONAS:
+        raise ValueError(f"persona must be one of {PERSONAS}, got {persona!r}")
+
+
 #: Symptoms whose site the doctor asks about.
 PAIN_SYMPTOMS: frozenset[str] = frozenset(
     {"abdominal_pain", "epigastric_pain", "rlq_pain", "ruq_pain", "periumbilical_pain"}

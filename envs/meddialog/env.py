@@ -19,8 +19,8 @@ from arenagym.envs.core.text_env import Episode, InvalidAction, TextEnv, Turn
 from arenagym.envs.meddialog.dialogues import (
     ACT_NAMES_ZH,
     ACTS,
-    PERSONAS,
     Utterance,
+    check_language_and_persona,
     generate_dialogue,
     sample_case,
 )
@@ -154,10 +154,7 @@ class MedDialogEnv(TextEnv):
         invalid_action_penalty: float = 0.1,
         render_mode: str | None = None,
     ) -> None:
-        if language not in ("zh", "en"):
-            raise ValueError(f"language must be 'zh' or 'en', got {language!r}")
-        if persona not in PERSONAS:
-            raise ValueError(f"persona must be one of {PERSONAS}, got {persona!r}")
+        check_language_and_persona(language, persona)
         if score_metric not in SCORE_METRICS:
             raise ValueError(f"score_metric must be one of {SCORE_METRICS}, got {score_metric!r}")
         self.weights = dict(DEFAULT_WEIGHTS if weights is None else weights)
