@@ -57,7 +57,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path, PurePosixPath
 
-from ._process import decode_output, run_capped
+from ._process import run_capped
 from .base import (
     MAX_READ_BYTES,
     WORKSPACE,
@@ -67,11 +67,19 @@ from .base import (
     RuntimeError_,
     UnreadableFileError,
 )
+from .common import (
+    READ_SCRIPT,
+    SANDBOX_MARKER,
+    WRITE_SCRIPT,
+    checked_read,
+    command_result,
+    force_remove,
+    raise_for_path,
+)
 from .disk import WorkspaceDisk
 from .limits import CommandLimiter
 
 #: Marker in every sandbox's environment and argv, so leftovers can be found (tests scan /proc).
-SANDBOX_MARKER = "ARENAGYM_SANDBOX"
 SANDBOX_PYTHON = "/usr/bin/python3"
 SANDBOX_UID = 1000
 SANDBOX_HOME = "/home/agent"
@@ -105,19 +113,6 @@ HOSTS = "127.0.0.1 localhost\n::1 localhost\n"
 #: ``/proc/1/environ`` is readable from inside, so it must not carry the host's variables
 #: (API keys, tokens, ``DOCKER_HOST``, CI secrets).
 BWRAP_HOST_ENV: dict[str, str] = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
-
-
-#: Reads ``$1`` inside a sandbox: exit 2 = missing, 3 = a directory, 4 = not a regular file
-#: (FIFO, device); at most MAX_READ_BYTES + 1 bytes, so a caller can tell a file is too big.
-READ_SCRIPT = (
-    'if [ -d "$1" ]; then exit 3; elif [ ! -e "$1" ]; then exit 2; '
-    f'elif [ ! -f "$1" ]; then exit 4; else exec head -c {MAX_READ_BYTES + 1} -- "$1"; fi'
-)
-#: Writes stdin to ``$1`` inside a sandbox: exit 3 = a directory, 4 = not a regular file.
-WRITE_SCRIPT = (
-    'if [ -d "$1" ]; then exit 3; elif [ -e "$1" ] && [ ! -f "$1" ]; then exit 4; fi; '
-    'mkdir -p -- "$(dirname -- "$1")" && cat > "$1"'
-)
 
 
 def find_bwrap() -> str | None:
@@ -322,7 +317,7 @@ class BubblewrapRuntime(Runtime):
                 os.killpg(group, signal.SIGKILL)
             limiter.kill_all()
         if private is not None:
-            shutil.rmtree(private, onerror=_force_remove)
+            shutil.rmtree(private, onerror=force_remove)
 
     # -- commands --------------------------------------------------------------------------
 
@@ -390,7 +385,7 @@ class BubblewrapRuntime(Runtime):
                 self._running = {g: v for g, v in self._running.items() if v is not limiter}
             limiter.release()
         stopped_by = raw.stopped_by or (check() if check is not None else None)
-        return _command_result(raw.exit_code, raw.output, raw.duration_s, raw.timed_out,
+        return command_result(raw.exit_code, raw.output, raw.duration_s, raw.timed_out,
                                raw.truncated, oom, stopped_by)
 
     def _track(self, group: int, limiter: CommandLimiter) -> None:
@@ -407,7 +402,7 @@ class BubblewrapRuntime(Runtime):
         data, code = self._cat(path)
         if code == 0:
             return checked_read(path, data)
-        _raise_for_path(path, code)
+        raise_for_path(path, code)
         raise AssertionError("unreachable")
 
     def write_file(self, path: str, data: bytes) -> None:
@@ -508,70 +503,6 @@ def _read_host(host: Path, shown: str) -> bytes:
         if not stat.S_ISREG(os.fstat(descriptor).st_mode):
             raise UnreadableFileError(f"{shown} is not a regular file")
         return checked_read(shown, handle.read(MAX_READ_BYTES + 1))
-
-
-def _raise_for_path(path: str, code: int) -> None:
-    if code == 2:
-        raise FileNotFoundError(path)
-    if code == 3:
-        raise IsADirectoryError(path)
-    if code == 4:
-        raise UnreadableFileError(f"{path} is not a regular file")
-
-
-def checked_read(path: str, data: bytes) -> bytes:
-    """``data`` read by :data:`READ_SCRIPT`, or :class:`UnreadableFileError` if it was cut."""
-    if len(data) > MAX_READ_BYTES:
-        raise UnreadableFileError(f"{path} is larger than {MAX_READ_BYTES >> 20} MiB")
-    return data
-
-
-def _command_result(
-    exit_code: int | None,
-    output: bytes,
-    duration_s: float,
-    timed_out: bool,
-    truncated: bool,
-    oom: bool,
-    disk: str | None = None,
-) -> CommandResult:
-    killed_reason: str | None = None
-    if timed_out:
-        killed_reason = "timeout"
-    elif oom:
-        killed_reason = "memory"
-    elif disk is not None:
-        killed_reason = "disk"
-    if killed_reason is not None:
-        exit_code = None
-    text = decode_output(output)
-    if oom and not timed_out:
-        text += "\n[killed: the command went over its memory limit]\n"
-    elif timed_out:
-        text += "\n[killed: the command ran past its timeout]\n"
-    elif disk is not None:
-        text += f"\n[killed: {disk}]\n"
-    return CommandResult(
-        exit_code=exit_code,
-        output=text,
-        duration_s=duration_s,
-        timed_out=timed_out,
-        truncated=truncated,
-        killed_reason=killed_reason,
-    )
-
-
-def _force_remove(function: object, path: str, excinfo: object) -> None:
-    """rmtree error hook: make read-only directories writable and retry (the sandbox may have
-    chmod-ed its files)."""
-    with contextlib.suppress(OSError):
-        parent = os.path.dirname(path)
-        os.chmod(parent, 0o700)
-        if os.path.isdir(path) and not os.path.islink(path):
-            os.chmod(path, 0o700)
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            os.unlink(path)
 
 
 def leftover_sandboxes(tag: str = SANDBOX_MARKER) -> Iterator[int]:

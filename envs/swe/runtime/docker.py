@@ -41,7 +41,7 @@ from typing import Any
 
 from ._process import _CappedBuffer
 from .base import WORKSPACE, CommandResult, Limits, Runtime, RuntimeError_, UnreadableFileError
-from .bubblewrap import READ_SCRIPT, WRITE_SCRIPT, _command_result, _raise_for_path, checked_read
+from .common import READ_SCRIPT, WRITE_SCRIPT, checked_read, command_result, raise_for_path
 
 DEFAULT_IMAGE = os.environ.get("ARENAGYM_SWE_IMAGE", "arenagym/swe-base:bookworm")
 #: Label on every container this runtime creates (leak checks filter `docker ps -a` by it).
@@ -300,7 +300,7 @@ class DockerRuntime(Runtime):
             oom = count > self._oom_kills and not timed_out
             self._oom_kills = count
             self._kill_agent_processes()
-        return _command_result(code, output, duration, timed_out, truncated, oom)
+        return command_result(code, output, duration, timed_out, truncated, oom)
 
     def read_file(self, path: str) -> bytes:
         if self._container is None:
@@ -312,7 +312,7 @@ class DockerRuntime(Runtime):
         if cut:
             self._kill_agent_processes()
             raise RuntimeError_(f"reading {path} took over 60 s")
-        _raise_for_path(path, code or 0)
+        raise_for_path(path, code or 0)
         if code != 0:
             raise RuntimeError_(f"reading {path} failed: {output[-300:]!r}")
         return checked_read(path, output)

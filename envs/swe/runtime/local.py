@@ -36,7 +36,7 @@ from pathlib import Path, PurePosixPath
 
 from ._process import run_capped
 from .base import WORKSPACE, CommandResult, Limits, Runtime, RuntimeError_
-from .bubblewrap import SANDBOX_MARKER, _command_result, _force_remove
+from .common import SANDBOX_MARKER, command_result, force_remove
 from .disk import WorkspaceDisk
 from .limits import CommandLimiter
 
@@ -113,7 +113,7 @@ class LocalRuntime(Runtime):
     def stop(self) -> None:
         private, self._private = self._private, None
         if private is not None:
-            shutil.rmtree(private, onerror=_force_remove)
+            shutil.rmtree(private, onerror=force_remove)
 
     def host_path(self, path: str) -> Path:
         """The host path of a sandbox path (``/workspace/...`` or relative -> the copy)."""
@@ -180,7 +180,7 @@ class LocalRuntime(Runtime):
         finally:
             limiter.release()
         stopped_by = raw.stopped_by or (check() if check is not None else None)
-        return _command_result(
+        return command_result(
             raw.exit_code, raw.output, raw.duration_s, raw.timed_out, raw.truncated, oom, stopped_by
         )
 
