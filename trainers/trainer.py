@@ -169,8 +169,9 @@ class Trainer:
             raise ValueError("pass tokenizer= together with model=")
         self.model = model.to(self.device)
         self.tokenizer = tokenizer
-        if config.model.gradient_checkpointing:
-            self.model.gradient_checkpointing_enable()
+        if config.model.gradient_checkpointing:  # (renamed "activation" in newer transformers)
+            enable = getattr(self.model, "activation_checkpointing_enable", None)
+            (enable or self.model.gradient_checkpointing_enable)()
             self.model.config.use_cache = False
         self.model.train()
         self.pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)

@@ -102,6 +102,54 @@ def test_micro_batching_is_exact_gradient_accumulation(
             assert torch.allclose(tensor, other[name], atol=1e-6, rtol=1e-5), name
 
 
+def _one_update(tiny_model_dir: Path, output: Path, *overrides: str) -> tuple[Any, dict]:
+    """One GRPO update whose weight change is ~ the (clipped) gradient: Adam's first step is
+    ``lr * g / (|g| + eps)``, within 1% of ``g`` with ``lr = eps = 100`` (|g| < 1 per entry)."""
+    config = tiny_config(
+        "grpo", tiny_model_dir, output, "optim.eps=100.0", "optim.lr=100.0", *overrides
+    )
+    trainer = Trainer(config)
+    before = [p.detach().clone() for p in trainer.model.parameters()]
+    [record] = trainer.train()
+    delta = torch.cat(
+        [
+            (p.detach() - b).flatten()
+            for p, b in zip(trainer.model.parameters(), before, strict=True)
+        ]
+    )
+    return trainer, {"record": record, "update_norm": float(delta.norm())}
+
+
+def test_gradient_clipping_bounds_the_update(tiny_model_dir: Path, tmp_path: Path) -> None:
+    _, free = _one_update(tiny_model_dir, tmp_path / "free", "optim.max_grad_norm=0")
+    grad_norm = free["record"]["grad_norm"]  # the norm before clipping
+    assert free["update_norm"] == pytest.approx(grad_norm, rel=0.02)
+    limit = grad_norm / 10
+    _, clipped = _one_update(tiny_model_dir, tmp_path / "clip", f"optim.max_grad_norm={limit}")
+    assert clipped["record"]["grad_norm"] == pytest.approx(grad_norm, rel=1e-4)
+    assert clipped["update_norm"] == pytest.approx(limit, rel=0.02)
+
+
+def _checkpointing(model: Any) -> bool:
+    if hasattr(model, "is_activation_checkpointing"):  # newer transformers
+        return bool(model.is_activation_checkpointing)
+    return bool(model.is_gradient_checkpointing)
+
+
+def test_gradient_checkpointing_gives_the_same_update(tiny_model_dir: Path, tmp_path: Path) -> None:
+    plain, _ = _one_update(tiny_model_dir, tmp_path / "plain", "optim.max_grad_norm=0")
+    checkpointed, _ = _one_update(
+        tiny_model_dir,
+        tmp_path / "ckpt",
+        "optim.max_grad_norm=0",
+        "model.gradient_checkpointing=true",
+    )
+    assert _checkpointing(checkpointed.model) and not _checkpointing(plain.model)
+    expected = plain.model.state_dict()
+    for name, tensor in checkpointed.model.state_dict().items():
+        assert torch.allclose(tensor, expected[name], atol=1e-6, rtol=1e-5), name
+
+
 def test_metrics_jsonl_has_every_field(tiny_model_dir: Path, tmp_path: Path) -> None:
     config = tiny_config("grpo", tiny_model_dir, tmp_path, "run.steps=2")
     Trainer(config).train()
