@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +51,12 @@ class MetricsLogger:
         if tensorboard_dir is not None:
             try:
                 from torch.utils.tensorboard import SummaryWriter
-            except ImportError:
-                self.tensorboard = None
+            except ImportError as error:
+                warnings.warn(
+                    f"run.tensorboard is set but TensorBoard cannot be used ({error}); "
+                    "metrics go to the JSONL file only (pip install 'arenagym[tensorboard]')",
+                    stacklevel=2,
+                )
             else:
                 self.tensorboard = SummaryWriter(str(tensorboard_dir))
 

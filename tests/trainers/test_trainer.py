@@ -161,6 +161,24 @@ def test_metrics_jsonl_has_every_field(tiny_model_dir: Path, tmp_path: Path) -> 
         assert 1 <= row["response_length"] <= 6
 
 
+def test_tensorboard_gets_the_same_scalars_as_the_jsonl(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    event_accumulator = pytest.importorskip(
+        "tensorboard.backend.event_processing.event_accumulator",
+        reason="the tensorboard package is not installed",
+    )
+    config = tiny_config("grpo", tiny_model_dir, tmp_path, "run.steps=2", "run.tensorboard=true")
+    Trainer(config).train()
+    rows = read_metrics(tmp_path / "metrics.jsonl")
+    events = event_accumulator.EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    reward = events.Scalars("train/reward_mean")
+    assert [e.step for e in reward] == [1, 2]
+    assert [e.value for e in reward] == pytest.approx([r["reward_mean"] for r in rows])
+    assert "train/entropy_coef" in events.Tags()["scalars"]
+
+
 def test_or1_drops_groups_without_reward_variance(tiny_model_dir: Path, tmp_path: Path) -> None:
     # Math-v0 answers from a random model are all wrong: every group is all zeros -> dropped
     math = TaskConfig("Math-v0", {"difficulty": 1})
