@@ -51,6 +51,9 @@ AGENT_USER = "1000:1000"
 HOST_GRACE_S = 1.0
 #: How often a quiet exec is checked for having finished.
 _POLL_S = 0.25
+#: How long the output stream may stay open after the command is done before the reader
+#: decides a background orphan holds it.
+ORPHAN_GRACE_S = 1.0
 #: The command wrapper: ``$1`` is the timeout, ``$2`` the command. ``kill -9 -1`` reaches every
 #: process of the agent's uid but the caller (not the root-owned keeper or init).
 _RUN_AND_REAP = (
@@ -210,6 +213,7 @@ class DockerRuntime(Runtime):
         raw: socket.socket = getattr(sock, "_sock", sock)
         buffer = _CappedBuffer(max_bytes)
         cut = orphaned = False
+        finished_at: float | None = None  # when the exec was first seen done, with output open
         try:
             if stdin is not None:
                 raw.sendall(stdin)
@@ -223,9 +227,14 @@ class DockerRuntime(Runtime):
                     break
                 ready, _, _ = select.select([raw], [], [], wait)
                 if not ready:
-                    # No output for a while: if the command itself is done, an orphan it left
-                    # in the background holds the stream open; stop reading (it gets killed).
-                    if not api.exec_inspect(exec_id).get("Running"):
+                    # No output for a while. If the command is done, the daemon may still be
+                    # copying its last output (a busy machine): keep reading. Only when the
+                    # stream stays open ORPHAN_GRACE_S after that does an orphan the command
+                    # left in the background hold it; stop reading (the orphan gets killed).
+                    if finished_at is None:
+                        if not api.exec_inspect(exec_id).get("Running"):
+                            finished_at = time.monotonic()
+                    elif time.monotonic() - finished_at >= ORPHAN_GRACE_S:
                         orphaned = True
                         break
                     continue

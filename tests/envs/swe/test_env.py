@@ -302,3 +302,30 @@ def test_a_bundled_task_is_solved_by_applying_its_gold_patch_with_the_tools(runt
     assert (reward, terminated, info["stop_reason"]) == (1.0, True, "solved")
     assert set(info["grading"]["fail_to_pass"]) == set(task.FAIL_TO_PASS)
     env.close()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_DOCKER_REASON is not None, reason=str(_DOCKER_REASON))
+def test_eight_docker_episodes_at_once_lose_no_command_output() -> None:
+    """On a busy daemon a command can finish before its last output reaches the reader; that
+    output (a diff, a test report) must still arrive: every concurrent gold fix is resolved."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def episode(index: int) -> tuple[float, str]:
+        env = SWEEnv(runtime="docker")
+        try:
+            _, info = env.reset(seed=index)
+            task = env._by_id[info["task_id"]]
+            for command in ("ls -la", "git log --oneline", "grep -rn 'def ' --include=*.py ."):
+                env.step(bash(command))
+            create = {"command": "create", "path": "/workspace/fix.diff", "file_text": task.patch}
+            env.step(json.dumps({"name": "str_replace_editor", "arguments": create}))
+            env.step(bash("git apply fix.diff && rm fix.diff"))
+            *_, reward, _terminated, _truncated, info = env.step(FINISH)
+            return reward, str(info.get("grading", {}).get("grading_error"))
+        finally:
+            env.close()
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(episode, range(16)))
+    assert results == [(1.0, "None")] * 16
