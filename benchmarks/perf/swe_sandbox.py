@@ -7,8 +7,8 @@ On one bundled SWE-v0 task (the same task for every runtime, in the same run) it
   starting the sandbox; median and p90 over ``--starts`` resets, and the Docker / bubblewrap
   ratio (goal: bubblewrap <= 50 ms median);
 - ``episodes/min`` with 2 and 8 envs at once (threads): each episode resets, runs a few shell
-  commands, applies the task's fix with ``str_replace_editor``, and calls ``finish``, which
-  grades the diff in a fresh sandbox with the task's tests.
+  commands, writes the task's fix with ``str_replace_editor`` and ``git apply``-s it, and calls
+  ``finish``, which grades the diff in a fresh sandbox with the task's tests.
 
 Run: ``python -m arenagym.benchmarks.perf.swe_sandbox [--starts 30] [--episodes 16]``
 (Docker is measured when a daemon answers at ``$DOCKER_HOST`` with the base image built.)
@@ -36,40 +36,13 @@ def _bash(command: str) -> str:
 
 
 def _fix_actions(patch: str) -> list[str]:
-    """``str_replace_editor`` calls that apply a one-hunk-per-file gold patch."""
-    actions, path, old, new = [], "", [], []
-
-    def flush() -> None:
-        if path and old != new:
-            actions.append(
-                json.dumps(
-                    {
-                        "name": "str_replace_editor",
-                        "arguments": {
-                            "command": "str_replace",
-                            "path": f"/workspace/{path}",
-                            "old_str": "\n".join(old),
-                            "new_str": "\n".join(new),
-                        },
-                    }
-                )
-            )
-
-    for line in patch.splitlines():
-        if line.startswith("+++ "):
-            path = line[6:]
-        elif line.startswith(("@@", "--- ", "diff ", "index ")):
-            flush()
-            old, new = [], []
-        elif line.startswith("-"):
-            old.append(line[1:])
-        elif line.startswith("+"):
-            new.append(line[1:])
-        elif line.startswith(" "):
-            old.append(line[1:])
-            new.append(line[1:])
-    flush()
-    return actions
+    """The task's fix through the tools: write the gold patch with ``str_replace_editor``, then
+    ``git apply`` it with ``execute_bash``."""
+    create = {"command": "create", "path": "/workspace/fix.diff", "file_text": patch}
+    return [
+        json.dumps({"name": "str_replace_editor", "arguments": create}),
+        _bash("git apply fix.diff && rm fix.diff"),
+    ]
 
 
 def time_reset(runtime: str, task_id: str, starts: int) -> list[float]:
