@@ -16,6 +16,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 __all__ = ["dfc_main", "main", "merge_main", "rm_main", "train_main"]
 
@@ -124,8 +125,7 @@ def train_main(argv: Sequence[str]) -> int:
         config = load_config(args.config, overrides)
         if not config.model.path:
             raise ConfigError("no model: pass --model PATH or set model.path in the config")
-        if not os.path.isdir(config.model.path):
-            raise ConfigError(f"model.path {config.model.path!r} is not a model directory")
+        config.model.path = str(_model_dir(config.model.path, "model.path"))
     except (ConfigError, ValueError) as error:
         return _fail("train", error)
     _quiet_libraries()
@@ -221,6 +221,9 @@ def merge_main(argv: Sequence[str]) -> int:
         )
         if args.weights and len(args.weights) != len(args.models):
             raise MergeError(f"{len(args.weights)} weights for {len(args.models)} models")
+        args.models = [_model_dir(m, "--models") for m in args.models]
+        if args.base is not None:
+            args.base = _model_dir(args.base, "--base")
         report = merge_checkpoints(
             spec,
             args.models,
@@ -228,7 +231,7 @@ def merge_main(argv: Sequence[str]) -> int:
             base=args.base,
             max_shard_bytes=max(int(args.max_shard_size * 1024**3), 1),
         )
-    except (MergeError, OSError) as error:
+    except (MergeError, OSError, ValueError) as error:
         return _fail("merge", error)
     print(f"merged {report.tensors} tensors into {len(report.shards)} shard(s) in {report.output}")
     return 0
@@ -273,9 +276,8 @@ def rm_main(argv: Sequence[str]) -> int:
 
     try:
         pairs = read_pairs(args.pairs)
-        if not os.path.isdir(args.model):
-            raise PairsError(f"--model {args.model!r} is not a model directory")
-    except PairsError as error:
+        args.model = str(_model_dir(args.model, "--model"))
+    except (PairsError, ValueError) as error:
         return _fail("rm", error)
     _quiet_libraries()
     from arenagym.trainers.reward_model import (
@@ -330,9 +332,8 @@ def dfc_main(argv: Sequence[str]) -> int:
         config = DFCConfig.load(args.config)
         if args.output:
             config.output_dir = args.output
-        if not os.path.isdir(config.base_model):
-            raise ConfigError(f"base_model {config.base_model!r} is not a model directory")
-    except ConfigError as error:
+        config.base_model = str(_model_dir(config.base_model, "base_model"))
+    except (ConfigError, ValueError) as error:
         return _fail("dfc", error)
     _quiet_libraries()
     try:
@@ -344,6 +345,18 @@ def dfc_main(argv: Sequence[str]) -> int:
 
 
 # --------------------------------------------------------------------------- dispatcher
+
+
+def _model_dir(name_or_path: str, field: str) -> Path:
+    """A model directory or registry name (fetched once) as a directory; ``ValueError`` naming
+    ``field`` otherwise."""
+    from arenagym.agents.models import ModelError, resolve_model
+
+    try:
+        return resolve_model(name_or_path)
+    except ModelError as error:
+        raise ValueError(f"{field}: {error}") from None
+
 
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "train": train_main,

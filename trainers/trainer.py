@@ -50,6 +50,7 @@ import torch
 
 from arenagym.agents.backends.base import SamplingParams
 from arenagym.agents.chat import derive_seed
+from arenagym.agents.models import resolve_model
 from arenagym.agents.rollout import EpisodeSpec, Trajectory
 from arenagym.agents.rollout import RolloutConfig as EngineConfig
 from arenagym.trainers.algorithms import (
@@ -161,6 +162,8 @@ class Trainer:
                 raise ValueError(
                     "model.path is not set (pass --model PATH or set it in the config)"
                 )
+            # a registry name (e.g. smollm2-135m-instruct) becomes its cached directory
+            config.model.path = str(resolve_model(config.model.path))
             model = AutoModelForCausalLM.from_pretrained(
                 config.model.path, **dtype_kwarg(torch.float32)
             )

@@ -24,7 +24,8 @@ def test_help_shows_examples(capsys: pytest.CaptureFixture[str]) -> None:
     [
         (["nonexistent"], "neither a config file nor a preset"),
         (["grpo"], "no model"),
-        (["grpo", "--model", "/no/such/dir"], "is not a model directory"),
+        (["grpo", "--model", "/no/such/dir"], "model.path: no model directory at '/no/such/dir'"),
+        (["grpo", "--model", "Qwen/Qwen2.5-0.5B"], "looks like a Hugging Face hub id"),
         (["grpo", "--model", ".", "--set", "optim.lrr=1"], "[optim] has no key 'lrr'"),
         (["grpo", "--model", ".", "--set", "algorithm.name=a2c"], "algorithm.name must be"),
         (["missing.toml"], "no such config file"),
@@ -49,6 +50,24 @@ def test_config_file_errors_name_the_file_and_key(tmp_path: Path) -> None:
     path.write_text("[run\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(path)
+
+
+def test_registry_names_work_where_a_model_is_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("safetensors")
+    monkeypatch.setenv("ARENAGYM_HOME", str(tmp_path / "home"))
+    out = tmp_path / "merged"
+    assert main(["merge", "--method", "linear", "--models", "tiny", "tiny", "--output", str(out)]) == 0
+    tiny = tmp_path / "home" / "models" / "tiny"
+    from safetensors.numpy import load_file
+
+    merged, original = load_file(out / "model.safetensors"), load_file(tiny / "model.safetensors")
+    assert merged.keys() == original.keys()
+    assert all((merged[k] == original[k]).all() for k in merged)  # the mean of a model with itself
+    capsys.readouterr()
+    assert main(["merge", "--method", "linear", "--models", "tiny", "nope/nope", "--output", str(out)]) == 2
+    assert "--models: model 'nope/nope' looks like a Hugging Face hub id" in capsys.readouterr().err
 
 
 def test_dispatcher_usage(capsys: pytest.CaptureFixture[str]) -> None:
