@@ -69,6 +69,7 @@ from arenagym.agents.backends.base import (
     SamplingParams,
 )
 from arenagym.agents.base import EpisodeStop
+from arenagym.agents.thread_batching import thread_batcher
 
 if TYPE_CHECKING:
     from arenagym.agents.rollout import BatchingQueue
@@ -235,7 +236,8 @@ class ChatAgent:
         self.reset(system_prompt)
 
     def act(self, observation: str) -> str:
-        """The model's reply to ``observation``: one blocking backend call.
+        """The model's reply to ``observation``: a blocking backend call, batched with those of
+        other threads acting on the same backend at the same time (the match runner's games).
 
         Raises:
             EpisodeStop: ``context_overflow`` or ``max_tokens`` (see the module docstring).
@@ -243,7 +245,8 @@ class ChatAgent:
         conversation, params = self._prepare(observation)
         try:
             self._check_context(self.backend.count_tokens(conversation), params)
-            completion = self.backend.generate([conversation], params)[0]
+            # joins the requests of other threads acting on the same backend right now
+            completion = thread_batcher(self.backend).generate(conversation, params)
         except BaseException:
             self.messages.pop()
             raise

