@@ -63,6 +63,7 @@ from typing import TYPE_CHECKING
 
 from arenagym.agents.backends.base import (
     Completion,
+    ContextLengthError,
     Conversation,
     GenerationBackend,
     Message,
@@ -247,6 +248,11 @@ class ChatAgent:
             self._check_context(self.backend.count_tokens(conversation), params)
             # joins the requests of other threads acting on the same backend right now
             completion = thread_batcher(self.backend).generate(conversation, params)
+        except ContextLengthError as error:
+            self.messages.pop()
+            if isinstance(error, EpisodeStop):  # already says context_overflow
+                raise
+            raise _overflow(error) from error
         except BaseException:
             self.messages.pop()
             raise
@@ -262,6 +268,11 @@ class ChatAgent:
             completion = await queue.generate(
                 conversation, params, max_context=self._max_context, check_context=True
             )
+        except ContextLengthError as error:
+            self.messages.pop()
+            if isinstance(error, EpisodeStop):  # already says context_overflow
+                raise
+            raise _overflow(error) from error
         except BaseException:
             self.messages.pop()
             raise
@@ -382,3 +393,13 @@ def prefix_consistency(
                 f"turn {index}: prompt + completion ({len(ids)} ids) is not a prefix of {what}"
             )
     return problems
+
+
+def _overflow(error: ContextLengthError) -> EpisodeStop:
+    """A backend's context error as the end of the episode (``context_overflow``), not a failure."""
+    return EpisodeStop(
+        "context_overflow",
+        str(error),
+        prompt_tokens=error.prompt_tokens,
+        max_context=error.max_context,
+    )

@@ -9,12 +9,18 @@ Local models become reachable by any OpenAI client (the official ``openai`` pack
   top_logprobs``), ``usage`` counts and ``finish_reason``. vLLM extensions: ``stop_token_ids``, and
   ``return_token_ids`` → ``prompt_token_ids`` on the response and ``token_ids`` on the choice.
   No streaming.
-- ``GET /v1/models`` (the model card carries ``max_model_len``), ``GET /health``,
+- ``GET /v1/models`` (one card per served name, with ``max_model_len``), ``GET /health``,
   ``POST /tokenize`` (vLLM's: ``{"messages": [...]}`` → ``{"count", "tokens", "max_model_len"}``).
 - Errors are OpenAI-style ``{"error": {"message", "type", "param", "code"}}``: 400 for requests that
   cannot be served (``n`` > 1, streaming, a prompt longer than the context, bad ranges, a body that
-  is not JSON), 404 for an unknown model or route, 422 for a body that does not match the schema,
-  500 when generation itself fails.
+  is not JSON), 404 for an unknown model (the message names the served ones) or route, 422 for a
+  body that does not match the schema, 500 when generation itself fails.
+
+The model is served under the names given with ``--served-model-name`` (vLLM's flag; several
+names may be given; ``--model-name`` is an alias), else under a short default: the registry name
+(``arenagym serve --model tiny``) or the model directory's basename. The agent spec
+``openai:http://HOST:PORT/v1,model=NAME`` names it. On start the command prints where it listens
+(with ``--port 0``, the port the system chose) and that spec.
 
 Why it is fast: concurrent requests are batched. Every request goes onto a queue; a single worker
 takes the first waiting request, keeps collecting for ``batch_window_s`` (a few ms) or until
@@ -27,8 +33,8 @@ holds thousands of idle connections cheaply, and the same stack vLLM's server us
 
 Run it (binds loopback by default)::
 
-    arenagym serve --model PATH [--host 127.0.0.1] [--port 8000] [--model-name NAME]
-    python -m arenagym.agents.serve --model PATH
+    arenagym serve --model DIR_OR_NAME [--host 127.0.0.1] [--port 8000] [--served-model-name NAME]
+    python -m arenagym.agents.serve --model DIR_OR_NAME
 
 Example (``# doctest: +SKIP``: builds a model and starts a server):
     >>> from arenagym.agents.backends import TransformersBackend
@@ -42,11 +48,15 @@ Example (``# doctest: +SKIP``: builds a model and starts a server):
 import argparse
 import asyncio
 import contextlib
+import os
+import socket
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from arenagym.agents.backends.base import (
@@ -173,12 +183,13 @@ class RequestBatcher:
 
 def build_app(
     backend: Any,
-    model_name: str,
+    model_name: str | Sequence[str],
     *,
     batch_window_s: float = 0.005,
     max_batch_size: int = 64,
 ) -> "FastAPI":
-    """The FastAPI application serving ``backend`` under the name ``model_name``.
+    """The FastAPI application serving ``backend`` under the name ``model_name`` (or several
+    names: a request may use any of them; ``/v1/models`` lists them all).
 
     ``backend`` is a :class:`~arenagym.agents.backends.hf.TransformersBackend` (or any
     ``GenerationBackend``; ``/tokenize`` and token strings in logprobs need a ``tokenizer``
@@ -190,6 +201,12 @@ def build_app(
     from pydantic import ValidationError
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
+    names = [model_name] if isinstance(model_name, str) else list(model_name)
+    if not names or not all(isinstance(n, str) and n for n in names):
+        raise ValueError(
+            f"model_name must be a non-empty name or list of names, got {model_name!r}"
+        )
+    model_name = names[0]
     models = _request_models()
     batcher = RequestBatcher(backend, batch_window_s=batch_window_s, max_batch_size=max_batch_size)
     created = int(time.time())
@@ -210,6 +227,7 @@ def build_app(
     app.state.batcher = batcher
     app.state.backend = backend
     app.state.model_name = model_name
+    app.state.model_names = names
 
     @app.exception_handler(APIError)
     async def _api_error(request: Request, error: APIError) -> JSONResponse:
@@ -242,18 +260,18 @@ def build_app(
 
     @app.get("/v1/models")
     async def list_models() -> dict[str, Any]:
-        return {"object": "list", "data": [_model_card(model_name, created, backend)]}
+        return {"object": "list", "data": [_model_card(n, created, backend) for n in names]}
 
     @app.get("/v1/models/{name:path}")
     async def get_model(name: str) -> dict[str, Any]:
-        _check_model(name, model_name)
-        return _model_card(model_name, created, backend)
+        _check_model(name, names)
+        return _model_card(name, created, backend)
 
     @app.post("/tokenize")
     async def tokenize(raw: Request) -> dict[str, Any]:
         request = await parse(raw, models.TokenizeRequest)
         if request.model is not None:
-            _check_model(request.model, model_name)
+            _check_model(request.model, names)
         conversation = [_message(m) for m in request.messages]
         tokens = list(backend.prompt_ids(conversation)) if hasattr(backend, "prompt_ids") else []
         count = len(tokens) if tokens else backend.count_tokens(conversation)
@@ -262,7 +280,7 @@ def build_app(
     @app.post("/v1/chat/completions")
     async def chat_completions(raw: Request) -> dict[str, Any]:
         request = await parse(raw, models.ChatRequest)
-        _check_model(request.model, model_name)
+        _check_model(request.model, names)
         conversation = [_message(m) for m in request.messages]
         params = _sampling_params(request, conversation, backend)
         try:
@@ -271,7 +289,7 @@ def build_app(
             raise APIError(400, str(error), param="messages") from error
         except Exception as error:  # a failed generation is the server's fault: 500, retryable
             raise APIError(500, f"generation failed: {type(error).__name__}: {error}") from error
-        return _response(request, completion, model_name, backend)
+        return _response(request, completion, request.model, backend)
 
     return app
 
@@ -322,11 +340,14 @@ def _describe(errors: Sequence[Any]) -> str:
     return "invalid request: " + "; ".join(parts)
 
 
-def _check_model(requested: str, served: str) -> None:
-    if requested != served:
+def _check_model(requested: str, served: Sequence[str]) -> None:
+    """A 404 in OpenAI's error format unless ``requested`` is one of the ``served`` names."""
+    if requested not in served:
+        names = ", ".join(f"`{name}`" for name in served)
         raise APIError(
             404,
-            f"The model `{requested}` does not exist; this server serves `{served}`.",
+            f"The model `{requested}` does not exist; this server serves {names} "
+            f"(GET /v1/models lists them).",
             param="model",
         )
 
@@ -432,16 +453,42 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options of ``arenagym serve``."""
     parser = argparse.ArgumentParser(
         prog="arenagym serve",
-        description="Serve a local Hugging Face model over an OpenAI-compatible HTTP API.",
+        description="Serve a local Hugging Face model over an OpenAI-compatible HTTP API\n"
+        "(POST /v1/chat/completions, GET /v1/models, POST /tokenize, GET /health).",
+        epilog="examples:\n"
+        "  arenagym serve --model tiny --port 0         # a registry model, any free port\n"
+        "  arenagym serve --model smollm2-135m-instruct --port 8000\n"
+        "  arenagym serve --model /models/qwen --served-model-name qwen\n"
+        "  arenagym run --suite math --agent openai:http://127.0.0.1:8000/v1,model=qwen\n\n"
+        "On start it prints the address it listens on and the agent spec that uses it.\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--model", required=True, help="model directory (Hugging Face format)")
+    parser.add_argument(
+        "--model",
+        required=True,
+        metavar="DIR_OR_NAME",
+        help="a model directory (Hugging Face format) or a registry name "
+        "(`arenagym models list`; fetched and cached on first use)",
+    )
     parser.add_argument("--host", default=DEFAULT_HOST, help="interface to bind (default loopback)")
     parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help="TCP port (0 = any free one)"
+        "--port", type=int, default=DEFAULT_PORT, help="TCP port (0 = any free one; printed)"
     )
-    parser.add_argument("--model-name", default=None, help="name clients use (default: --model)")
+    parser.add_argument(
+        "--served-model-name",
+        "--model-name",
+        dest="model_name",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="the name(s) clients use as `model` (default: the registry name, or the model "
+        "directory's basename); responses name the model that was asked for",
+    )
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: auto)")
     parser.add_argument("--dtype", default=None, help="float32, bfloat16 … (default: auto)")
+    parser.add_argument(
+        "--max-context", type=int, default=None, help="context length (default: the model's)"
+    )
     parser.add_argument("--max-batch-size", type=int, default=64)
     parser.add_argument(
         "--batch-window-ms", type=float, default=5.0, help="how long to gather a batch"
@@ -450,22 +497,97 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def default_model_name(model: str) -> str:
+    """The name a model is served under by default: a registry name as it is, else the basename
+    of its directory.
+
+    >>> default_model_name("tiny"), default_model_name("/models/qwen2.5-0.5b-instruct/")
+    ('tiny', 'qwen2.5-0.5b-instruct')
+    """
+    from arenagym.agents.models import MODELS
+
+    if model in MODELS and not Path(model).expanduser().is_dir():
+        return model
+    path = Path(model).expanduser()
+    return path.name or path.resolve().name or "model"
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (``port`` 0: a free one the system picks)."""
+    family, kind, protocol, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, protocol)
+    try:
+        if os.name != "nt":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def base_url(sock: socket.socket) -> str:
+    """``http://HOST:PORT/v1`` for a bound socket (IPv6 hosts in brackets)."""
+    host, port = sock.getsockname()[:2]
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{port}/v1"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the server until interrupted; returns the process exit status."""
     args = parse_args(argv)
+    from arenagym.agents.models import MODELS, ModelError, fetch_model, resolve_model
+
+    try:
+        if args.model in MODELS and not Path(args.model).expanduser().is_dir():
+            model_dir = fetch_model(args.model, progress=True)
+        else:
+            model_dir = resolve_model(args.model)
+    except ModelError as error:
+        print(f"arenagym serve: error: {error}", file=sys.stderr)
+        return 2
+    names = args.model_name or [default_model_name(args.model)]
+    try:
+        sock = bind_socket(args.host, args.port)
+    except OSError as error:
+        print(f"arenagym serve: error: cannot listen on {args.host}:{args.port} ({error})",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    try:
+        from arenagym.agents.backends.hf import TransformersBackend
+
+        backend = TransformersBackend(
+            model_dir, device=args.device, dtype=args.dtype, max_context=args.max_context
+        )
+        app = build_app(
+            backend,
+            names,
+            batch_window_s=args.batch_window_ms / 1000,
+            max_batch_size=args.max_batch_size,
+        )
+        url = base_url(sock)
+        print(
+            f"arenagym serve: serving {model_dir} as {', '.join(repr(n) for n in names)} on "
+            f"{url} (context {backend.max_context} tokens)\n"
+            f"  agent spec: openai:{url},model={names[0]}\n"
+            "  press Ctrl-C to stop",
+            flush=True,
+        )
+        run_server(app, sock, args.log_level)
+    finally:
+        sock.close()
+    return 0
+
+
+def run_server(app: Any, sock: socket.socket, log_level: str = "warning") -> None:
+    """Serve ``app`` with uvicorn on the already bound ``sock`` until interrupted."""
     import uvicorn
 
-    from arenagym.agents.backends.hf import TransformersBackend
-
-    backend = TransformersBackend(args.model, device=args.device, dtype=args.dtype)
-    app = build_app(
-        backend,
-        args.model_name or str(args.model),
-        batch_window_s=args.batch_window_ms / 1000,
-        max_batch_size=args.max_batch_size,
-    )
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
-    return 0
+    config = uvicorn.Config(app, log_level=log_level, lifespan="on")
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 if __name__ == "__main__":

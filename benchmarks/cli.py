@@ -26,7 +26,7 @@ from typing import Any
 
 from rich.console import Console
 
-from arenagym.agents.base import resolve_agent_factory
+from arenagym.agents.base import agent_spec_help, resolve_agent_factory
 from arenagym.benchmarks.leaderboard import (
     build_leaderboards,
     print_leaderboards,
@@ -44,6 +44,10 @@ from arenagym.benchmarks.suite import Player, SuiteError, bundled_suites, load_s
 
 #: Commands implemented elsewhere: name -> ("module:function(argv) -> status", one-line help).
 _DELEGATED: dict[str, tuple[str, str]] = {
+    "models": (
+        "arenagym.agents.models:main",
+        "models by name: list the registry, fetch (download + convert once), print paths",
+    ),
     "serve": (
         "arenagym.agents.serve:main",
         "serve a local model over an OpenAI-compatible HTTP API",
@@ -77,6 +81,8 @@ examples:
   arenagym run --suite path/to/suite.toml --agent my_pkg.agents:MyAgent --agent-name my-agent-v2
   arenagym run --suite dfc18-quick
   arenagym run --suite dfc18 --agent my_pkg.agents:MyAgent   # also play the built-in players
+  arenagym run --suite math --agent hf:smollm2-135m-instruct,temperature=0,max_tokens=256
+  arenagym run --suite math --agent openai:http://127.0.0.1:8000/v1,model=tiny
 
 A suite with [[matches]] plays its [[players]] against each other (and --agent, if given,
 against all of them) and shows OpenSkill ratings with wins/draws/losses.
@@ -119,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a benchmark suite with an agent (resumable)",
         description="Play every episode of a suite with an agent, record each finished episode\n"
         "in a SQLite store, then print the suite's leaderboard.",
-        epilog=_RUN_EXAMPLES,
+        epilog=_RUN_EXAMPLES + "\n" + agent_spec_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument(
@@ -129,20 +135,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--agent",
+        metavar="SPEC",
         help="a built-in agent (random, math-solver), an entry point of the 'arenagym.agents' "
-        "group, or 'package.module:Class' (required unless the suite only has [[matches]])",
+        "group, 'package.module:Class', or an LLM spec: hf:MODEL, vllm:MODEL or "
+        "openai:URL,model=NAME, each with optional ,key=value pairs (see 'agent specs' below; "
+        "required unless the suite only has [[matches]])",
     )
     run.add_argument(
         "--agent-kwargs",
         default="{}",
         metavar="JSON",
-        help="keyword arguments for the agent, as a JSON object (e.g. '{\"seed\": 1}')",
+        help="keyword arguments for the agent, as a JSON object (e.g. '{\"seed\": 1}'); for "
+        "an LLM spec, any of its keys (e.g. '{\"temperature\": 0.2}')",
     )
     run.add_argument(
         "--agent-name",
         metavar="NAME",
         help="the agent's name in the store and on the leaderboard "
-        "(default: the agent spec plus its sorted kwargs, e.g. random(seed=1))",
+        "(default: the agent spec plus its sorted kwargs, e.g. random(seed=1); "
+        "an API key in them is shown as ***)",
     )
     _add_store_argument(run)
     run.add_argument(
@@ -223,7 +234,9 @@ def _run(args: argparse.Namespace) -> int:
     except json.JSONDecodeError as error:
         raise _UsageError(f"--agent-kwargs is not valid JSON ({error})") from None
     if not isinstance(agent_kwargs, dict):
-        raise _UsageError(f"--agent-kwargs must be a JSON object, got {args.agent_kwargs}")
+        raise _UsageError(
+            f"--agent-kwargs must be a JSON object, got a JSON {type(agent_kwargs).__name__}"
+        )
     # Resolve the agent before loading the suite: a plug-in agent's module may register the envs
     # its suite uses.
     if args.agent is not None:

@@ -11,6 +11,7 @@ Agents get ``reset(system_prompt)`` and ``act(observation)`` per the Agent proto
 agents (the scripted TextArena opponents) also get ``observe_game(view)`` before each move. Each
 game gets fresh agents. An exception from an agent ends the game with ``agent_error`` (not
 rated); one from the env with ``env_error``. Games run in a thread pool of ``concurrency``.
+API keys in the players' specs or kwargs never reach the store or a message (shown as ``***``).
 
 Example:
     >>> from arenagym.benchmarks.store import ResultsStore
@@ -38,7 +39,14 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from arenagym.agents.base import load_agent, resolve_agent_factory
+from arenagym.agents.base import (
+    EpisodeStop,
+    load_agent,
+    redact_secrets,
+    redact_spec,
+    resolve_agent_factory,
+    secret_values,
+)
 from arenagym.benchmarks.runner import RunSetupError, _progress_bar
 from arenagym.benchmarks.store import MatchRow, ResultsStore
 from arenagym.benchmarks.suite import MatchTask, Player, Suite, episode_reset_seed
@@ -100,8 +108,11 @@ def run_matches(
             load_agent(player.agent, **player.kwargs)
         except Exception as error:
             raise RunSetupError(
-                f"cannot build player {player.name!r} ({player.agent}): "
-                f"{type(error).__name__}: {error}"
+                redact_secrets(
+                    f"cannot build player {player.name!r} ({redact_spec(player.agent)}): "
+                    f"{type(error).__name__}: {error}",
+                    secret_values(player.agent, player.kwargs),
+                )
             ) from None
     seats: dict[str, int] = {}
     for task in suite.matches:
@@ -169,11 +180,13 @@ def play_game(suite: str, game: _Game) -> MatchRow:
     from arenagym.envs.core.registration import make_multi_agent
 
     task = game.task
+    secrets = frozenset().union(*(secret_values(p.agent, p.kwargs) for p in game.lineup))
     reset_seed = episode_reset_seed(game.seed, game.episode)
     clock = time.perf_counter()
     details: dict[str, Any] = {}
     moves = 0
     stop_reason = ""
+    forfeit: str | None = None
     rewards = tuple(0.0 for _ in game.lineup)
     env: Any = None
     try:
@@ -203,6 +216,15 @@ def play_game(suite: str, game: _Game) -> MatchRow:
                 observe(view(agent_id))
             try:
                 action = agents[agent_id].act(observation)
+            except EpisodeStop as stop:  # e.g. an LLM out of context: it forfeits, no error
+                stop_reason = stop.stop_reason
+                forfeit = agent_id
+                details["stopped"] = {
+                    "seat": game.lineup[env.possible_agents.index(agent_id)].name,
+                    "message": str(stop),
+                    **stop.info,
+                }
+                break
             except Exception as error:
                 stop_reason = "agent_error"
                 details["error"] = (
@@ -212,6 +234,8 @@ def play_game(suite: str, game: _Game) -> MatchRow:
                 break
             env.step(action)
             moves += 1
+        if forfeit is not None and len(env.possible_agents) > 1:
+            totals = {a: -1.0 if a == forfeit else 1.0 for a in env.possible_agents}
         rewards = tuple(totals[a] for a in env.possible_agents)
         if seat_reasons:
             details["stop_reasons"] = seat_reasons
@@ -232,7 +256,7 @@ def play_game(suite: str, game: _Game) -> MatchRow:
         suite=suite,
         task=task.name,
         env_id=task.env,
-        env_kwargs=task.kwargs,
+        env_kwargs=redact_secrets(task.kwargs, secrets),
         lineup=game.names,
         seed=game.seed,
         episode=game.episode,
@@ -240,7 +264,7 @@ def play_game(suite: str, game: _Game) -> MatchRow:
         rewards=rewards,
         moves=moves,
         stop_reason=stop_reason or "unfinished",
-        info=json.loads(json.dumps(details, default=repr)),
+        info=redact_secrets(json.loads(json.dumps(details, default=repr)), secrets),
         finished_at=time.time(),
         duration_s=time.perf_counter() - clock,
     )

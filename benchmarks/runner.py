@@ -17,6 +17,11 @@ out of context or tokens) ends its episode with that stop reason, not as an erro
 first episode, the agent and each task's env are built once, so a typo in kwargs is one clear
 :class:`RunSetupError` rather than a store full of error rows.
 
+Secrets never reach the store, the progress bar or an error message: an API key given in the
+agent spec (``api_key=...``) or its kwargs is stored and shown as ``***``
+(:func:`~arenagym.agents.base.redact_secrets`), and every occurrence of such a key (or of the key an
+``openai:`` spec reads from the environment) in recorded errors and tracebacks is replaced too.
+
 Example:
     >>> from arenagym.benchmarks.store import ResultsStore
     >>> from arenagym.benchmarks.suite import load_suite
@@ -52,7 +57,15 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from arenagym.agents.base import Agent, EpisodeStop, load_agent, resolve_agent_factory
+from arenagym.agents.base import (
+    Agent,
+    EpisodeStop,
+    load_agent,
+    redact_secrets,
+    redact_spec,
+    resolve_agent_factory,
+    secret_values,
+)
 from arenagym.benchmarks.store import EpisodeRow, ResultsStore
 from arenagym.benchmarks.suite import Suite, Task, episode_reset_seed
 
@@ -81,13 +94,18 @@ class RunSummary:
 
 
 def agent_display_name(spec: str, kwargs: dict[str, Any] | None = None) -> str:
-    """The agent's default name in the store: ``spec``, plus its sorted kwargs if any.
+    """The agent's default name in the store: ``spec``, plus its sorted kwargs if any, with
+    secrets (API keys) shown as ``***``.
 
     >>> agent_display_name("random", {"seed": 1, "max_length": 8})
     'random(max_length=8, seed=1)'
+    >>> agent_display_name("openai:http://h/v1,model=m,api_key=sk-1", {"api_key": "sk-2"})
+    'openai:http://h/v1,model=m,api_key=***(api_key="***")'
     """
+    spec = redact_spec(spec)
     if not kwargs:
         return spec
+    kwargs = redact_secrets(kwargs)
     arguments = ", ".join(
         f"{key}={json.dumps(kwargs[key], sort_keys=True, default=repr)}" for key in sorted(kwargs)
     )
@@ -192,11 +210,12 @@ async def _run(
         json.dumps(kwargs)
     except (TypeError, ValueError) as error:
         raise RunSetupError(f"agent kwargs must be JSON-serialisable ({error})") from None
-    name = agent_name or agent_display_name(agent_spec, kwargs)
+    secrets = secret_values(agent_spec, kwargs)
+    name = redact_secrets(agent_name or agent_display_name(agent_spec, kwargs), secrets)
     try:
         resolve_agent_factory(agent_spec)
     except ValueError as error:
-        raise RunSetupError(str(error)) from None
+        raise RunSetupError(redact_secrets(str(error), secrets)) from None
 
     finished = store.finished_keys(suite.name, name)
     if retry_errors:
@@ -219,7 +238,7 @@ async def _run(
     try:
         if jobs:
             pending_tasks = list({job.task.name: job.task for job in jobs}.values())
-            await _check_setup(loop, executor, agent_spec, kwargs, pending_tasks)
+            await _check_setup(loop, executor, agent_spec, kwargs, pending_tasks, secrets)
         if retry_errors:  # only now that the agent and envs are known to build
             store.delete_errors(suite.name, name)
         semaphore = asyncio.Semaphore(concurrency)
@@ -227,7 +246,9 @@ async def _run(
 
             async def play_and_record(job: _Job) -> None:
                 async with semaphore:
-                    row = await _play_episode(loop, executor, suite, job, agent_spec, kwargs, name)
+                    row = await _play_episode(
+                        loop, executor, suite, job, agent_spec, kwargs, name, secrets
+                    )
                 store.add(row)  # on the event-loop thread, one transaction per episode
                 stop_reasons[row.stop_reason] += 1
                 advance(row.is_error)
@@ -260,22 +281,29 @@ async def _check_setup(
     agent_spec: str,
     agent_kwargs: dict[str, Any],
     tasks: list[Task],
+    secrets: frozenset[str] = frozenset(),
 ) -> None:
     """Build the agent and each task's env once, raising :class:`RunSetupError` if one fails."""
     try:
         await loop.run_in_executor(executor, lambda: load_agent(agent_spec, **agent_kwargs))
     except Exception as error:
         raise RunSetupError(
-            f"cannot build agent {agent_display_name(agent_spec, agent_kwargs)}: "
-            f"{type(error).__name__}: {error}"
+            redact_secrets(
+                f"cannot build agent {agent_display_name(agent_spec, agent_kwargs)}: "
+                f"{type(error).__name__}: {error}",
+                secrets,
+            )
         ) from None
     for task in tasks:
         try:
             env = await loop.run_in_executor(executor, lambda t=task: gym.make(t.env, **t.kwargs))
         except Exception as error:
             raise RunSetupError(
-                f"task {task.name!r}: gym.make({task.env!r}, **{task.kwargs!r}) failed: "
-                f"{type(error).__name__}: {error}"
+                redact_secrets(
+                    f"task {task.name!r}: gym.make({task.env!r}, "
+                    f"**{redact_secrets(task.kwargs)!r}) failed: {type(error).__name__}: {error}",
+                    secrets,
+                )
             ) from None
         await loop.run_in_executor(executor, _close_quietly, env)
 
@@ -288,8 +316,10 @@ async def _play_episode(
     agent_spec: str,
     agent_kwargs: dict[str, Any],
     agent_name: str,
+    secrets: frozenset[str] = frozenset(),
 ) -> EpisodeRow:
-    """Play one episode to its end (or its first exception) and return its row."""
+    """Play one episode to its end (or its first exception) and return its row (with every
+    secret of the agent's spec and kwargs hidden)."""
 
     def blocking(function: Callable[..., T], *args: Any, **kwargs: Any) -> Awaitable[T]:
         return loop.run_in_executor(executor, lambda: function(*args, **kwargs))
@@ -357,7 +387,7 @@ async def _play_episode(
         suite=suite.name,
         task=task.name,
         env_id=task.env,
-        env_kwargs=task.kwargs,
+        env_kwargs=redact_secrets(task.kwargs, secrets),
         agent=agent_name,
         seed=job.seed,
         episode=job.episode,
@@ -368,9 +398,9 @@ async def _play_episode(
         clean_reward=clean_reward,
         turns=turns,
         stop_reason=stop_reason,
-        info=details,
-        agent_spec=agent_spec,
-        agent_kwargs=agent_kwargs,
+        info=redact_secrets(details, secrets),
+        agent_spec=redact_secrets(agent_spec, secrets),
+        agent_kwargs=redact_secrets(agent_kwargs, secrets),
         started_at=started_at,
         finished_at=time.time(),
         duration_s=time.perf_counter() - clock,

@@ -128,8 +128,9 @@ class GenerationBackend(Protocol):
         ...
 
     @property
-    def max_context(self) -> int:
-        """The model's context length in tokens (prompt + completion)."""
+    def max_context(self) -> int | None:
+        """The model's context length in tokens (prompt + completion); ``None`` when unknown
+        (a hosted API that does not report it: a request that is too long is refused by it)."""
         ...
 
 

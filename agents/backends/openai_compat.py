@@ -24,9 +24,20 @@ official ``openai`` client (``AsyncOpenAI``), concurrently (``asyncio.gather`` u
   ``content_filter``) is ``"stop"``.
 - ``count_tokens``: with a local ``tokenizer`` (path or object) the chat template is applied
   locally; otherwise vLLM's ``POST /tokenize`` (served by ``arenagym serve`` and ``vllm serve``); if
-  the server has none, a rough estimate (UTF-8 bytes / 2 + 8 per message, on the high side).
-  ``max_context``: the constructor's value, else ``max_model_len`` from ``GET /v1/models`` (vLLM,
-  ``arenagym serve``).
+  the server has none (any 4xx answer), a rough estimate (UTF-8 bytes / 2 + 8 per message, on the
+  high side).
+- ``max_context``: the constructor's value, else ``max_model_len`` from ``GET /v1/models`` (vLLM,
+  ``arenagym serve``), else ``None``: hosted APIs do not report it, and then no limit is assumed
+  and prompts are not checked before sending. A request the server refuses as too long (HTTP 400
+  with a "context length" message, or OpenAI's ``context_length_exceeded`` code) raises
+  :class:`ContextOverflowError`, which is both a
+  :class:`~arenagym.agents.backends.base.ContextLengthError` and an
+  :class:`~arenagym.agents.base.EpisodeStop` with ``stop_reason="context_overflow"``: the chat
+  agent's episode ends there, as when the context is checked locally.
+- The API key: ``api_key=``, else the environment variable ``api_key_env`` names, else
+  ``$OPENAI_API_KEY``, else ``"EMPTY"`` (what local servers accept). It is sent as a bearer token
+  and never shown: the backend's ``repr`` and its error messages hide it (``***``), as they hide a
+  password in the URL.
 
 :meth:`OpenAICompatibleBackend.generate` is synchronous: it runs its own event loop, or — when
 called from a thread whose event loop is running — runs the requests on a helper thread.
@@ -48,13 +59,24 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
+import os
+import re
 import threading
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from arenagym.agents.backends.base import Completion, Conversation, SamplingParams
+from arenagym.agents.backends.base import (
+    Completion,
+    ContextLengthError,
+    Conversation,
+    SamplingParams,
+)
+from arenagym.agents.base import REDACTED, EpisodeStop, redact_url
+
+logger = logging.getLogger(__name__)
 
 #: HTTP statuses worth retrying: request timeout, conflict, rate limit, and every 5xx.
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
@@ -66,6 +88,97 @@ class BackendRequestError(RuntimeError):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class ContextOverflowError(ContextLengthError, BackendRequestError, EpisodeStop):
+    """The server refused a request because it does not fit the model's context.
+
+    Raised for an HTTP 400/413 whose message speaks of the context length (vLLM, SGLang,
+    ``arenagym serve``, hosted APIs) or whose code is ``context_length_exceeded`` (OpenAI). It is
+    a :class:`~arenagym.agents.backends.base.ContextLengthError`, a :class:`BackendRequestError`
+    and an :class:`~arenagym.agents.base.EpisodeStop` (``stop_reason="context_overflow"``), so the
+    benchmark runner and the rollout engine end the episode as a context overflow, not an error.
+    ``prompt_tokens`` and ``max_context`` are read from the server's message when it says them,
+    else ``None``.
+
+    >>> error = ContextOverflowError("This model's maximum context length is 2048 tokens. However, "
+    ...                              "you requested 2100 tokens (2090 in the messages, 10 in the "
+    ...                              "completion).")
+    >>> error.stop_reason, error.prompt_tokens, error.max_context, error.status
+    ('context_overflow', 2090, 2048, 400)
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 400,
+        prompt_tokens: int | None = None,
+        max_context: int | None = None,
+    ) -> None:
+        Exception.__init__(self, message)
+        self.status = status
+        self.row = None
+        self.prompt_tokens = (
+            prompt_tokens if prompt_tokens is not None else _first_int(_PROMPT_TOKENS, message)
+        )
+        self.max_context = (
+            max_context if max_context is not None else _first_int(_MAX_CONTEXT, message)
+        )
+        self.stop_reason = "context_overflow"
+        self.info = {
+            key: value
+            for key, value in (
+                ("prompt_tokens", self.prompt_tokens),
+                ("max_context", self.max_context),
+                ("status", status),
+            )
+            if value is not None
+        }
+
+
+#: What servers say when a request does not fit the context (vLLM, SGLang, TGI, OpenAI,
+#: ``arenagym serve``, llama.cpp...).
+_CONTEXT_MESSAGE = re.compile(
+    r"context[ _-]?(length|window|size)|maximum context|model's context|context is \d+|"
+    r"prompt is too long|input is too long|too many (input )?tokens|exceeds? the (available )?"
+    r"context",
+    re.IGNORECASE,
+)
+_MAX_CONTEXT = (
+    re.compile(r"maximum context length is (\d+)", re.IGNORECASE),
+    re.compile(r"context(?: length| window| size)? (?:is|of) (\d+)", re.IGNORECASE),
+)
+_PROMPT_TOKENS = (
+    re.compile(r"(\d+) in the messages", re.IGNORECASE),
+    re.compile(r"messages resulted in (\d+) tokens", re.IGNORECASE),
+    re.compile(r"prompt (?:of row \d+ )?has (\d+) tokens", re.IGNORECASE),
+    re.compile(r"request has (\d+) input tokens", re.IGNORECASE),
+    re.compile(r"(\d+) input tokens", re.IGNORECASE),
+)
+
+
+def _first_int(patterns: Sequence[re.Pattern[str]], text: str) -> int | None:
+    for pattern in patterns:
+        match = pattern.search(text)
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def is_context_length_error(status: int, message: str, code: Any = None) -> bool:
+    """Whether an HTTP error answer means "the request does not fit the model's context".
+
+    >>> is_context_length_error(400, "This model's maximum context length is 4096 tokens.")
+    True
+    >>> is_context_length_error(400, "max_tokens is too large")
+    False
+    >>> is_context_length_error(400, "whatever", code="context_length_exceeded")
+    True
+    """
+    if status not in (400, 413):
+        return False
+    return code == "context_length_exceeded" or bool(_CONTEXT_MESSAGE.search(message))
 
 
 class BackendUnavailableError(RuntimeError):
@@ -96,13 +209,17 @@ class OpenAICompatibleBackend:
     Args:
         base_url: the API root including ``/v1``, e.g. ``http://127.0.0.1:8000/v1``.
         model: the model name the server knows.
-        api_key: sent as a bearer token; default ``"EMPTY"`` (what local servers accept).
+        api_key: sent as a bearer token; default: the environment variable ``api_key_env`` names,
+            else ``$OPENAI_API_KEY``, else ``"EMPTY"`` (what local servers accept).
+        api_key_env: the environment variable to read the key from (instead of
+            ``OPENAI_API_KEY``); it must be set.
         max_concurrency: the most requests in flight at once (per event loop).
         timeout_s: per-request timeout.
         max_retries: retries after the first attempt for retryable failures.
         backoff_s, max_backoff_s: the exponential backoff schedule (see :func:`backoff_delay`).
         return_token_ids: ask for vLLM's token-id extension (see the module docs).
-        max_context: the model's context length, if the server does not report it.
+        max_context: the model's context length, if the server does not report it (default:
+            the server's ``max_model_len``; where there is none, no limit is assumed).
         tokenizer: a tokenizer object or path for local :meth:`count_tokens`.
         extra_body: extra JSON fields for every request (server-specific options).
     """
@@ -116,6 +233,7 @@ class OpenAICompatibleBackend:
         timeout_s: float = 60,
         max_retries: int = 3,
         *,
+        api_key_env: str | None = None,
         backoff_s: float = 0.5,
         max_backoff_s: float = 8.0,
         return_token_ids: bool = False,
@@ -129,7 +247,17 @@ class OpenAICompatibleBackend:
             raise ValueError(f"max_retries must be >= 0, got {max_retries}")
         self.base_url = base_url.rstrip("/")
         self.model = model
+        if api_key is None and api_key_env is not None:
+            api_key = os.environ.get(api_key_env)
+            if not api_key:
+                raise ValueError(
+                    f"api_key_env={api_key_env}: the environment variable {api_key_env} is not "
+                    "set (export it, or leave api_key_env out to read $OPENAI_API_KEY)"
+                )
+        elif api_key is None:
+            api_key = os.environ.get("OPENAI_API_KEY")
         self.api_key = api_key or "EMPTY"
+        self.api_key_env = api_key_env
         self.max_concurrency = max_concurrency
         self.timeout_s = timeout_s
         self.max_retries = max_retries
@@ -138,6 +266,7 @@ class OpenAICompatibleBackend:
         self.return_token_ids = return_token_ids
         self.extra_body = dict(extra_body or {})
         self._max_context = max_context
+        self._max_context_asked = max_context is not None
         if isinstance(tokenizer, str | Path):
             from transformers import AutoTokenizer
 
@@ -148,6 +277,20 @@ class OpenAICompatibleBackend:
             weakref.WeakKeyDictionary()
         )
         self._per_loop_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({redact_url(self.base_url)!r}, model={self.model!r})"
+
+    @property
+    def _where(self) -> str:
+        """The base URL as messages show it (any password hidden)."""
+        return redact_url(self.base_url)
+
+    def _scrub(self, text: str) -> str:
+        """``text`` with the API key hidden (a server may echo it in an error message)."""
+        if len(self.api_key) >= 4 and self.api_key != "EMPTY":
+            text = text.replace(self.api_key, REDACTED)
+        return redact_url(text) if "://" in text else text
 
     # -- generation ----------------------------------------------------------------------------
 
@@ -274,19 +417,26 @@ class OpenAICompatibleBackend:
                 return self.parse_response(response)
             except openai.APIStatusError as error:
                 status = error.status_code
-                message = _server_message(error)
+                message = self._scrub(_server_message(error))
+                # the client's own error text may quote the key: then do not chain it
+                cause = None if self._scrub(str(error)) != str(error) else error
+                if is_context_length_error(status, message, _server_code(error)):
+                    raise ContextOverflowError(
+                        f"{self._where}/chat/completions answered HTTP {status}: {message}",
+                        status=status,
+                    ) from cause
                 if status not in RETRYABLE_STATUSES and status < 500:
                     raise BackendRequestError(
-                        f"{self.base_url}/chat/completions answered HTTP {status}: {message}",
+                        f"{self._where}/chat/completions answered HTTP {status}: {message}",
                         status=status,
-                    ) from error
+                    ) from cause
                 retry_after = _retry_after(error)
                 last = (f"HTTP {status}: {message}", status)
             except openai.APIConnectionError as error:  # includes APITimeoutError
-                last = (f"{type(error).__name__}: {error}", None)
+                last = (self._scrub(f"{type(error).__name__}: {error}"), None)
             if attempt + 1 == attempts:
                 raise BackendUnavailableError(
-                    f"{self.base_url}/chat/completions failed {attempts} times; last: {last[0]}",
+                    f"{self._where}/chat/completions failed {attempts} times; last: {last[0]}",
                     status=last[1],
                     attempts=attempts,
                 )
@@ -336,35 +486,55 @@ class OpenAICompatibleBackend:
                 headers={"Authorization": f"Bearer {self.api_key}"},
                 timeout=self.timeout_s,
             )
-            if response.status_code in (404, 405):
+            if 400 <= response.status_code < 500:  # no such route here (a hosted API)
                 self._tokenize_endpoint = False
+            elif response.status_code >= 500:
+                raise BackendUnavailableError(
+                    f"{self._where.removesuffix('/v1')}/tokenize answered HTTP "
+                    f"{response.status_code}",
+                    status=response.status_code,
+                )
             else:
-                response.raise_for_status()
-                return int(response.json()["count"])
+                try:
+                    return int(response.json()["count"])
+                except (ValueError, KeyError, TypeError):  # not vLLM's /tokenize
+                    self._tokenize_endpoint = False
         return estimate_tokens(conversation)
 
     @property
-    def max_context(self) -> int:
-        """The model's context length: the constructor's ``max_context`` or the server's report."""
-        if self._max_context is None:
-            import httpx
+    def max_context(self) -> int | None:
+        """The model's context length: the constructor's ``max_context``, else the server's
+        ``max_model_len`` (asked once), else ``None`` — no limit known (hosted APIs)."""
+        if not self._max_context_asked:
+            self._max_context = self._server_max_context()
+        return self._max_context
 
+    def _server_max_context(self) -> int | None:
+        import httpx
+
+        try:
             response = httpx.get(
                 f"{self.base_url}/models",
                 headers={"Authorization": f"Bearer {self.api_key}"},
                 timeout=self.timeout_s,
             )
-            response.raise_for_status()
-            for card in response.json().get("data", []):
+        except httpx.HTTPError:  # unreachable now: ask again next time
+            return None
+        self._max_context_asked = True
+        try:
+            cards = response.json().get("data", []) if response.status_code == 200 else []
+            for card in cards:
                 if card.get("id") == self.model and card.get("max_model_len"):
-                    self._max_context = int(card["max_model_len"])
-                    break
-            else:
-                raise RuntimeError(
-                    f"{self.base_url}/models does not report max_model_len for {self.model!r}; "
-                    "pass max_context= to OpenAICompatibleBackend"
-                )
-        return self._max_context
+                    return int(card["max_model_len"])
+        except (ValueError, TypeError, AttributeError):
+            pass
+        logger.info(
+            "%s/models reports no max_model_len for %r: prompts are not checked against a "
+            "context length before sending (pass max_context= to check them)",
+            self._where,
+            self.model,
+        )
+        return None
 
 
 def estimate_tokens(conversation: Conversation) -> int:
@@ -393,6 +563,15 @@ def _server_message(error: Any) -> str:
         if body.get("detail"):
             return str(body["detail"])
     return str(getattr(error, "message", error))
+
+
+def _server_code(error: Any) -> Any:
+    body = getattr(error, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            return inner.get("code")
+    return getattr(error, "code", None)
 
 
 def _retry_after(error: Any) -> float | None:

@@ -128,3 +128,170 @@ def test_runner_chat_agent_out_of_context(tmp_path: Path) -> None:
         rows = store.rows(suite="smoke")
     assert summary.stop_reasons == {"context_overflow": 4}
     assert rows[0].turns == 0 and rows[0].info["stop"]["max_context"] == 40
+
+
+# --------------------------------------------------------------------------- keys and help
+
+SAMPLING_KEYS = (
+    "max_tokens", "temperature", "top_p", "top_k", "stop", "seed", "logprobs", "stop_token_ids",
+    "top_logprobs",
+)  # fmt: skip
+HF_KEYS = ("tokenizer", "device", "dtype", "max_batch_size")
+OPENAI_KEYS = (
+    "model", "api_key", "api_key_env", "max_concurrency", "timeout_s", "max_retries",
+    "backoff_s", "max_backoff_s", "return_token_ids", "tokenizer", "extra_body",
+)  # fmt: skip
+FORMS = (
+    "math-solver", "random", "arenagym.agents", "package.module:Class", "hf:MODEL", "vllm:MODEL",
+    "openai:URL,model=NAME", "smollm2-135m-instruct", "tiny",
+)  # fmt: skip
+EVERY_KEY = (*SAMPLING_KEYS, "max_context", "max_total_tokens", *HF_KEYS, *OPENAI_KEYS)
+
+
+def test_spec_keys_follow_sampling_params_and_the_backend_constructors() -> None:
+    from arenagym.agents.backends.base import SamplingParams
+    from arenagym.agents.base import backend_keys, spec_keys
+
+    assert tuple(SamplingParams.__dataclass_fields__) == SAMPLING_KEYS
+    assert backend_keys("hf") == HF_KEYS
+    assert sorted(backend_keys("openai") or ()) == sorted(OPENAI_KEYS)
+    assert backend_keys("vllm") is None  # any vllm.LLM engine argument
+    assert spec_keys("openai")["agent"] == ("max_context", "max_total_tokens")
+
+
+@pytest.mark.parametrize(
+    ("spec", "suggestion", "listed"),
+    [
+        ("hf:/m,temprature=0", "temperature", ("device", "dtype", "max_batch_size")),
+        ("openai:http://h/v1,model=m,api_kye=sk-1234567", "api_key", ("api_key_env", "timeout_s")),
+        ("openai:http://h/v1,model=m,max_contxt=99", "max_context", ("max_total_tokens",)),
+        ("vllm:/m,temprature=0", "temperature", ("vllm.LLM engine argument",)),
+    ],
+)
+def test_a_misspelt_key_is_an_error_listing_the_keys(
+    spec: str, suggestion: str, listed: tuple[str, ...]
+) -> None:
+    with pytest.raises(ValueError, match="unknown key") as error:
+        parse_llm_spec(spec)
+    message = str(error.value)
+    assert f"did you mean {suggestion!r}" in message
+    assert all(key in message for key in (*SAMPLING_KEYS, "max_context", *listed))
+    assert "sk-1234567" not in message
+
+
+def test_values_are_typed_and_checked() -> None:
+    spec = parse_llm_spec("openai:http://h/v1,model=007,api_key=12345,stop_token_ids=1|2,seed=4")
+    assert spec.backend == {"model": "007", "api_key": "12345"}  # text, not numbers
+    assert spec.sampling == {"stop_token_ids": (1, 2), "seed": 4}
+    with pytest.raises(ValueError, match="bad sampling value"):
+        parse_llm_spec("hf:/m,temperature=-1")
+    # vllm passes engine arguments through, to be checked against vllm.LLM when it is built
+    assert parse_llm_spec("vllm:/m,gpu_memory_utilization=0.5").backend == {
+        "gpu_memory_utilization": 0.5
+    }
+
+
+def test_vllm_engine_arguments_are_checked_when_building(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(base, "_vllm_engine_keys", lambda: frozenset({"gpu_memory_utilization"}))
+    monkeypatch.setattr(LLMSpec, "check", lambda self: None)
+    spec = parse_llm_spec(f"vllm:{tmp_path},gpu_memory_utilisation=0.5")
+    with pytest.raises(ValueError, match="did you mean 'gpu_memory_utilization'"):
+        base._build_backend(spec)
+
+
+def test_agent_kwargs_go_where_their_key_belongs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[LLMSpec] = []
+
+    def fake_build(spec: LLMSpec) -> FakeBackend:
+        built.append(spec)
+        return FakeBackend()
+
+    monkeypatch.setattr(base, "_build_backend", fake_build)
+    clear_backend_cache()
+    try:
+        agent = load_agent(
+            "openai:http://h/v1,model=m,temperature=0",
+            api_key="sk-from-kwargs",
+            timeout_s=5,
+            max_tokens=7,
+            max_total_tokens=30,
+            stop="\n\n",
+        )
+        with pytest.raises(ValueError, match=r"unknown key 'temprature'.*did you mean") as error:
+            load_agent("openai:http://h/v1,model=m", temprature=1)
+    finally:
+        clear_backend_cache()
+    assert built[0].backend == {"model": "m", "api_key": "sk-from-kwargs", "timeout_s": 5}
+    assert agent.sampling.max_tokens == 7 and agent.max_total_tokens == 30
+    assert agent.sampling.stop == ("\n\n",)
+    assert "template" in str(error.value) and "api_key_env" in str(error.value)
+
+
+def test_api_key_env_must_be_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ARENAGYM_NO_SUCH_KEY", raising=False)
+    with pytest.raises(ValueError, match=r"ARENAGYM_NO_SUCH_KEY.*not set"):
+        resolve_agent_factory("openai:http://h/v1,model=m,api_key_env=ARENAGYM_NO_SUCH_KEY")
+    monkeypatch.setenv("ARENAGYM_NO_SUCH_KEY", "sk-set-now")
+    resolve_agent_factory("openai:http://h/v1,model=m,api_key_env=ARENAGYM_NO_SUCH_KEY")
+
+
+def test_secrets_are_redacted_in_specs_reprs_and_errors() -> None:
+    from arenagym.agents.base import redact_secrets, redact_spec, secret_values
+
+    spec = "openai:http://u:pw-123456@h/v1,model=m,api_key=sk-a,b-c,temperature=0"
+    assert redact_spec(spec) == "openai:http://u:***@h/v1,model=m,api_key=***,temperature=0"
+    parsed = parse_llm_spec(spec)
+    assert parsed.backend["api_key"] == "sk-a,b-c"  # a comma inside the key is kept
+    assert "sk-a" not in repr(parsed) and "pw-123456" not in repr(parsed)
+    assert secret_values(spec) == {"pw-123456", "sk-a,b-c"}
+    assert redact_secrets({"k": [f"failed with {'sk-a,b-c'}"]}, {"sk-a,b-c"}) == {
+        "k": ["failed with ***"]
+    }
+    with pytest.raises(ValueError) as error:
+        parse_llm_spec("openai:http://h/v1,oops,model=m,api_key=sk-zzzzzzzz")
+    assert "sk-zzzzzzzz" not in str(error.value)
+    with pytest.raises(ValueError) as error:
+        parse_llm_spec("openai:http://h/v1,api_key=sk-zzzzzzzz,temperature=hot")
+    assert "sk-zzzzzzzz" not in str(error.value)
+
+
+def test_run_help_lists_every_spec_form_and_key(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--help"]) == 0
+    text = capsys.readouterr().out
+    missing = [item for item in (*FORMS, *EVERY_KEY) if item not in text]
+    assert not missing, missing
+    assert "vllm.LLM engine argument" in text and "OPENAI_API_KEY" in text
+    assert "api_key=***" in text and "context_overflow" in text
+
+
+def test_unknown_agent_error_lists_every_form_and_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from importlib.metadata import EntryPoint
+
+    plugin = EntryPoint("my-plugin-agent", "arenagym.agents.baselines:RandomTextAgent", "x")
+    monkeypatch.setattr(base, "entry_points", lambda group: [plugin])
+    store = tmp_path / "r.sqlite"
+    assert main(["run", "--suite", "smoke", "--agent", "radnom", "--store", str(store)]) == 2
+    error = capsys.readouterr().err
+    assert "unknown agent 'radnom' (did you mean 'random'?)" in error
+    missing = [item for item in (*FORMS, "my-plugin-agent", *EVERY_KEY) if item not in error]
+    assert not missing, missing
+    assert type(load_agent("my-plugin-agent")).__name__ == "RandomTextAgent"
+    assert main(["run", "--help"]) == 0
+    assert "my-plugin-agent" in capsys.readouterr().out
+    with pytest.raises(ValueError, match=r"did you mean the LLM spec 'openai:\.\.\.'"):
+        resolve_agent_factory("openal:http://127.0.0.1:8000/v1,model=m")
+
+
+def test_readme_llm_section_lists_every_form_and_key() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## LLM agents", 1)[1].split("\n## ", 1)[0]
+    missing = [item for item in (*FORMS, *EVERY_KEY) if item not in section]
+    assert not missing, missing
+    for needed in ("OPENAI_API_KEY", "api_key_env", "arenagym serve", "--served-model-name"):
+        assert needed in section

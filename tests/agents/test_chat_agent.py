@@ -189,3 +189,26 @@ def test_rejects_bad_budgets() -> None:
         ChatAgent(FakeBackend(), max_context=0)
     with pytest.raises(ValueError, match="max_total_tokens"):
         ChatAgent(FakeBackend(), max_total_tokens=0)
+
+
+def test_a_backend_context_error_ends_the_episode_as_context_overflow() -> None:
+    from arenagym.agents.backends.base import ContextLengthError
+    from arenagym.agents.base import EpisodeStop
+
+    class Refuses:
+        max_context = 10_000
+
+        def count_tokens(self, conversation: list[dict[str, str]]) -> int:
+            return 5
+
+        def generate(self, conversations: list[list[dict[str, str]]], params: object) -> list:
+            raise ContextLengthError(9_000, 8_192, row=0)
+
+    agent = ChatAgent(Refuses(), SamplingParams(max_tokens=4))
+    agent.reset("Play.")
+    before = list(agent.messages)
+    with pytest.raises(EpisodeStop) as stop:
+        agent.act("a long observation")
+    assert stop.value.stop_reason == "context_overflow"
+    assert stop.value.info == {"prompt_tokens": 9_000, "max_context": 8_192}
+    assert agent.messages == before  # the unanswered observation is not kept

@@ -48,20 +48,26 @@ OK_BODY = {
 
 
 class StubServer:
-    """A loopback HTTP server answering from a script of (status, body, headers); counts requests."""
+    """A loopback HTTP server answering from a script of (status, body, headers); counts requests.
 
-    def __init__(self, script: list[tuple[int, dict[str, Any], dict[str, str]]]) -> None:
+    ``routes`` maps ``"GET /v1/models"``-style keys to a fixed ``(status, body)`` answer (not
+    counted in ``requests``); every other POST is answered from the script, any other GET with 404.
+    ``authorizations`` records the Authorization header of every request.
+    """
+
+    def __init__(
+        self,
+        script: list[tuple[int, dict[str, Any], dict[str, str]]],
+        routes: dict[str, tuple[int, dict[str, Any]]] | None = None,
+    ) -> None:
         self.script = script
+        self.routes = dict(routes or {})
         self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.authorizations: list[str | None] = []
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length", 0))
-                body = json.loads(self.rfile.read(length) or b"{}")
-                stub.requests.append((self.path, body))
-                index = min(len(stub.requests), len(stub.script)) - 1
-                status, payload, headers = stub.script[index]
+            def answer(self, status: int, payload: dict[str, Any], headers: dict[str, str]) -> None:
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
@@ -70,6 +76,22 @@ class StubServer:
                     self.send_header(key, value)
                 self.end_headers()
                 self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                stub.authorizations.append(self.headers.get("authorization"))
+                status, payload = stub.routes.get(f"GET {self.path}", (404, {"detail": "no"}))
+                self.answer(status, payload, {})
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                stub.authorizations.append(self.headers.get("authorization"))
+                if f"POST {self.path}" in stub.routes:
+                    self.answer(*stub.routes[f"POST {self.path}"], {})
+                    return
+                stub.requests.append((self.path, body))
+                index = min(len(stub.requests), len(stub.script)) - 1
+                self.answer(*stub.script[index])
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -98,8 +120,11 @@ def error_body(message: str) -> dict[str, Any]:
 def stub_factory() -> Iterator[Any]:
     servers: list[StubServer] = []
 
-    def make(script: list[tuple[int, dict[str, Any], dict[str, str]]]) -> StubServer:
-        server = StubServer(script).__enter__()
+    def make(
+        script: list[tuple[int, dict[str, Any], dict[str, str]]],
+        routes: dict[str, tuple[int, dict[str, Any]]] | None = None,
+    ) -> StubServer:
+        server = StubServer(script, routes).__enter__()
         servers.append(server)
         return server
 
@@ -259,3 +284,180 @@ def test_count_tokens_falls_back_to_an_estimate(stub_factory: Any) -> None:
     assert backend.count_tokens(CONVERSATIONS[0]) == estimate_tokens(CONVERSATIONS[0])
     assert backend.count_tokens(CONVERSATIONS[1]) == estimate_tokens(CONVERSATIONS[1])
     assert len(stub.requests) == 1  # learnt that /tokenize is missing
+
+
+# -- hosted APIs: no max_model_len, the key from the environment, context errors ---------------
+
+HOSTED_MODELS = {"object": "list", "data": [{"id": "stub", "object": "model", "owned_by": "x"}]}
+VLLM_TOO_LONG = (
+    "This model's maximum context length is 2048 tokens. However, you requested 2100 tokens "
+    "(2090 in the messages, 10 in the completion). Please reduce the length of the messages."
+)
+OPENAI_TOO_LONG = {
+    "error": {
+        "message": "This model's maximum context length is 8192 tokens. However, your messages "
+        "resulted in 9000 tokens. Please reduce the length of the messages.",
+        "type": "invalid_request_error",
+        "param": "messages",
+        "code": "context_length_exceeded",
+    }
+}
+
+
+def test_no_max_model_len_means_no_limit(stub_factory: Any) -> None:
+    """A hosted API lists models without max_model_len and has no /tokenize: the agent still
+    plays, with no context check before sending."""
+    from arenagym.agents.chat import ChatAgent
+
+    stub = stub_factory([(200, OK_BODY, {})], routes={"GET /v1/models": (200, HOSTED_MODELS)})
+    backend = fast_backend(stub.url)
+    assert backend.max_context is None
+    agent = ChatAgent(backend, SamplingParams(max_tokens=4))
+    agent.reset("Be brief.")
+    assert agent.act("x" * 5000) == "four"  # a long prompt is sent: the server is the judge
+    assert agent.max_context is None
+    paths = [path for path, _ in stub.requests]
+    assert paths.count("/v1/chat/completions") == 1
+    # A server without /v1/models at all: no limit either, and the request still works.
+    bare = stub_factory([(200, OK_BODY, {})])
+    assert fast_backend(bare.url).max_context is None
+    # max_context= from the caller is used without asking the server.
+    assert fast_backend(bare.url, max_context=512).max_context == 512
+
+
+def test_max_context_from_the_spec_is_checked_before_sending(stub_factory: Any) -> None:
+    from arenagym.agents.base import EpisodeStop, clear_backend_cache, load_agent
+
+    stub = stub_factory([(200, OK_BODY, {})], routes={"GET /v1/models": (200, HOSTED_MODELS)})
+    clear_backend_cache()
+    try:
+        agent = load_agent(f"openai:{stub.url},model=stub,max_context=100,max_tokens=8")
+        agent.reset("")
+        assert agent.act("short") == "four"
+        with pytest.raises(EpisodeStop) as stop:
+            agent.act("x" * 400)  # about 200 tokens by the estimate: over 100
+    finally:
+        clear_backend_cache()
+    assert stop.value.stop_reason == "context_overflow" and stop.value.info["max_context"] == 100
+    assert [path for path, _ in stub.requests].count("/v1/chat/completions") == 1
+
+
+def test_a_too_long_request_is_a_context_overflow(stub_factory: Any) -> None:
+    from arenagym.agents.backends.base import ContextLengthError
+    from arenagym.agents.backends.openai_compat import ContextOverflowError
+    from arenagym.agents.base import EpisodeStop
+    from arenagym.agents.chat import ChatAgent
+
+    stub = stub_factory(
+        [(400, error_body(VLLM_TOO_LONG), {})], routes={"GET /v1/models": (200, HOSTED_MODELS)}
+    )
+    backend = fast_backend(stub.url)
+    with pytest.raises(ContextOverflowError) as caught:
+        backend.generate(CONVERSATIONS[:1], GREEDY)
+    error = caught.value
+    assert isinstance(error, ContextLengthError) and isinstance(error, EpisodeStop)
+    assert isinstance(error, BackendRequestError) and error.status == 400
+    assert (error.stop_reason, error.prompt_tokens, error.max_context) == (
+        "context_overflow",
+        2090,
+        2048,
+    )
+    assert len(stub.requests) == 1  # not retried
+
+    agent = ChatAgent(backend, GREEDY)
+    agent.reset("Be brief.")
+    with pytest.raises(EpisodeStop) as stop:
+        agent.act("a very long question")
+    assert stop.value.stop_reason == "context_overflow"
+    assert stop.value.info == {"prompt_tokens": 2090, "max_context": 2048, "status": 400}
+    assert [m["role"] for m in agent.messages] == ["system"]  # the failed turn is not kept
+
+    openai_style = stub_factory([(400, OPENAI_TOO_LONG, {})])
+    with pytest.raises(ContextOverflowError) as caught:
+        fast_backend(openai_style.url).generate(CONVERSATIONS[:1], GREEDY)
+    assert (caught.value.prompt_tokens, caught.value.max_context) == (9000, 8192)
+
+
+def test_arenagym_serve_context_error_is_a_context_overflow(
+    tiny_server_url: str, tiny_server_model_name: str
+) -> None:
+    from arenagym.agents.backends.openai_compat import ContextOverflowError
+
+    backend = OpenAICompatibleBackend(tiny_server_url, tiny_server_model_name, max_retries=0)
+    long_prompt = [[{"role": "user", "content": " ".join(["word"] * 2100)}]]
+    with pytest.raises(ContextOverflowError) as caught:
+        backend.generate(long_prompt, SamplingParams(max_tokens=2))
+    assert caught.value.max_context == 2048 and caught.value.prompt_tokens > 2048
+
+
+def test_runner_records_a_server_context_refusal_as_context_overflow(
+    stub_factory: Any, tmp_path: Any
+) -> None:
+    from arenagym.agents.base import clear_backend_cache
+    from arenagym.benchmarks.runner import run_suite
+    from arenagym.benchmarks.store import ResultsStore
+    from arenagym.benchmarks.suite import load_suite
+
+    stub = stub_factory(
+        [(400, error_body(VLLM_TOO_LONG), {})], routes={"GET /v1/models": (200, HOSTED_MODELS)}
+    )
+    clear_backend_cache()
+    try:
+        with ResultsStore(tmp_path / "runs.sqlite") as store:
+            summary = run_suite(
+                load_suite("smoke"), f"openai:{stub.url},model=stub,max_retries=0", None, store,
+                progress=False,
+            )  # fmt: skip
+            rows = store.rows(suite="smoke")
+    finally:
+        clear_backend_cache()
+    assert summary.failed == 0 and summary.stop_reasons == {"context_overflow": 4}
+    assert all(row.turns == 0 for row in rows)
+    assert rows[0].info["stop"]["max_context"] == 2048
+    assert "maximum context length" in rows[0].info["stop"]["message"]
+
+
+def test_the_key_comes_from_the_environment(
+    stub_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stub = stub_factory([(200, OK_BODY, {})])
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-openai-env")
+    monkeypatch.setenv("ARENAGYM_TEST_KEY", "sk-from-named-env")
+    fast_backend(stub.url).generate(CONVERSATIONS[:1], GREEDY)
+    fast_backend(stub.url, api_key_env="ARENAGYM_TEST_KEY").generate(CONVERSATIONS[:1], GREEDY)
+    fast_backend(stub.url, api_key="sk-given").generate(CONVERSATIONS[:1], GREEDY)
+    assert stub.authorizations == [
+        "Bearer sk-from-openai-env",
+        "Bearer sk-from-named-env",
+        "Bearer sk-given",
+    ]
+    monkeypatch.delenv("OPENAI_API_KEY")
+    fast_backend(stub.url).generate(CONVERSATIONS[:1], GREEDY)
+    assert stub.authorizations[-1] == "Bearer EMPTY"  # what local servers accept
+    with pytest.raises(ValueError, match="ARENAGYM_UNSET_KEY"):
+        fast_backend(stub.url, api_key_env="ARENAGYM_UNSET_KEY")
+
+
+def test_the_key_never_shows_in_errors_or_repr(stub_factory: Any) -> None:
+    secret = "sk-very-secret-4242"
+    echo = error_body(f"Incorrect API key provided: {secret}")
+    stub = stub_factory([(401, echo, {})])
+    backend = fast_backend(stub.url, api_key=secret)
+    assert secret not in repr(backend)
+    with pytest.raises(BackendRequestError) as error:
+        backend.generate(CONVERSATIONS[:1], GREEDY)
+    assert error.value.status == 401 and "Incorrect API key provided: ***" in str(error.value)
+    chain = [error.value, error.value.__cause__, error.value.__context__]
+    assert all(secret not in str(e) for e in chain if e is not None)
+    retried = stub_factory([(503, echo, {})])
+    with pytest.raises(BackendUnavailableError) as unavailable:
+        fast_backend(retried.url, api_key=secret, max_retries=1).generate(CONVERSATIONS[:1], GREEDY)
+    assert secret not in str(unavailable.value)
+    password_url = stub.url.replace("http://", "http://user:pa55word@")
+    assert "pa55word" not in repr(fast_backend(password_url))
+
+
+def test_tokenize_refused_falls_back_to_an_estimate(stub_factory: Any) -> None:
+    stub = stub_factory([(200, OK_BODY, {})], routes={"POST /tokenize": (401, {"error": "no"})})
+    backend = fast_backend(stub.url)
+    assert backend.count_tokens(CONVERSATIONS[0]) == estimate_tokens(CONVERSATIONS[0])

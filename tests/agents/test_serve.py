@@ -194,33 +194,111 @@ def test_batcher_decodes_waiting_requests_together(tiny_backend: TransformersBac
 def test_parse_args_defaults_to_loopback() -> None:
     args = parse_args(["--model", "/some/model"])
     assert (args.host, args.port, args.model_name) == ("127.0.0.1", 8000, None)
+    assert parse_args(["--model", "m", "--served-model-name", "a", "b"]).model_name == ["a", "b"]
+    assert parse_args(["--model", "m", "--model-name", "a"]).model_name == ["a"]
 
 
-def test_main_serves_the_model_over_http(
-    tiny_model_dir: Path, serve_asgi_in_thread: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """main() builds the backend and app and hands them to uvicorn.run (served here on a free port)."""
+def serve_main(argv: list[str], monkeypatch: pytest.MonkeyPatch, model: str) -> dict[str, Any]:
+    """Run serve.main(argv) with its server in a thread: list the models, ask ``model`` and a
+    model the server does not have, then stop. Returns what was seen."""
+    import threading
+
     import uvicorn
 
-    from arenagym.agents.serve import main
+    from arenagym.agents import serve
 
     seen: dict[str, Any] = {}
 
-    def run(app: Any, host: str, port: int, log_level: str) -> None:
-        seen.update(host=host, port=port)
-        with (
-            serve_asgi_in_thread(app, uvicorn) as url,
-            openai.OpenAI(base_url=f"{url}/v1", api_key="EMPTY") as cli_client,
-        ):
-            seen["response"] = cli_client.chat.completions.create(
-                model="cli-tiny", messages=MESSAGES, max_tokens=3, temperature=0
+    def run_server(app: Any, sock: Any, log_level: str = "warning") -> None:
+        seen["port"] = sock.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, lifespan="on"))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        try:
+            while not server.started:
+                assert thread.is_alive(), "the server did not start"
+                threading.Event().wait(0.01)
+            url = f"http://127.0.0.1:{seen['port']}/v1"
+            with openai.OpenAI(base_url=url, api_key="EMPTY", max_retries=0) as cli_client:
+                seen["models"] = [m.id for m in cli_client.models.list().data]
+                seen["response"] = cli_client.chat.completions.create(
+                    model=model, messages=MESSAGES, max_tokens=3, temperature=0
+                )
+            seen["missing"] = httpx.post(
+                f"{url}/chat/completions", json={"model": "gpt-9", "messages": MESSAGES}
             )
+        finally:
+            server.should_exit = True
+            thread.join(10)
 
-    monkeypatch.setattr(uvicorn, "run", run)
+    monkeypatch.setattr(serve, "run_server", run_server)
+    seen["status"] = serve.main(argv)
+    return seen
+
+
+def test_main_serves_the_model_over_http(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """main() binds the port (0: any free one), prints where it listens and the agent spec,
+    and serves the model under --served-model-name."""
     argv = ["--model", str(tiny_model_dir), "--model-name", "cli-tiny", "--device", "cpu"]
-    assert main([*argv, "--port", "8123"]) == 0
-    assert (seen["host"], seen["port"]) == ("127.0.0.1", 8123)
+    seen = serve_main([*argv, "--port", "0"], monkeypatch, "cli-tiny")
+    assert seen["status"] == 0 and seen["port"] != 0
     assert seen["response"].usage.completion_tokens == 3
+    assert seen["response"].model == "cli-tiny" and seen["models"] == ["cli-tiny"]
+    url = f"http://127.0.0.1:{seen['port']}/v1"
+    out = capsys.readouterr().out
+    assert url in out and f"openai:{url},model=cli-tiny" in out
+    missing = seen["missing"]
+    assert missing.status_code == 404
+    error = missing.json()["error"]
+    assert error["type"] == "NotFoundError" and error["param"] == "model" and error["code"] == 404
+    assert "`gpt-9` does not exist" in error["message"] and "`cli-tiny`" in error["message"]
+
+
+def test_main_takes_a_registry_name_and_defaults_to_short_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from arenagym.agents.serve import default_model_name
+
+    monkeypatch.setenv("ARENAGYM_HOME", str(tmp_path / "home"))
+    seen = serve_main(["--model", "tiny", "--port", "0", "--device", "cpu"], monkeypatch, "tiny")
+    assert seen["status"] == 0 and seen["models"] == ["tiny"]
+    assert f"openai:http://127.0.0.1:{seen['port']}/v1,model=tiny" in capsys.readouterr().out
+    assert default_model_name("tiny") == "tiny"
+    assert default_model_name(str(tmp_path / "home" / "models" / "tiny")) == "tiny"
+    assert default_model_name("/models/Qwen2.5-0.5B-Instruct/") == "Qwen2.5-0.5B-Instruct"
+
+
+def test_main_reports_a_bad_model_or_port(
+    tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from arenagym.agents.serve import bind_socket, main
+
+    assert main(["--model", str(tmp_path / "absent")]) == 2
+    assert "no model directory" in capsys.readouterr().err
+    with bind_socket("127.0.0.1", 0) as taken:
+        port = taken.getsockname()[1]
+        assert main(["--model", str(tiny_model_dir), "--port", str(port)]) == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_several_served_names(tiny_backend: TransformersBackend, serve_asgi_in_thread: Any) -> None:
+    import uvicorn
+
+    from arenagym.agents.serve import build_app
+
+    app = build_app(tiny_backend, ["tiny-a", "tiny-b"])
+    with (
+        serve_asgi_in_thread(app, uvicorn) as url,
+        openai.OpenAI(base_url=f"{url}/v1", api_key="EMPTY", max_retries=0) as client,
+    ):
+        assert [m.id for m in client.models.list().data] == ["tiny-a", "tiny-b"]
+        reply = client.chat.completions.create(model="tiny-b", messages=MESSAGES, max_tokens=2)
+        assert reply.model == "tiny-b"
+        assert client.models.retrieve("tiny-a").id == "tiny-a"
+        with pytest.raises(openai.NotFoundError, match="tiny-a"):
+            client.chat.completions.create(model="tiny-c", messages=MESSAGES, max_tokens=2)
 
 
 def test_python_m_serve_is_a_cli() -> None:
@@ -232,6 +310,7 @@ def test_python_m_serve_is_a_cli() -> None:
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     assert "--model" in result.stdout and "--model-name" in result.stdout
+    assert "--served-model-name" in result.stdout and "registry name" in result.stdout
 
 
 class GenerateOnly:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
-import socket
+import queue
+import re
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -13,23 +15,47 @@ from pathlib import Path
 import pytest
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def _printed_url(server: subprocess.Popen[bytes], timeout_s: float) -> tuple[str, str]:
+    """The ``http://HOST:PORT/v1`` the server prints on start, and everything printed so far."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        assert server.stdout is not None
+        for raw in server.stdout:
+            lines.put(raw.decode(errors="replace"))
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    output = ""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=1)
+        except queue.Empty:
+            continue
+        if line is None:
+            break
+        output += line
+        match = re.search(r"agent spec: openai:(http://127\.0\.0\.1:\d+/v1),", line)
+        if match:
+            return match.group(1), output
+    pytest.fail(f"arenagym serve did not print its address:\n{output}")
 
 
 def test_arenagym_serve_process_answers_the_openai_client(tiny_model_dir: Path) -> None:
     openai = pytest.importorskip("openai", reason="the openai extra is not installed")
     pytest.importorskip("uvicorn", reason="the serve extra is not installed")
-    port = _free_port()
     command = [
         sys.executable, "-m", "arenagym.benchmarks.cli", "serve",
-        "--model", str(tiny_model_dir), "--port", str(port), "--model-name", "tiny",
+        "--model", str(tiny_model_dir), "--port", "0", "--model-name", "tiny",
     ]  # fmt: skip
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
+        url, output = _printed_url(server, timeout_s=120)
+        port = int(url.rsplit(":", 1)[1].split("/")[0])
+        assert port != 0 and f"as 'tiny' on {url}" in output
+        assert f"openai:{url},model=tiny" in output
         deadline = time.monotonic() + 120
         while True:
             try:
@@ -38,10 +64,9 @@ def test_arenagym_serve_process_answers_the_openai_client(tiny_model_dir: Path) 
                         break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    output = server.stdout.read().decode() if server.stdout else ""
                     pytest.fail(f"arenagym serve did not come up:\n{output}")
                 time.sleep(0.2)
-        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused")
+        client = openai.OpenAI(base_url=url, api_key="unused")
         assert [model.id for model in client.models.list().data] == ["tiny"]
         reply = client.chat.completions.create(
             model="tiny",
@@ -54,6 +79,13 @@ def test_arenagym_serve_process_answers_the_openai_client(tiny_model_dir: Path) 
         assert choice.finish_reason in ("stop", "length")
         assert reply.usage.completion_tokens == len(choice.logprobs.content) >= 1
         assert all(token.logprob <= 0 for token in choice.logprobs.content)
+        with pytest.raises(openai.NotFoundError) as missing:
+            client.chat.completions.create(
+                model="other", messages=[{"role": "user", "content": "hi"}], max_tokens=2
+            )
+        assert (
+            "`other` does not exist" in missing.value.message and "`tiny`" in missing.value.message
+        )
     finally:
         server.terminate()
         server.wait(30)

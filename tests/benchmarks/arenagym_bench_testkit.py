@@ -162,3 +162,24 @@ class CountingAgent(ConstAgent):
     @classmethod
     def zero(cls) -> None:
         cls.instances = cls.resets = 0
+
+
+class OutOfContextPlayer:
+    """Plays one game move, then ends its episode on purpose the way an LLM agent whose next
+    prompt would not fit its context does (``EpisodeStop("context_overflow")``)."""
+
+    def __init__(self) -> None:
+        self.moves = 0
+
+    def reset(self, system_prompt: str) -> None:
+        self.moves = 0
+
+    def act(self, observation: str) -> str:
+        from arenagym.agents.base import EpisodeStop
+
+        if self.moves >= 1:
+            raise EpisodeStop(
+                "context_overflow", "the next prompt has 9000 tokens", prompt_tokens=9000
+            )
+        self.moves += 1
+        return "[0 1]"

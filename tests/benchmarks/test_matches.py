@@ -140,3 +140,23 @@ def test_cli_runs_a_match_suite_and_shows_ratings(
     assert main(["leaderboard", "--store", store, "--markdown", str(tmp_path / "b.md")]) == 0
     assert "ratings" in (tmp_path / "b.md").read_text(encoding="utf-8")
     assert main(["run", "--suite", "smoke", "--store", store, "--no-progress"]) == 2
+
+
+def test_a_player_that_stops_its_episode_forfeits_without_an_error(tmp_path: Path) -> None:
+    players = (
+        Player("stopper", "arenagym_bench_testkit:OutOfContextPlayer"),
+        Player("first-legal", "arenagym.envs.textarena.opponents:FirstLegalOpponent"),
+    )
+    suite = Suite(
+        "t", (), players=players, matches=(MatchTask("nim", "TextArena/Nim-AEC-v0", seeds=(0,)),)
+    )
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        summary = run_matches(suite, store, concurrency=1, progress=False)
+        rows = store.match_rows()
+    assert summary.failed == 0 and len(rows) == 2
+    for row in rows:
+        assert row.stop_reason == "context_overflow" and not row.is_error
+        stopper = row.lineup.index("stopper")
+        assert row.rewards[stopper] == -1.0 and row.rewards[1 - stopper] == 1.0
+        assert row.info["stopped"]["seat"] == "stopper"
+        assert row.info["stopped"]["prompt_tokens"] == 9000
