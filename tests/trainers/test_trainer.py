@@ -240,7 +240,7 @@ def test_transformers_generator_samples_from_the_updated_policy(
 
 
 class FakeVLLMBackend:
-    """Records what the trainer pushes (vLLM itself needs a GPU)."""
+    """Records what the trainer pushes (the real engine is tested in tests/agents/test_vllm_backend.py)."""
 
     instances: ClassVar[list[FakeVLLMBackend]] = []
 
