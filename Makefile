@@ -9,9 +9,9 @@ PREFINFER = arenagym.envs.prefinfer.baselines
 ## The real model of the main job: any registry name or model directory, on the transformers
 ## backend (see benchmarks/RESULTS.md for why not vLLM here), greedy, one shared batch.
 MODEL ?= smollm2-135m-instruct
-LLM = hf:$(MODEL),temperature=0,max_tokens=$(LLM_MAX_TOKENS)
-LLM_MAX_TOKENS ?= 96
-LLM_RUN = $(RUN) --agent $(LLM) --agent-name $(MODEL) --concurrency 16
+## (96 tokens per reply; a game move needs few, so games get 32.)
+LLM_RUN = $(RUN) --agent hf:$(MODEL),temperature=0,max_tokens=96 --agent-name $(MODEL) --concurrency 16
+LLM_GAMES = $(RUN) --agent hf:$(MODEL),temperature=0,max_tokens=32 --agent-name $(MODEL) --concurrency 16
 
 ## make main: the bounded benchmark suites (math, TextArena, RecInter, MedDialog, PrefInfer) with
 ## the built-in baselines and a real language model, then the leaderboard
@@ -23,7 +23,7 @@ main:
 	$(RUN) --suite math-quick --agent math-solver
 	$(LLM_RUN) --suite math-quick
 	$(RUN) --suite dfc18-quick
-	$(LLM_RUN) --suite dfc18-quick
+	$(LLM_GAMES) --suite dfc18-quick
 	$(RUN) --suite recinter-quick --agent $(RECINTER):PopularityAgent --agent-name popularity
 	$(RUN) --suite recinter-quick --agent $(RECINTER):RandomAgent --agent-name random
 	$(LLM_RUN) --suite recinter-quick

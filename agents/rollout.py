@@ -4,9 +4,10 @@ Why: a model generates a batch of conversations nearly as fast as one, so episod
 the model at the same time should wait together. :class:`RolloutEngine` runs every episode as an
 asyncio task with a :class:`~arenagym.agents.chat.ChatAgent`; their requests go through one
 :class:`BatchingQueue`, which sends whatever is waiting to the backend as one ``generate`` call
-(in a thread, so the event loop keeps running) as soon as every live episode is waiting, or after
-``max_wait_s`` when some are still busy in their env. Env calls (``gym.make``, ``reset``,
-``step``, ``close``) run in a thread pool, so a slow env never holds up the others.
+(in a thread, so the event loop keeps running) as soon as every live episode is waiting, or once
+no other request has arrived for ``max_wait_s`` while some are still busy in their env. Env calls
+(``gym.make``, ``reset``, ``step``, ``close``) run in a thread pool, so a slow env never holds up
+the others.
 
 Budgets: ``max_turns`` (``stop_reason="max_turns"``), ``max_tokens_per_turn``,
 ``max_total_tokens`` per episode (``"max_tokens"``) and the model's context
@@ -39,6 +40,7 @@ The benchmark runner gets the same batching without this engine: a ``ChatAgent``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import time
@@ -96,6 +98,10 @@ class _Request:
         return backend.max_context if self.check_context else None
 
 
+#: Event-loop turns the queue yields, once its wait is over, before it sends a partial batch.
+_LATE_TURNS = 4
+
+
 class BatchingQueue:
     """Collects the generation requests of concurrent episodes and sends them as batches.
 
@@ -107,10 +113,15 @@ class BatchingQueue:
     batches are; in a single background thread: calls never overlap, so a backend needs no locking), as
     soon as ``max_batch_size`` are parked, or every live episode is waiting (when episodes are
     counted with :meth:`episode_started` / :meth:`episode_finished`), or ``max_wait_s`` after
-    the first one arrived. A request whose prompt plus ``max_tokens`` exceeds its
-    ``max_context`` raises :class:`~arenagym.agents.base.EpisodeStop` (``context_overflow``)
-    instead; the prompt is measured with ``backend.count_tokens`` in the same thread. If a batch
-    fails, its requests are retried one by one so that one bad request fails alone.
+    the first one arrived — when episodes are counted, ``max_wait_s`` after the latest one
+    arrived: while counted episodes keep arriving (a rollout's start, when every episode resets
+    its env at once), the batch waits for them rather than leave them waiting for a whole batch's
+    generation; each counted episode adds at most one request, so the wait ends once no other
+    arrives for ``max_wait_s`` or all are waiting. A request whose prompt plus ``max_tokens``
+    exceeds its ``max_context`` raises :class:`~arenagym.agents.base.EpisodeStop`
+    (``context_overflow``) instead; the prompt is measured with ``backend.count_tokens`` in the
+    same thread. If a batch fails, its requests are retried one by one so that one bad request
+    fails alone.
 
     A queue belongs to the event loop that first uses it. ``batch_sizes`` lists the size of
     every backend call made, for tests and measurements.
@@ -226,15 +237,27 @@ class BatchingQueue:
                 await self._wakeup.wait()
                 continue
             deadline = loop.time() + self.max_wait_s
+            seen, yielded = len(self._pending), False
             while not self._ready():
                 left = deadline - loop.time()
-                if left <= 0:
+                if left > 0:
+                    self._wakeup.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wakeup.wait(), left)
+                elif self._live > 0 and not yielded:
+                    # The deadline passed, maybe while the event loop could not run (env threads
+                    # holding the GIL): first let it deliver what the env threads finished.
+                    for _ in range(_LATE_TURNS):
+                        await asyncio.sleep(0)
+                    yielded = True
+                else:
                     break
-                self._wakeup.clear()
-                try:
-                    await asyncio.wait_for(self._wakeup.wait(), left)
-                except TimeoutError:
-                    break
+                if self._live > 0 and len(self._pending) > seen:
+                    # Counted episodes are still arriving (e.g. all of them resetting their
+                    # envs at the start): wait max_wait_s more after each arrival rather than
+                    # send part of them and leave the rest waiting for that whole batch.
+                    seen, yielded = len(self._pending), False
+                    deadline = loop.time() + self.max_wait_s
             batch = self._pending[: self.max_batch_size]
             del self._pending[: self.max_batch_size]
             batch = [request for request in batch if not request.future.done()]
@@ -458,7 +481,8 @@ class RolloutConfig:
         concurrency: episodes in flight at once.
         env_threads: threads for env calls.
         max_batch_size: the most conversations per backend call.
-        max_wait_s: how long a request waits for others while some episodes are in their env.
+        max_wait_s: how long a request waits for others while some episodes are in their env
+            (counted from the latest request that arrived).
         retry_env_errors: play an ``env_error`` episode once more on a fresh env.
         templates: prompt templates by env id or family (see
             :func:`~arenagym.agents.chat.template_for_env`).
