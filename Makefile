@@ -9,9 +9,10 @@ PREFINFER = arenagym.envs.prefinfer.baselines
 ## The real model of the main job: any registry name or model directory, on the transformers
 ## backend (see benchmarks/RESULTS.md for why not vLLM here), greedy, one shared batch.
 MODEL ?= smollm2-135m-instruct
-## (96 tokens per reply; a game move needs few, so games get 32.)
+## (96 tokens per reply; a game move needs few, so games get 32, and 320 per game: past that the
+## model forfeits, which bounds games of many free-text rounds such as IteratedPrisonersDilemma.)
 LLM_RUN = $(RUN) --agent hf:$(MODEL),temperature=0,max_tokens=96 --agent-name $(MODEL) --concurrency 16
-LLM_GAMES = $(RUN) --agent hf:$(MODEL),temperature=0,max_tokens=32 --agent-name $(MODEL) --concurrency 16
+LLM_GAMES = $(RUN) --agent hf:$(MODEL),temperature=0,max_tokens=32,max_total_tokens=320 --agent-name $(MODEL) --concurrency 16
 
 ## make main: the bounded benchmark suites (math, TextArena, RecInter, MedDialog, PrefInfer) with
 ## the built-in baselines and a real language model, then the leaderboard
