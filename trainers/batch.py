@@ -2,8 +2,13 @@
 
 Every turn of a trajectory becomes one :class:`Sample`: its prompt ids and completion ids
 exactly as the backend sampled them (no re-tokenisation: see
-:mod:`arenagym.agents.chat` on prefix consistency), with the trajectory's return as its reward
-and the index of its prompt group. :func:`collate` right-pads a list of samples into one
+:mod:`arenagym.agents.chat` on prefix consistency), with the trajectory's return as its reward,
+the index of its prompt group and the index of its trajectory. The trajectory index is what
+makes credit per trajectory: the estimators in :mod:`arenagym.trainers.algorithms` take their
+statistics over trajectories (not turns) and give every sampled token of every turn of a
+trajectory the same advantage. Only completion tokens are trained on; a turn's prompt (the
+system prompt, the env's observations and the earlier turns, which are trained in their own
+rows) is context. :func:`collate` right-pads a list of samples into one
 ``input_ids`` batch; :func:`completion_logprobs` runs the model and gathers, for every
 completion token, its log-probability (and the entropy of the distribution it came from), as a
 ``[sequences, max completion length]`` tensor aligned with the completion mask.
@@ -13,8 +18,8 @@ Example:
     >>> t = Trajectory(0, "Math-v0", {}, 0, "solved", [Step("q", "a", 1.0, {}, [5, 6], [7, 8], [-0.1, -0.2])],
     ...                reward=1.0, clean_reward=1.0)
     >>> [s] = samples_from_trajectories([t], rewards=[0.5], groups=[3])
-    >>> s.prompt_ids, s.completion_ids, s.reward, s.group
-    ([5, 6], [7, 8], 0.5, 3)
+    >>> s.prompt_ids, s.completion_ids, s.reward, s.group, s.trajectory
+    ([5, 6], [7, 8], 0.5, 3, 0)
     >>> b = collate([s, Sample([5], [9], [-0.3], 0.0, 0.0, 3)], pad_id=0)
     >>> b.input_ids.tolist(), b.mask.tolist()
     ([[5, 6, 7, 8], [5, 9, 0, 0]], [[1.0, 1.0], [1.0, 0.0]])
@@ -35,7 +40,12 @@ __all__ = ["Sample", "TokenBatch", "collate", "completion_logprobs", "samples_fr
 
 @dataclass
 class Sample:
-    """One model call to train on (one turn of a trajectory)."""
+    """One model call to train on (one turn of a trajectory).
+
+    ``reward`` and ``group`` are the trajectory's; ``trajectory`` is its index in the step's
+    list of trajectories (turns of one episode share it). A sample built by hand defaults to
+    trajectory 0: give distinct ids to samples of different episodes.
+    """
 
     prompt_ids: list[int]
     completion_ids: list[int]
@@ -49,7 +59,8 @@ class Sample:
 def samples_from_trajectories(
     trajectories: Sequence[Trajectory], rewards: Sequence[float], groups: Sequence[int]
 ) -> list[Sample]:
-    """One sample per turn that sampled tokens; every turn of a trajectory gets its reward."""
+    """One sample per turn that sampled tokens, in turn order; each carries its trajectory's
+    reward, group and index (so that the estimators can assign credit per trajectory)."""
     samples = []
     for index, (trajectory, reward, group) in enumerate(
         zip(trajectories, rewards, groups, strict=True)
@@ -77,7 +88,8 @@ class TokenBatch:
 
     ``input_ids``/``attention_mask``: ``[B, L]``; ``mask``: ``[B, T]`` (1 for real completion
     tokens, ``T`` = longest completion); ``positions``: ``[B, T]``, the index in ``input_ids`` of
-    the logits that predict each completion token (``prompt length - 1 + t``).
+    the logits that predict each completion token (``prompt length - 1 + t``);
+    ``rewards``/``groups``/``trajectories``: ``[B]``, the row's trajectory's reward, group and id.
     """
 
     input_ids: torch.Tensor
@@ -88,6 +100,7 @@ class TokenBatch:
     rewards: torch.Tensor
     groups: torch.Tensor
     rollout_logprobs: torch.Tensor
+    trajectories: torch.Tensor
 
     def to(self, device: Any) -> TokenBatch:
         """The same batch on ``device``."""
@@ -129,6 +142,7 @@ def collate(samples: Sequence[Sample], pad_id: int) -> TokenBatch:
         torch.tensor([s.reward for s in samples], dtype=torch.float32),
         torch.tensor([s.group for s in samples], dtype=torch.long),
         rollout_logprobs,
+        torch.tensor([s.trajectory for s in samples], dtype=torch.long),
     )
 
 

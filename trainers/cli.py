@@ -1,7 +1,8 @@
 """Command-line entry points: ``arenagym train``, ``merge``, ``rm`` and ``dfc``.
 
 Each ``*_main(argv) -> int`` parses its own arguments (``--help`` shows examples), returns 0 on
-success, and on bad input prints one line to stderr and returns 2. ``python -m
+success, and on bad input prints one line to stderr and returns 2 (``train``: 1 when a step's
+episodes all failed, with the first error). ``python -m
 arenagym.trainers.cli train ...`` runs them without the ``arenagym`` command.
 
 Example:
@@ -17,6 +18,10 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from arenagym.trainers.config import TrainConfig
 
 __all__ = ["dfc_main", "main", "merge_main", "rm_main", "train_main"]
 
@@ -24,6 +29,7 @@ _TRAIN_EXAMPLES = """examples:
   arenagym train or1 --model models/qwen2.5-1.5b-instruct --output runs/or1
   arenagym train grpo --model models/tiny --set run.steps=20 --set rollout.group_size=4
   arenagym train my_config.toml --resume          # continue from the newest checkpoint
+  arenagym train my_config.toml --overwrite       # start again, deleting the previous run's files
 presets: grpo, or1, drgrpo, rloo, reinforce_pp, ppo (trainers/presets/*.toml)
 """
 
@@ -79,7 +85,11 @@ def train_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="arenagym train",
         description="Train a causal LM on arenagym envs with GRPO, Dr. GRPO, RLOO, REINFORCE++ "
-        "or PPO; writes metrics.jsonl and checkpoints under the output directory.",
+        "or PPO; writes metrics.jsonl and checkpoints under the output directory. An output "
+        "directory that holds a run (checkpoints or metrics.jsonl) needs --resume or "
+        "--overwrite; without either, nothing is started and nothing is touched. Every "
+        "[[tasks]] entry is checked (env id registered, env builds with its kwargs) before "
+        "step 1; a step whose episodes all end in env_error stops the run (exit status 1).",
         epilog=_TRAIN_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -96,8 +106,20 @@ def train_parser() -> argparse.ArgumentParser:
         metavar="SECTION.KEY=VALUE",
         help="override any config field (repeatable), e.g. --set optim.lr=1e-6",
     )
-    parser.add_argument(
-        "--resume", action="store_true", help="continue from the newest checkpoint in the output"
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in the output directory from its newest checkpoint (metrics of "
+        "later steps are dropped and redone); refused if the model, [algorithm], tasks, "
+        "[reward], [data] or run.seed differ from the checkpoint's",
+    )
+    existing.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start a new run in an output directory that holds one, first deleting that run's "
+        "files: checkpoints/step-*, metrics.jsonl, tensorboard/events.out.tfevents.*, "
+        "pass_rate_filter.json (nothing else in the directory)",
     )
     parser.add_argument("--quiet", action="store_true", help="do not print a line per step")
     return parser
@@ -125,18 +147,32 @@ def train_main(argv: Sequence[str]) -> int:
         config = load_config(args.config, overrides)
         if not config.model.path:
             raise ConfigError("no model: pass --model PATH or set model.path in the config")
-        config.model.path = str(_model_dir(config.model.path, "model.path"))
+        config.model.path = str(_model_dir(config.model.path, "model.path").absolute())
+        _check_output(config, args.resume, args.overwrite)
     except (ConfigError, ValueError) as error:
         return _fail("train", error)
     _quiet_libraries()
+    from arenagym.trainers.runs import EpisodesFailedError
     from arenagym.trainers.trainer import Trainer
 
     try:
-        trainer = Trainer(config, resume=args.resume)
+        trainer = Trainer(config, resume=args.resume, overwrite=args.overwrite)
     except (ValueError, OSError, ImportError) as error:
         return _fail("train", error)
-    if trainer.step_count:
-        print(f"resuming at step {trainer.step_count}", file=sys.stderr)
+    if trainer.deleted:
+        print(
+            f"--overwrite: deleted the previous run in {trainer.output_dir}: "
+            + ", ".join(str(p.relative_to(trainer.output_dir)) for p in trainer.deleted),
+            file=sys.stderr,
+        )
+    if args.resume:
+        where = trainer.resumed_from or f"no checkpoint in {trainer.checkpoint_dir}"
+        dropped = (
+            f"; dropped {trainer.dropped_metrics} metrics.jsonl line(s) of later steps"
+            if trainer.dropped_metrics
+            else ""
+        )
+        print(f"resuming at step {trainer.step_count} ({where}){dropped}", file=sys.stderr)
     target = config.run.steps
 
     def progress(r: dict) -> None:
@@ -156,6 +192,11 @@ def train_main(argv: Sequence[str]) -> int:
 
     try:
         trainer.train(target, on_step=progress)
+    except EpisodesFailedError as error:
+        print(f"arenagym train: error: {error}", file=sys.stderr)
+        if error.traceback:
+            print(f"the first error's traceback:\n{error.traceback.rstrip()}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(
             "arenagym train: interrupted; --resume continues from the last checkpoint",
@@ -170,6 +211,21 @@ def train_main(argv: Sequence[str]) -> int:
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
+
+
+def _check_output(config: TrainConfig, resume: bool, overwrite: bool) -> None:
+    """Refuse a used output directory without --resume/--overwrite, and a --resume that
+    differs from its checkpoint, before anything heavy loads (the Trainer checks again)."""
+    from arenagym.trainers.runs import check_output_dir, check_resume
+
+    output = Path(config.run.output_dir)
+    check_output_dir(output, resume=resume, overwrite=overwrite, flags=("--resume", "--overwrite"))
+    if resume:
+        from arenagym.trainers.checkpoint import latest_checkpoint  # (imports torch)
+
+        latest = latest_checkpoint(output / "checkpoints")
+        if latest is not None:
+            check_resume(latest, config.to_dict(), overwrite_flag="--overwrite")
 
 
 # --------------------------------------------------------------------------- merge
@@ -315,13 +371,21 @@ def dfc_main(argv: Sequence[str]) -> int:
     """``arenagym dfc CONFIG [--output DIR]``; the exit status."""
     parser = argparse.ArgumentParser(
         prog="arenagym dfc",
-        description="Divide-Fuse-Conquer: train a specialist per group of envs, fuse them, "
-        "train the fused model on all groups, and report every env's score.",
+        description="Divide-Fuse-Conquer: group the envs (by the base model's measured win "
+        "rate when the config lists games), then per group train a specialist, fuse it with "
+        "the model so far and train the fused model on the groups so far; report every env's "
+        "score.",
         epilog=_DFC_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("config", help="a DFC .toml file")
+    parser.add_argument("config", help="a DFC .toml file or a bundled name (dfc18)")
     parser.add_argument("--output", help="output directory (overrides output_dir)")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete an earlier DFC run in the output directory (its stages/ and report "
+        "files, nothing else) and start again; without it such a directory is refused",
+    )
     args = _parse(parser, argv)
     if isinstance(args, int):
         return args
@@ -337,7 +401,7 @@ def dfc_main(argv: Sequence[str]) -> int:
         return _fail("dfc", error)
     _quiet_libraries()
     try:
-        report = run_dfc(config)
+        report = run_dfc(config, overwrite=args.overwrite)
     except (ValueError, OSError) as error:
         return _fail("dfc", error)
     print(render_report(report), end="")

@@ -2,9 +2,32 @@
 ``rloo``, ``reinforce_pp``, ``ppo``).
 
 A config has sections ``[model]``, ``[algorithm]``, ``[rollout]``, ``[optim]``, ``[entropy]``,
-``[reward]``, ``[run]`` and a list ``[[tasks]]`` of env ids to train on (see each dataclass).
-Unknown sections or keys are errors that name the file and the key, so a typo never silently
-trains with a default. ``--set section.key=value`` on the command line overrides any field.
+``[reward]``, ``[data]``, ``[run]`` and a list ``[[tasks]]`` of env ids to train on (see each
+dataclass). Unknown sections or keys are errors that name the file and the key, so a typo never
+silently trains with a default. ``--set section.key=value`` on the command line overrides any
+field.
+
+Filtering by pass rate (Skywork-OR1 does both; each is off unless set):
+
+- **online**, ``algorithm.filter_zero_variance_groups = true``: every step, groups (the
+  episodes of one prompt) whose trajectories all got the same reward — all solved or all
+  failed — are dropped before the update; they carry no group-relative signal. The test is per
+  trajectory, however many turns each took.
+- **offline**, ``data.pass_rate_samples = N`` (``N > 0``): before step 1, every ``[[tasks]]``
+  entry is played ``N`` times by the initial policy (distinct env seeds derived from
+  ``run.seed``, the run's sampling settings and first context stage), and an entry whose pass
+  rate — the share of its episodes that end with ``stop_reason == "solved"`` — is
+  ``<= data.pass_rate_low`` (default 0: never solved) or ``>= data.pass_rate_high`` (default 1:
+  always solved) is dropped. How many were dropped is logged, and the measurement is written to
+  ``pass_rate_filter.json`` in ``run.output_dir``, which a resumed run reuses instead of
+  measuring again with a trained policy. Dropping every entry is an error.
+
+  .. code-block:: toml
+
+     [data]
+     pass_rate_samples = 16
+     pass_rate_low = 0.0
+     pass_rate_high = 1.0
 
 Example:
     >>> config = load_config("or1", overrides=["run.steps=3", "model.path=/tmp/tiny"])
@@ -31,6 +54,7 @@ from arenagym.trainers.algorithms import AGGREGATIONS, ALGORITHMS
 __all__ = [
     "AlgorithmConfig",
     "ConfigError",
+    "DataConfig",
     "EntropyConfig",
     "ModelConfig",
     "OptimConfig",
@@ -131,6 +155,20 @@ class RewardConfig:
 
 
 @dataclass
+class DataConfig:
+    """Which ``[[tasks]]`` are trained on: OR1's offline pass-rate filter (see the module docs).
+
+    ``pass_rate_samples`` episodes per task entry measure its pass rate with the initial policy
+    (0: no filter); entries with a pass rate ``<= pass_rate_low`` or ``>= pass_rate_high`` are
+    dropped before the first step.
+    """
+
+    pass_rate_samples: int = 0
+    pass_rate_low: float = 0.0
+    pass_rate_high: float = 1.0
+
+
+@dataclass
 class RunConfig:
     """Steps, seed, output directory, checkpoints and logging."""
 
@@ -162,19 +200,24 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     entropy: EntropyConfig = field(default_factory=EntropyConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
+    data: DataConfig = field(default_factory=DataConfig)
     run: RunConfig = field(default_factory=RunConfig)
     tasks: list[TaskConfig] = field(default_factory=lambda: [TaskConfig()])
     #: Modules imported before envs are made (e.g. a package that registers its own env ids).
     imports: list[str] = field(default_factory=list)
+    #: Where the config came from (a file, ``preset or1``), for error messages; not saved.
+    source: str = field(default="config", kw_only=True, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return asdict(self)
+        """A JSON-ready dict (without :attr:`source`)."""
+        data = asdict(self)
+        del data["source"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "<config>") -> TrainConfig:
         """Build and validate; unknown keys raise :class:`ConfigError` naming ``source``."""
-        sections = {f.name: f for f in dataclasses.fields(cls)}
+        sections = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
         unknown = set(data) - set(sections)
         if unknown:
             raise ConfigError(
@@ -196,7 +239,7 @@ class TrainConfig:
             else:
                 section_type = sections[name].default_factory  # type: ignore[misc]
                 values[name] = _section(section_type, value, f"{source}: [{name}]")
-        config = cls(**values)
+        config = cls(**values, source=source)
         config.validate(source)
         return config
 
@@ -223,6 +266,11 @@ class TrainConfig:
                 "model.generator: transformers or vllm",
             ),
             (all(t.weight > 0 for t in self.tasks), "every task weight must be > 0"),
+            (self.data.pass_rate_samples >= 0, "data.pass_rate_samples must be >= 0 (0: off)"),
+            (
+                0.0 <= self.data.pass_rate_low < self.data.pass_rate_high <= 1.0,
+                "data.pass_rate_low and pass_rate_high must satisfy 0 <= low < high <= 1",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -255,7 +303,9 @@ class TrainConfig:
                 data[section][name] = json.loads(raw)
             except json.JSONDecodeError:
                 data[section][name] = raw
-        return TrainConfig.from_dict(data, "--set")
+        config = TrainConfig.from_dict(data, "--set")
+        config.source = self.source
+        return config
 
 
 def _section(section_type: Any, value: Any, where: str) -> Any:

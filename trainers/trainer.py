@@ -1,5 +1,11 @@
 """The RL trainer: rollouts -> rewards -> advantages -> clipped policy updates, with checkpoints.
 
+Before the first step, with ``data.pass_rate_samples > 0`` (Skywork-OR1's offline filter),
+every ``[[tasks]]`` entry is played that many times by the initial policy and entries whose
+pass rate (share of episodes that end ``solved``) is ``<= data.pass_rate_low`` or
+``>= data.pass_rate_high`` are dropped: they would only feed zero-variance groups. The result is
+logged and kept in ``pass_rate_filter.json`` in the output directory, which a resumed run reuses.
+
 One :meth:`Trainer.step`:
 
 1. **Tasks**: ``prompts_per_step`` episodes drawn from ``[[tasks]]`` (by weight) with env seeds
@@ -8,14 +14,23 @@ One :meth:`Trainer.step`:
    sampling with seeds derived from ``(run.seed, step)``; the completion budget comes from the
    context schedule (``rollout.context_stages``) when there is one.
 3. **Reward**: the reward source scores each trajectory (the env's reward by default); every turn
-   of a trajectory becomes a training sample with that reward.
-4. **Filter**: with ``filter_zero_variance_groups``, groups whose rewards are all equal are
-   dropped (they carry no GRPO signal); a step with nothing left makes no update.
-5. **Update**: old (and reference) log-probabilities are computed without gradients, advantages
-   by the algorithm's estimator, then ``ppo_epochs`` x ``mini_batches`` AdamW steps, each
-   accumulating gradients over micro-batches of ``micro_batch_size`` sequences with per-token
-   weights that make the accumulated loss exactly the batch's aggregated loss; bf16 autocast on
-   CUDA, optional gradient checkpointing, gradient-norm clipping, a learning-rate schedule.
+   of a trajectory that sampled tokens becomes a training row carrying that reward, its group
+   and its trajectory's index. Credit is per trajectory: the group of a trajectory is the
+   episodes of its prompt (same task, same env seed), and a trajectory with no sampled tokens
+   takes no part.
+4. **Filter**: with ``filter_zero_variance_groups``, groups whose trajectories' rewards are all
+   equal are dropped (they carry no GRPO signal); a step with nothing left makes no update.
+5. **Update**: old (and reference) log-probabilities are computed without gradients; the
+   algorithm's estimator computes *one advantage per trajectory* from trajectory rewards (group
+   mean/std over trajectories, leave-one-out over trajectories, whitening over trajectories —
+   see :mod:`arenagym.trainers.algorithms`) and puts it on every sampled token of every turn of
+   that trajectory; prompt and env-observation tokens are masked. So a 9-turn episode weighs as
+   much in its group's statistics as a 1-turn one. Then ``ppo_epochs`` x ``mini_batches`` AdamW
+   steps (mini-batches are shuffled sets of whole trajectories), each accumulating gradients
+   over micro-batches of ``micro_batch_size`` rows with per-token weights that make the
+   accumulated loss exactly the mini-batch's aggregated loss (token-mean: over all its sampled
+   tokens; seq-mean-*: per trajectory, then over trajectories); bf16 autocast on CUDA, optional
+   gradient checkpointing, gradient-norm clipping, a learning-rate schedule.
 6. **Entropy control** (OR1): the coefficient of the next step's entropy bonus is updated from
    this step's mean token entropy.
 7. **Sync, log, checkpoint**: the generator gets the new weights; a metrics line is written;
@@ -34,6 +49,8 @@ Example (needs the ``hf`` extra; see ``tests/trainers`` for runs on a tiny model
 from __future__ import annotations
 
 import importlib
+import json
+import logging
 import math
 import random
 import time
@@ -41,7 +58,7 @@ import warnings
 from collections import Counter
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -71,9 +88,21 @@ from arenagym.trainers.config import TrainConfig
 from arenagym.trainers.generators import Generator, TransformersGenerator, VLLMGenerator
 from arenagym.trainers.metrics import MetricsLogger, truncate_after
 from arenagym.trainers.rewards import EnvReward, RewardModelReward, RewardSource
+from arenagym.trainers.runs import (
+    check_episodes,
+    check_output_dir,
+    check_resume,
+    delete_run,
+    validate_tasks,
+)
 from arenagym.trainers.schedules import AdaptiveEntropyControl, ContextSchedule, lr_lambda
 
-__all__ = ["StepPlan", "Trainer", "plan_step", "resolve_device"]
+__all__ = ["StepPlan", "Trainer", "noise_options", "plan_step", "resolve_device"]
+
+_LOG = logging.getLogger(__name__)
+#: Where the offline pass-rate filter's measurement is kept (in ``run.output_dir``).
+PASS_RATE_FILE = "pass_rate_filter.json"
+_PASS_RATE_SALT = 0x9A55  # seeds of the pass-rate episodes: their own stream of run.seed
 
 
 def resolve_device(device: str) -> torch.device:
@@ -93,8 +122,28 @@ class StepPlan:
     max_tokens: int
 
 
+def noise_options(run_seed: int, step: int, index: int, group: int) -> dict[str, str]:
+    """The reset options that key an episode's reward noise: its trajectory and its group.
+
+    ``noise_key`` is ``"{run_seed}/{step}/{index}"`` (one per trajectory of the step) and
+    ``noise_group_key`` ``"{run_seed}/{step}/group{group}"`` (shared by a prompt's rollouts), so
+    no two trajectories of a run, nor two steps of one prompt, share a coin unless they should.
+    """
+    return {
+        "noise_key": f"{run_seed}/{step}/{index}",
+        "noise_group_key": f"{run_seed}/{step}/group{group}",
+    }
+
+
 def plan_step(config: TrainConfig, step: int) -> StepPlan:
     """The episodes of ``step``, derived from ``(run.seed, step)`` only.
+
+    The rollouts of one prompt share its env seed (the same problem), so each episode also gets
+    reset options with reward-noise keys (:func:`noise_options`): ``noise_key`` names the
+    trajectory ``(run.seed, step, index)`` and ``noise_group_key`` its group ``(run.seed, step,
+    prompt)``. An env with reward noise (Math-v0's ``flip_prob``) keys its coins by one or the
+    other, so rewards flip independently per trajectory (or per group) and anew every step, and
+    a resumed run replays them; envs without noise ignore the options.
 
     Example:
         >>> from arenagym.trainers.config import TrainConfig
@@ -103,6 +152,8 @@ def plan_step(config: TrainConfig, step: int) -> StepPlan:
         >>> plan = plan_step(c, 5)
         >>> plan.groups, len({e.seed for e in plan.episodes})
         ([0, 0, 0, 1, 1, 1], 2)
+        >>> plan.episodes[4].options == {"noise_key": "0/5/4", "noise_group_key": "0/5/group1"}
+        True
         >>> plan_step(c, 5) == plan
         True
     """
@@ -115,7 +166,10 @@ def plan_step(config: TrainConfig, step: int) -> StepPlan:
         task = config.tasks[int(rng.choice(len(config.tasks), p=weights))]
         env_seed = int(rng.integers(0, 2**31 - 1))
         for _ in range(rollout.group_size):
-            episodes.append(EpisodeSpec(task.env_id, dict(task.kwargs), seed=env_seed))
+            options = noise_options(config.run.seed, step, len(episodes), prompt)
+            episodes.append(
+                EpisodeSpec(task.env_id, dict(task.kwargs), seed=env_seed, options=options)
+            )
             groups.append(prompt)
     if rollout.context_stages:
         max_tokens = ContextSchedule(rollout.context_stages).max_tokens(step)
@@ -132,8 +186,24 @@ class Trainer:
         generator: the rollout side (default: from ``model.generator``).
         reward_source: the reward (default: from ``[reward]``).
         model: an already loaded policy to train instead of ``model.path`` (``tokenizer`` too).
-        resume: continue from the newest checkpoint under ``run.output_dir`` if there is one.
+        resume: continue the run in ``run.output_dir`` from its newest checkpoint (from step 0
+            if it has none; metrics of steps after the checkpoint are dropped, as they are
+            redone). The checkpoint's run-defining fields (model, algorithm, tasks, reward,
+            data, seed: :data:`~arenagym.trainers.runs.RUN_DEFINING`) must equal ``config``'s.
+        overwrite: start a new run in an output folder that holds one, deleting that run's
+            files first (``checkpoints/step-*``, ``metrics.jsonl``, TensorBoard event files,
+            ``pass_rate_filter.json``; nothing else), once everything else has loaded.
+
+    Raises:
+        RunConflictError: the output folder holds a run and neither ``resume`` nor
+            ``overwrite`` is set, or ``resume`` with a config that differs from the checkpoint's.
+        ConfigError: a ``[[tasks]]`` entry names no registered env or its kwargs do not build it.
     """
+
+    #: Whether ``[data]``'s offline pass-rate filter has run (or been reused) for this trainer.
+    _pass_rate_checked: bool = False
+    #: The offline filter's measurement (task, pass rate, kept) once it has run, else ``None``.
+    pass_rates: list[dict[str, Any]] | None = None
 
     def __init__(
         self,
@@ -144,6 +214,7 @@ class Trainer:
         model: Any = None,
         tokenizer: Any = None,
         resume: bool = False,
+        overwrite: bool = False,
     ) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -151,7 +222,19 @@ class Trainer:
         for module in config.imports:
             importlib.import_module(module)
         self.output_dir = Path(config.run.output_dir)
-        self.output_dir.mkdir(parents=True, exist_ok=True)
+        self.checkpoint_dir = self.output_dir / "checkpoints"
+        self.metrics_path = self.output_dir / "metrics.jsonl"
+        # the run-safety checks come before anything loads (see arenagym.trainers.runs)
+        check_output_dir(self.output_dir, resume=resume, overwrite=overwrite)
+        if model is None and config.model.path:
+            # a registry name (e.g. smollm2-135m-instruct) becomes its cached directory
+            config.model.path = str(resolve_model(config.model.path).absolute())
+        #: The checkpoint this run resumed from (``None``: a new run).
+        self.resumed_from = latest_checkpoint(self.checkpoint_dir) if resume else None
+        if self.resumed_from is not None:
+            check_resume(self.resumed_from, config.to_dict())
+        validate_tasks(config.tasks, config.source)
+        self._given_tasks: list[dict[str, Any]] = config.to_dict()["tasks"]
         self.device = resolve_device(config.model.device)
         seed = config.run.seed
         random.seed(seed)
@@ -162,8 +245,6 @@ class Trainer:
                 raise ValueError(
                     "model.path is not set (pass --model PATH or set it in the config)"
                 )
-            # a registry name (e.g. smollm2-135m-instruct) becomes its cached directory
-            config.model.path = str(resolve_model(config.model.path))
             model = AutoModelForCausalLM.from_pretrained(
                 config.model.path, **dtype_kwarg(torch.float32)
             )
@@ -220,29 +301,34 @@ class Trainer:
         else:
             self.context = ContextSchedule([(0, config.rollout.max_tokens)])
         context = getattr(self.model.config, "max_position_embeddings", None)
-        if context is not None and self.context.longest >= int(context):
+        budget = max(  # the largest budget of the stages this run reaches
+            tokens for first, tokens in self.context.stages if first < max(config.run.steps, 1)
+        )
+        if context is not None and budget >= int(context):
+            fit = max(int(context) // 4, 1)
+            if config.rollout.context_stages:  # the stages override rollout.max_tokens
+                fix = (
+                    f"set rollout.context_stages (which overrides rollout.max_tokens) to budgets "
+                    f"well below {context}, e.g. --set 'rollout.context_stages=[[0,{fit}]]'"
+                )
+            else:
+                fix = (
+                    f"set rollout.max_tokens well below {context}, "
+                    f"e.g. --set rollout.max_tokens={fit}"
+                )
             raise ValueError(
-                f"the generation budget ({self.context.longest} tokens per turn) does not fit the "
-                f"model's context of {context} tokens, so every episode would stop with "
-                "context_overflow; set rollout.max_tokens (or rollout.context_stages) well below "
-                f"{context}, e.g. --set rollout.max_tokens={max(int(context) // 4, 1)}"
+                f"the generation budget ({budget} tokens per turn) does not fit the model's "
+                f"context of {context} tokens, so every episode would stop with "
+                f"context_overflow; {fix}"
             )
 
         self.step_count = 0
-        self.checkpoint_dir = self.output_dir / "checkpoints"
-        if resume:
-            latest = latest_checkpoint(self.checkpoint_dir)
-            if latest is not None:
-                state = load_checkpoint(latest, self.model, self.optimizer, self.scheduler)
-                self.step_count = int(state["step"])
-                self.entropy_control.load_state_dict(state["entropy_control"])
-        self.metrics_path = self.output_dir / "metrics.jsonl"
-        if resume:
-            truncate_after(self.metrics_path, self.step_count)
-        elif self.metrics_path.exists():
-            self.metrics_path.unlink()
+        if self.resumed_from is not None:
+            state = load_checkpoint(self.resumed_from, self.model, self.optimizer, self.scheduler)
+            self.step_count = int(state["step"])
+            self.entropy_control.load_state_dict(state["entropy_control"])
         self.generator = generator or self._default_generator()
-        if resume and self.step_count:
+        if self.step_count:
             self.generator.sync_weights(self.model)
         self.reward_source = reward_source or self._default_reward()
         self.autocast = (
@@ -250,6 +336,13 @@ class Trainer:
             if self.device.type == "cuda" and config.model.bf16
             else nullcontext()
         )
+        # Only now that everything has loaded: the previous run's files go (overwrite), or the
+        # metrics of the steps after the checkpoint, which are redone (resume).
+        #: What ``overwrite`` deleted.
+        self.deleted: list[Path] = delete_run(self.output_dir) if overwrite else []
+        #: How many metrics lines ``resume`` dropped (steps after the checkpoint).
+        self.dropped_metrics = truncate_after(self.metrics_path, self.step_count) if resume else 0
+        self.output_dir.mkdir(parents=True, exist_ok=True)
 
     # ---------------------------------------------------------------------------- set-up
     def _default_generator(self) -> Generator:
@@ -272,6 +365,92 @@ class Trainer:
             return RewardModelReward(scorer)
         return EnvReward()
 
+    def _filter_tasks_by_pass_rate(self) -> None:
+        """Skywork-OR1's offline filter (``[data]``, see :mod:`arenagym.trainers.config`).
+
+        Drops the ``[[tasks]]`` entries the initial policy never or always solves — they would
+        only feed zero-variance groups — and records the measurement in
+        ``pass_rate_filter.json``; a resumed run reuses that file instead of measuring the
+        trained policy.
+        """
+        self._pass_rate_checked = True
+        d = self.config.data
+        if d.pass_rate_samples <= 0:
+            return
+        path = self.output_dir / PASS_RATE_FILE
+        key = json.loads(
+            json.dumps(
+                {
+                    "tasks": [asdict(t) for t in self.config.tasks],
+                    "samples": d.pass_rate_samples,
+                    "low": d.pass_rate_low,
+                    "high": d.pass_rate_high,
+                    "seed": self.config.run.seed,
+                }
+            )
+        )
+        if self.step_count > 0:  # resumed: the initial policy is gone
+            saved = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+            if saved is None or saved.get("key") != key:
+                warnings.warn(
+                    f"data.pass_rate_samples is set but {path} does not hold a measurement of "
+                    "these tasks by the initial policy; resuming without the offline filter",
+                    stacklevel=3,
+                )
+                return
+            report = saved["tasks"]
+        else:
+            report = self._measure_pass_rates()
+            path.write_text(json.dumps({"key": key, "tasks": report}, indent=2), encoding="utf-8")
+        self.pass_rates = report
+        kept = [task for task, row in zip(self.config.tasks, report, strict=True) if row["kept"]]
+        dropped = len(report) - len(kept)
+        message = (
+            f"offline pass-rate filter ({d.pass_rate_samples} episodes per task, drop "
+            f"<= {d.pass_rate_low} or >= {d.pass_rate_high}): dropped {dropped} of "
+            f"{len(report)} tasks"
+            + "".join(
+                f"; {row['env_id']} {row['kwargs']}: pass rate {row['pass_rate']:.3f}"
+                for row in report
+                if not row["kept"]
+            )
+        )
+        (_LOG.warning if dropped else _LOG.info)(message)
+        if not kept:
+            raise RuntimeError(
+                f"{message} — no task is left to train on; lower data.pass_rate_low, raise "
+                "data.pass_rate_high, add tasks, or set data.pass_rate_samples=0"
+            )
+        self.config.tasks = kept
+
+    def _measure_pass_rates(self) -> list[dict[str, Any]]:
+        """Play every ``[[tasks]]`` entry ``data.pass_rate_samples`` times (distinct env seeds
+        from ``run.seed``) with the current policy; its pass rate and whether it is kept."""
+        d, run = self.config.data, self.config.run
+        episodes, owners = [], []
+        for index, task in enumerate(self.config.tasks):
+            for sample in range(d.pass_rate_samples):
+                seed = derive_seed(run.seed, _PASS_RATE_SALT, index, sample)
+                episodes.append(EpisodeSpec(task.env_id, dict(task.kwargs), seed=seed))
+                owners.append(index)
+        plan = StepPlan(
+            episodes, owners, derive_seed(run.seed, _PASS_RATE_SALT), self.context.max_tokens(0)
+        )
+        trajectories = self._rollout(plan)
+        report = []
+        for index, task in enumerate(self.config.tasks):
+            mine = [t for t, owner in zip(trajectories, owners, strict=True) if owner == index]
+            rate = sum(t.stop_reason == "solved" for t in mine) / len(mine)
+            report.append(
+                {
+                    "env_id": task.env_id,
+                    "kwargs": task.kwargs,
+                    "pass_rate": rate,
+                    "kept": d.pass_rate_low < rate < d.pass_rate_high,
+                }
+            )
+        return report
+
     # ---------------------------------------------------------------------------- running
     def train(
         self,
@@ -286,7 +465,9 @@ class Trainer:
         target = self.config.run.steps if steps is None else steps
         records = []
         tensorboard = self.output_dir / "tensorboard" if self.config.run.tensorboard else None
-        with MetricsLogger(self.metrics_path, tensorboard) as log:
+        # resumed: TensorBoard hides the events of the steps after the checkpoint (redone now)
+        purge = self.step_count + 1 if self.step_count else None
+        with MetricsLogger(self.metrics_path, tensorboard, purge_step=purge) as log:
             while self.step_count < target:
                 record = self.step()
                 log.write(record)
@@ -307,16 +488,24 @@ class Trainer:
             self.tokenizer,
             self.optimizer,
             self.scheduler,
-            {"entropy_control": self.entropy_control.state_dict(), "config": self.config.to_dict()},
+            {"entropy_control": self.entropy_control.state_dict(), "config": self._saved_config()},
             keep=self.config.run.keep_checkpoints,
         )
 
+    def _saved_config(self) -> dict[str, Any]:
+        """The config a checkpoint records, with the task list as given (before the offline
+        pass-rate filter), so that ``resume`` compares like with like."""
+        return {**self.config.to_dict(), "tasks": self._given_tasks}
+
     def step(self) -> dict[str, Any]:
         """One rollout-and-update step; returns its metrics record."""
+        if not self._pass_rate_checked:
+            self._filter_tasks_by_pass_rate()
         started = time.perf_counter()
         step = self.step_count
         plan = plan_step(self.config, step)
         trajectories = self._rollout(plan)
+        check_episodes(trajectories, step + 1)  # every episode failed: stop with the first error
         rollout_s = time.perf_counter() - started
 
         rewards = self.reward_source.score(trajectories)
@@ -429,9 +618,14 @@ class Trainer:
         ref = self._score(self.reference, samples) if self.reference is not None else None
         old_full = _pad_rows(old, full.mask.shape[1])
         ref_full = _pad_rows(ref, full.mask.shape[1]) if ref is not None else None
+        # one advantage per trajectory, on every sampled token of each of its turns
         advantages = self.algorithm.estimator.compute(
-            full.rewards, full.groups, full.mask, old_full, ref_full
+            full.rewards, full.groups, full.mask, old_full, ref_full, full.trajectories
         )
+        rows_of: dict[int, list[int]] = {}  # trajectory -> its rows, in turn order
+        for row, sample in enumerate(samples):
+            rows_of.setdefault(sample.trajectory, []).append(row)
+        trajectory_rows = list(rows_of.values())
         per_sample = [
             (i, advantages[i], old_full[i], None if ref_full is None else ref_full[i])
             for i in range(len(samples))
@@ -441,24 +635,26 @@ class Trainer:
         updates = 0
         entropy_coef = self.entropy_control.alpha
         for epoch in range(o.ppo_epochs):
+            # mini-batches are shuffled sets of whole trajectories, so a trajectory's turns are
+            # always aggregated together
             order = (
                 torch.randperm(
-                    len(samples),
+                    len(trajectory_rows),
                     generator=torch.Generator().manual_seed(
                         derive_seed(self.config.run.seed, step, epoch)
                     ),
                 ).tolist()
                 if (o.mini_batches > 1 or o.ppo_epochs > 1)
-                else list(range(len(samples)))
+                else list(range(len(trajectory_rows)))
             )
             size = math.ceil(len(order) / o.mini_batches)
             for start in range(0, len(order), size):
-                indices = order[start : start + size]
-                mini_mask = full.mask[indices]
+                indices = [row for t in order[start : start + size] for row in trajectory_rows[t]]
                 weights = token_weights(
-                    mini_mask,
+                    full.mask[indices],
                     self.algorithm.loss.aggregation,
                     norm_length=max_tokens,
+                    trajectories=full.trajectories[indices],
                 )
                 self.optimizer.zero_grad(set_to_none=True)
                 for chunk_start in range(0, len(indices), o.micro_batch_size):
@@ -531,9 +727,17 @@ def _drop_zero_variance(
     rewards: list[float],
     groups: list[int],
 ) -> tuple[list[Sample], int]:
-    """Samples of groups whose trajectory rewards differ, and how many groups were dropped."""
-    flat = zero_variance_groups(torch.tensor(rewards), torch.tensor(groups)).tolist()
-    dropped = {g for g, zero in zip(groups, flat, strict=True) if zero}
+    """Samples of groups whose trajectory rewards differ, and how many groups were dropped.
+
+    The test is over trajectories (one reward each, however many turns), and only over those
+    that have samples — the same trajectories the estimator takes its statistics over.
+    """
+    trained = sorted({s.trajectory for s in samples})
+    flat = zero_variance_groups(
+        torch.tensor([float(rewards[i]) for i in trained]),
+        torch.tensor([groups[i] for i in trained]),
+    ).tolist()
+    dropped = {groups[i] for i, zero in zip(trained, flat, strict=True) if zero}
     return [s for s in samples if groups[s.trajectory] not in dropped], len(dropped)
 
 

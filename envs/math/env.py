@@ -29,9 +29,18 @@ class MathEnv(TextEnv):
     JSONL file. The agent answers in free text; the final answer is extracted (the last
     ``\boxed{}``, ``<answer>`` tags, or "the answer is ...") and compared with the reference by
     math-verify, so equivalent forms (``1/2``, ``0.5``, ``\dfrac12``; ``x = 3`` and ``3``; sets,
-    intervals) score alike. The reward can be made noisy exactly as in "The Climb Carves Wisdom
-    Deeper Than the Summit: On the Noisy Rewards in Learning to Reason" (see
+    intervals) score alike. The reward can be made noisy as in "The Climb Carves Wisdom Deeper
+    Than the Summit: On the Noisy Rewards in Learning to Reason" (Lv et al., 2025; see
     :class:`~arenagym.envs.math.scoring.RewardConfig`), while ``info["clean_reward"]`` stays clean.
+
+    With ``flip_prob=p`` every reward computation is flipped with probability ``p``, independently
+    of every other one: a coin is the hash of ``noise_seed`` and a noise key plus the turn it is
+    computed on. The noise key is ``options["noise_key"]`` when given (the trainer passes one per
+    trajectory, from its run seed, step and trajectory index), else drawn from the env's
+    ``np_random`` on reset, so ``reset(seed=s)`` replays the same coins and every unseeded reset
+    draws new ones. With ``flip_scope="group"`` the coin is keyed by
+    ``options["noise_group_key"]`` instead (default: the noise key), which the trainer gives every
+    rollout of one prompt in one step, so a group flips together and anew at each step.
 
     ## Action Space
     :class:`~arenagym.envs.core.spaces.UnicodeText`: the model's whole response.
@@ -43,14 +52,18 @@ class MathEnv(TextEnv):
     ## Rewards
     ``info["reward_components"]`` sum to the reward: ``correct`` (the verifier's 0/1, possibly
     flipped), or ``rm`` (+ ``rm_calibration``) with a reward model, ``rpr`` (reasoning-pattern
-    reward) in the RPR modes, ``format`` (``format_reward`` when an answer was found), and
-    ``invalid_action`` (minus ``invalid_action_penalty``) for a response without an answer. The
-    reward is given on the step that ends the episode; earlier wrong attempts earn 0.
+    reward, as the paper's released code computes it) in the RPR modes, ``format``
+    (``format_reward`` when an answer was found), and ``invalid_action`` (minus
+    ``invalid_action_penalty``) for a response without an answer. The reward is given on the step
+    that ends the episode; earlier wrong attempts earn 0. ``info`` also holds ``clean_reward``
+    (the noiseless verifier result), ``flipped`` and the ``noise_key`` the coin was keyed by.
 
     ## Starting State
     A problem drawn with the reset seed; ``options={"problem_index": i}`` or
-    ``options={"task_id": ...}`` picks one problem of a file-backed source, and
-    ``options={"rollout_id": ...}`` distinguishes rollouts of one prompt for sample-scoped noise.
+    ``options={"task_id": ...}`` picks one problem of a file-backed source.
+    ``options={"noise_key": k}`` (a str or int) keys this episode's flip coins under
+    ``flip_scope="sample"``, and ``options={"noise_group_key": g}`` under ``"group"``; without
+    them the key is drawn from the reset seed. The problem drawn does not depend on these keys.
 
     ## Episode End
     ``solved`` (correct), ``failed`` (wrong on the last allowed turn), ``no_answer`` (no
@@ -66,9 +79,10 @@ class MathEnv(TextEnv):
     * ``verify_timeout_s``: wall-clock limit of one answer check (default 5).
     * ``max_turns`` (1), ``max_invalid_actions`` (0), ``invalid_action_penalty`` (0.0),
       ``render_mode`` (``None`` or ``"ansi"``).
-    * Reward settings: ``mode``, ``flip_prob``, ``flip_scope``, ``noise_seed``, ``rpr_n_norm``,
-      ``rpr_weight``, ``format_reward``, ``reward_model``, ``simulated_rm_accuracy``,
-      ``rm_calibration``, ``rm_threshold``, ``rm_alpha`` (see ``RewardConfig``).
+    * Reward settings: ``mode``, ``flip_prob``, ``flip_scope`` (``"sample"``, the default, or
+      ``"group"``), ``noise_seed``, ``rpr_n_norm`` (20), ``rpr_weight``, ``format_reward``,
+      ``reward_model``, ``simulated_rm_accuracy``, ``rm_calibration``, ``rm_threshold``,
+      ``rm_alpha`` (see ``RewardConfig``).
 
     ## Examples
     >>> import gymnasium as gym
@@ -80,6 +94,12 @@ class MathEnv(TextEnv):
     (True, True, ['correct', 'format'])
     >>> info["clean_reward"] in (0.0, 1.0)
     True
+    >>> flips = []
+    >>> for trajectory in range(4):  # one prompt, four rollouts, each its own coin
+    ...     _ = env.reset(seed=7, options={"noise_key": f"run0/step0/{trajectory}"})
+    ...     flips.append(env.step("\\boxed{12}")[4]["flipped"])
+    >>> len(flips), set(flips) <= {True, False}
+    (4, True)
     """
 
     def __init__(
@@ -95,9 +115,9 @@ class MathEnv(TextEnv):
         render_mode: str | None = None,
         mode: str = "correct",
         flip_prob: float = 0.0,
-        flip_scope: str = "group",
+        flip_scope: str = "sample",
         noise_seed: int = 0,
-        rpr_n_norm: int = 40,
+        rpr_n_norm: int = 20,
         rpr_weight: float = 1.0,
         format_reward: float = 0.0,
         reward_model: str | RewardModel | None = None,
@@ -146,7 +166,7 @@ class MathEnv(TextEnv):
         )
         self._format_help = f"put your final answer in {hints}, for example \\boxed{{42}}"
         self._problem: Problem | None = None
-        self._rollout_id = ""
+        self._noise_key = ""
 
     # ------------------------------------------------------------------------- episode
     def _load_problems(self) -> list[Problem] | None:
@@ -204,7 +224,7 @@ class MathEnv(TextEnv):
                     )
                 problem = matches[0]
         self._problem = problem
-        self._rollout_id = str(options.get("rollout_id", int(rng.integers(2**62))))
+        self._noise_key = self._episode_noise_key(options, drawn=int(rng.integers(2**62)))
         return Episode(
             task_id=problem.task_id,
             system_prompt=self.system_prompt,
@@ -212,17 +232,29 @@ class MathEnv(TextEnv):
             info={"category": problem.category, "difficulty": problem.difficulty},
         )
 
+    def _episode_noise_key(self, options: dict[str, Any], *, drawn: int) -> str:
+        """This episode's flip key: from the options when given, else ``drawn`` (from the seed).
+
+        ``drawn`` is drawn on every reset, keys given or not, so the problems of later unseeded
+        resets do not depend on whether keys were passed.
+        """
+        key: Any = options.get("noise_key", drawn)
+        if self.reward_config.flip_scope == "group":
+            key = options.get("noise_group_key", key)
+        if isinstance(key, bool) or not isinstance(key, str | numbers.Integral):
+            raise ValueError(
+                "options['noise_key'] and options['noise_group_key'] must be a str or an int, "
+                f"got {key!r}"
+            )
+        return str(key)
+
     def _respond(self, action: str) -> Turn | InvalidAction:
         problem = self._problem
         assert problem is not None
         last_turn = self.is_last_turn
-        score = self.scorer.score(
-            problem.problem,
-            problem.answer,
-            action,
-            task_id=problem.task_id,
-            sample_key=f"{self._rollout_id}:{self._turns}:{self._invalid_actions}",
-        )
+        # one computation per answer attempt: the turn and invalid-action counts name it
+        noise_key = f"{self._noise_key}/turn{self._turns}/invalid{self._invalid_actions}"
+        score = self.scorer.score(problem.problem, problem.answer, action, noise_key=noise_key)
         info: dict[str, Any] = {
             "clean_reward": score.clean_reward,
             "extracted_answer": score.extracted_answer,
@@ -231,6 +263,7 @@ class MathEnv(TextEnv):
             "flipped": score.flipped,
             "rpr": score.rpr,
             "rm_score": score.rm_score,
+            "noise_key": noise_key,
             "noise": self.reward_config.as_info(),
         }
         solved = score.clean_reward == 1.0

@@ -1,23 +1,28 @@
 r"""Math-v0's scoring: the clean verifier result, then the configured reward noise.
 
 Every setting of "The Climb Carves Wisdom Deeper Than the Summit: On the Noisy Rewards in Learning
-to Reason" is one :class:`RewardConfig`:
+to Reason" (Lv et al., 2025) is one :class:`RewardConfig`:
 
-- ``flip_prob=p`` (``flip_scope="group"``: one coin per prompt, shared by every rollout of it;
-  ``"sample"``: one coin per response) — symmetric 1 <-> 0 flips of the correctness reward;
-- ``mode="rpr"`` — reward only the reasoning patterns (RPR); ``mode="correct+rpr"`` — both;
+- ``flip_prob=p`` — symmetric 1 <-> 0 flips of the correctness reward, each reward flipped with
+  probability ``p`` independently every time it is computed (``flip_scope="sample"``, the
+  default), or one coin per group of rollouts of a prompt per step (``"group"``, as the paper's
+  released code does);
+- ``mode="rpr"`` — reward only the reasoning patterns (RPR, exactly as the released code computes
+  it: :func:`~arenagym.envs.core.rewards.reasoning_pattern_score`); ``mode="correct+rpr"`` — both;
 - ``reward_model=...`` — a scorer ``(prompt, response) -> float in [0, 1]`` replaces the verifier
   (``simulated_rm_accuracy=a`` is a built-in noisy RM of accuracy ``a``), and
   ``rm_calibration=True`` adds ``rm_alpha * RPR`` to scores below ``rm_threshold``, capped at 1.
 
-Flips act on the verifier's 0/1 outcome whatever it was, as in the paper's symmetric noise: a
-response without an answer scores 0, and 1 when its coin flips. ``Score.clean_reward`` is always
-the noiseless verifier result; leaderboards use it.
+Flips act on the verifier's 0/1 outcome whatever it was: a response without an answer scores 0,
+and 1 when its coin flips. ``Score.clean_reward`` is always the noiseless verifier result;
+leaderboards use it. Which computations share a coin is the caller's choice, through the noise key
+it passes to :meth:`MathScorer.score` (Math-v0 builds keys from its reset options; see
+:class:`~arenagym.envs.math.env.MathEnv`).
 :func:`make_trl_reward` exposes the same scoring as a TRL reward function.
 
 Example:
     >>> scorer = MathScorer(RewardConfig(flip_prob=1.0))
-    >>> score = scorer.score("What is 1/2 + 1/4?", r"\frac34", r"So \boxed{0.75}.", task_id="t1")
+    >>> score = scorer.score("What is 1/2 + 1/4?", r"\frac34", r"So \boxed{0.75}.")
     >>> score.clean_reward, score.reward, score.flipped
     (1.0, 0.0, True)
     >>> reward = make_trl_reward(mode="correct")
@@ -29,10 +34,14 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import itertools
 import math
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
+
+import numpy as np
 
 from arenagym.envs.core.parsing import last_boxed
 from arenagym.envs.core.rewards import (
@@ -60,10 +69,14 @@ class RewardConfig:
     Attributes:
         mode: ``"correct"`` (verifier or reward model), ``"rpr"`` (reasoning patterns only) or
             ``"correct+rpr"`` (correctness plus ``rpr_weight * RPR``).
-        flip_prob: probability of flipping the correctness reward 1 <-> 0.
-        flip_scope: ``"group"`` (one coin per task id) or ``"sample"`` (one per response).
+        flip_prob: probability of flipping the correctness reward 1 <-> 0, drawn afresh for
+            every reward computation.
+        flip_scope: ``"sample"`` (default: every response its own coin) or ``"group"`` (the
+            rollouts of one prompt in one step share a coin). The scope decides which noise key
+            a caller uses (Math-v0's ``noise_key`` or ``noise_group_key`` reset option; the TRL
+            function's row or prompt); :meth:`MathScorer.score` flips by the key it is given.
         noise_seed: seeds every noise coin, so a noisy run is reproducible.
-        rpr_n_norm: RPR's normaliser: 40 (the paper's text) or 20 (its released code).
+        rpr_n_norm: RPR's normaliser: 20 in the paper's released code (the default).
         rpr_weight: the weight of RPR in ``"correct+rpr"``.
         format_reward: added when the response holds an extractable answer (0 disables it).
         reward_model: a scorer ``(prompt, response) -> [0, 1]`` or its ``"module:attr"`` name;
@@ -77,9 +90,9 @@ class RewardConfig:
 
     mode: Literal["correct", "rpr", "correct+rpr"] = "correct"
     flip_prob: float = 0.0
-    flip_scope: Literal["group", "sample"] = "group"
+    flip_scope: Literal["group", "sample"] = "sample"
     noise_seed: int = 0
-    rpr_n_norm: int = 40
+    rpr_n_norm: int = 20
     rpr_weight: float = 1.0
     format_reward: float = 0.0
     reward_model: str | RewardModel | None = None
@@ -97,7 +110,7 @@ class RewardConfig:
             raise ValueError(f"flip_prob must be in [0, 1], got {self.flip_prob}")
         if self.rpr_n_norm <= 0:
             raise ValueError(
-                f"rpr_n_norm must be positive (40 or 20 in the paper), got {self.rpr_n_norm}"
+                f"rpr_n_norm must be positive (20 in the paper), got {self.rpr_n_norm}"
             )
         has_rm = self.reward_model is not None or self.simulated_rm_accuracy is not None
         if self.reward_model is not None and self.simulated_rm_accuracy is not None:
@@ -173,7 +186,12 @@ def load_reward_model(spec: str | RewardModel) -> RewardModel:
 
 
 class MathScorer:
-    """Scores responses to math problems under a :class:`RewardConfig`."""
+    """Scores responses to math problems under a :class:`RewardConfig`.
+
+    A call with a ``noise_key`` flips by the hash of ``(noise_seed, noise_key)``; a call without
+    one draws its coin from the scorer's own generator (seeded by ``noise_seed``), so repeated
+    calls flip independently and a fresh scorer replays the same sequence.
+    """
 
     def __init__(
         self,
@@ -188,14 +206,18 @@ class MathScorer:
         self._reward_model = (
             load_reward_model(self.config.reward_model) if self.config.reward_model else None
         )
+        # any int seeds it (numpy refuses negative seeds, the hash does not)
+        self._coins = np.random.default_rng(int(unit_hash("coins", self.config.noise_seed) * 2**64))
+        self._coins_lock = threading.Lock()  # envs score in worker threads
 
     def score(
-        self, prompt: str, gold: str, response: str, *, task_id: str, sample_key: str = ""
+        self, prompt: str, gold: str, response: str, *, noise_key: str | None = None
     ) -> Score:
         """Score ``response`` to the problem ``prompt`` whose reference answer is ``gold``.
 
-        ``task_id`` keys group-scoped noise (every rollout of one task shares its coin);
-        ``sample_key`` tells rollouts apart for sample-scoped noise.
+        ``noise_key`` names this reward computation for the flip coin: computations with
+        different keys flip independently, with the same key identically (how a group shares
+        its coin). ``None`` draws a fresh coin from the scorer's generator.
         """
         config = self.config
         extracted = extract_answer(response, self.answer_extraction)
@@ -217,8 +239,7 @@ class MathScorer:
                     )
                     components["rm_calibration"] = calibrated - rm_score
             else:
-                key = task_id if config.flip_scope == "group" else f"{task_id}\x1f{sample_key}"
-                flipped = flip_coin(config.flip_prob, noise_seed=config.noise_seed, key=key)
+                flipped = self._flip(noise_key)
                 components["correct"] = flip_binary(correct) if flipped else correct
         if config.mode in ("rpr", "correct+rpr"):
             components["rpr"] = rpr * (config.rpr_weight if config.mode == "correct+rpr" else 1.0)
@@ -235,6 +256,14 @@ class MathScorer:
             rpr=rpr,
             rm_score=rm_score,
         )
+
+    def _flip(self, noise_key: str | None) -> bool:
+        """The coin of one reward computation (see :meth:`score`)."""
+        config = self.config
+        if noise_key is not None:
+            return flip_coin(config.flip_prob, noise_seed=config.noise_seed, key=noise_key)
+        with self._coins_lock:
+            return bool(self._coins.random() < config.flip_prob)
 
     def _rm_score(self, prompt: str, response: str, correct: float) -> float:
         if self._reward_model is not None:
@@ -276,9 +305,13 @@ def make_trl_reward(
     r"""A TRL-style reward function ``fn(completions, **columns) -> list[float]`` for Math-v0 scoring.
 
     The dataset needs an ``answer`` column (or a MATH-style ``solution`` whose last ``\boxed{}`` is
-    the answer); ``prompts`` (passed by TRL) and an optional ``task_id`` column key group noise,
-    so every completion of one prompt shares its flip. ``clean=True`` returns the noiseless
-    verifier result (for evaluation). Pass it as ``GRPOTrainer(reward_funcs=[fn], ...)``.
+    the answer). Flips are drawn afresh on every call (TRL calls once per generation batch): with
+    ``flip_scope="sample"`` each completion has its own coin; with ``"group"`` the completions of
+    one prompt in one call share a coin (the prompt is named by an optional ``task_id`` column,
+    else by ``prompts`` as TRL passes them). Coins are keyed by ``(noise_seed, call number, row and
+    completion)`` or ``(noise_seed, call number, prompt)``, so a run that makes the same calls gets
+    the same flips. ``clean=True`` returns the
+    noiseless verifier result (for evaluation). Pass it as ``GRPOTrainer(reward_funcs=[fn], ...)``.
     """
     scorer = MathScorer(
         RewardConfig(**reward_config),
@@ -286,7 +319,11 @@ def make_trl_reward(
         verify_timeout_s=verify_timeout_s,
     )
 
+    calls = itertools.count()
+    group_scope = scorer.config.flip_scope == "group"
+
     def math_reward(completions: list[Any], **columns: Any) -> list[float]:
+        call = next(calls)
         count = len(completions)
         answers = columns.get("answer")
         if answers is None and columns.get("solution") is not None:
@@ -309,14 +346,12 @@ def make_trl_reward(
                 else hashlib.sha1(prompt_text.encode()).hexdigest()[:16]
             )
             text = _completion_text(completion)
+            # the text too: processes of a distributed run make the same calls with other rows
+            noise_key = f"trl\x1f{call}\x1f" + (
+                f"group\x1f{task_id}" if group_scope else f"{index}\x1f{text}"
+            )
             try:
-                score = scorer.score(
-                    prompt_text,
-                    str(answers[index]),
-                    text,
-                    task_id=task_id,
-                    sample_key=f"{index}:{text}",
-                )
+                score = scorer.score(prompt_text, str(answers[index]), text, noise_key=noise_key)
             except ValueError as error:
                 raise ValueError(f"math_reward: row {index}: {error}") from None
             rewards.append(score.clean_reward if clean else score.reward)

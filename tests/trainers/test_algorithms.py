@@ -33,12 +33,17 @@ def first_token(advantages: torch.Tensor) -> list[float]:
     return advantages[:, 0].tolist()
 
 
-def test_grpo_advantage_is_group_mean_over_population_std() -> None:
-    # group 0: mean 0.5, std 0.5 -> +-1; group 1: mean 2, std 1 -> +-1
+def test_grpo_advantage_is_group_mean_over_sample_std() -> None:
+    # verl's (and so Skywork-OR1's) torch.std divides by N - 1:
+    # group 0: mean 0.5, sample std sqrt(0.5) -> +-1/sqrt(2); group 1: mean 2, std sqrt(2) -> same
+    s = 1 / math.sqrt(2)
     adv = GroupNormalized().compute(REWARDS, GROUPS, MASK)
-    assert first_token(adv) == pytest.approx([1.0, -1.0, 1.0, -1.0], abs=1e-5)
-    assert adv[2].tolist() == pytest.approx([1.0, 1.0, 1.0], abs=1e-5)  # broadcast to every token
+    assert first_token(adv) == pytest.approx([s, -s, s, -s], abs=1e-5)
+    assert adv[2].tolist() == pytest.approx([s, s, s], abs=1e-5)  # broadcast to every token
     assert adv[0, 2].item() == 0.0  # padding
+    # the population std (N) is still available: std 0.5 and 1 -> +-1
+    population = GroupNormalized(unbiased=False).compute(REWARDS, GROUPS, MASK)
+    assert first_token(population) == pytest.approx([1.0, -1.0, 1.0, -1.0], abs=1e-5)
 
 
 def test_drgrpo_advantage_is_only_mean_centred() -> None:

@@ -271,22 +271,27 @@ def test_flip_applies_to_a_no_answer_reply() -> None:
 
 
 def test_group_and_sample_scope_across_rollouts(tmp_path: Path) -> None:
+    # 40 rollouts of one prompt with one env seed (as a trainer's group): the noise keys decide
     path = tmp_path / "one.jsonl"
     path.write_text(json.dumps({"id": "only", "problem": "1+1?", "answer": "2"}) + "\n")
 
-    def flips(scope: str) -> list[bool]:
+    def flips(scope: str, step: int = 0) -> list[bool]:
         env = MathEnv(source=str(path), difficulty=None, flip_prob=0.5, flip_scope=scope)
         out = []
         for rollout in range(40):
-            env.reset(seed=rollout, options={"rollout_id": f"r{rollout}"})
+            options = {"noise_key": f"0/{step}/{rollout}", "noise_group_key": f"0/{step}/group0"}
+            env.reset(seed=3, options=options)
             out.append(env.step(r"\boxed{2}")[4]["flipped"])
         return out
 
     group = flips("group")
     assert len(set(group)) == 1
+    assert len({flips("group", step)[0] for step in range(20)}) == 2  # anew at every step
     sample = flips("sample")
     assert 0 < sum(sample) < 40
     assert sample == flips("sample")  # reproducible
+    assert sample != flips("sample", step=1)
+    assert MathEnv().reward_config.flip_scope == "sample"  # the default
 
 
 def test_rpr_mode_through_the_env() -> None:

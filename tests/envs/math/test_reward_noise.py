@@ -1,19 +1,30 @@
 r"""Reward noise for Math-v0: flipped rewards, the reasoning-pattern reward (RPR), reward models and
 their calibration, and the TRL reward function.
 
-Rates are checked against binomial bounds (5 standard deviations). The coins are hashes, so each
-check is deterministic; the bounds say the hash behaves like a fair source of coins.
+Flips follow "Noisy Rewards in Learning to Reason" (Lv et al., 2025): every reward computation is
+flipped with probability p, independently of every other; a group of rollouts shares a coin only
+under ``flip_scope="group"``, and then anew at every step. Rates are checked against binomial
+bounds (5 standard deviations). The coins are hashes of keys (or draws from a seeded generator),
+so each check is deterministic; the bounds say the coins behave like fair ones.
+
+The RPR values are computed by hand from the paper's released code (``think_reward`` in
+``verl/verl/utils/reward_score/math_score.py`` of trestad/Noisy-Rewards-in-Learning-to-Reason).
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import math
 import sys
 import textwrap
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from arenagym.envs.core.rewards import (
     REASONING_PHRASES,
@@ -24,6 +35,7 @@ from arenagym.envs.core.rewards import (
     reasoning_pattern_score,
     repeated_ngram_ratio,
 )
+from arenagym.envs.math.env import MathEnv
 from arenagym.envs.math.scoring import (
     MathScorer,
     RewardConfig,
@@ -39,15 +51,27 @@ def within_binomial(count: int, n: int, p: float, sds: float = 5.0) -> bool:
 
 
 # ------------------------------------------------------------------------ flip coins
-@pytest.mark.parametrize("p", [0.05, 0.2, 0.4, 0.5, 0.8])
-def test_group_flip_rate_over_10000_tasks(p: float) -> None:
+@pytest.mark.parametrize("p", [0.05, 0.3, 0.8])
+def test_unkeyed_flip_rate_on_one_task(p: float) -> None:
+    # the same prompt scored again and again: each computation flips on its own
     scorer = MathScorer(RewardConfig(flip_prob=p))
-    scores = [scorer.score("q", "5", NO_ANSWER, task_id=f"task-{i}") for i in range(10_000)]
-    flips = sum(score.flipped for score in scores)
-    assert within_binomial(flips, 10_000, p), flips
-    # symmetric flip of a clean 0: the reward is exactly the coin
+    scores = [scorer.score("q", "5", NO_ANSWER) for _ in range(5_000)]
+    flips = [score.flipped for score in scores]
+    assert within_binomial(sum(flips), 5_000, p), sum(flips)
+    runs_kept = sum(a == b for a, b in itertools.pairwise(flips))
+    assert within_binomial(runs_kept, 4_999, p * p + (1 - p) * (1 - p)), runs_kept
+    # symmetric flip of a clean 0: the reward is exactly the coin, the clean reward stays exact
     assert all(score.reward == (1.0 if score.flipped else 0.0) for score in scores)
     assert all(score.clean_reward == 0.0 for score in scores)
+
+
+def test_unkeyed_coins_replay_from_the_noise_seed() -> None:
+    def flips(seed: int) -> list[bool]:
+        scorer = MathScorer(RewardConfig(flip_prob=0.5, noise_seed=seed))
+        return [scorer.score("q", "5", NO_ANSWER).flipped for _ in range(300)]
+
+    assert flips(3) == flips(3)
+    assert flips(3) != flips(4)
 
 
 @pytest.mark.parametrize("p", [0.05, 0.3, 0.7])
@@ -56,10 +80,31 @@ def test_flip_coin_rate(p: float) -> None:
     assert within_binomial(flips, 10_000, p), flips
 
 
-def test_flip_prob_zero_and_one() -> None:
-    keys = [f"k{i}" for i in range(500)]
-    assert not any(flip_coin(0.0, noise_seed=0, key=k) for k in keys)
-    assert all(flip_coin(1.0, noise_seed=0, key=k) for k in keys)
+@pytest.mark.parametrize("p", [0.1, 0.4])
+def test_keyed_flip_rate(p: float) -> None:
+    scorer = MathScorer(RewardConfig(flip_prob=p))
+    flips = sum(scorer.score("q", "5", NO_ANSWER, noise_key=f"0/{i}").flipped for i in range(5_000))
+    assert within_binomial(flips, 5_000, p), flips
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    p=st.sampled_from([0.0, 1.0]),
+    key=st.one_of(st.none(), st.text(max_size=30)),
+    seed=st.integers(min_value=-(2**63), max_value=2**63),
+    response=st.sampled_from([NO_ANSWER, r"\boxed{5}", r"\boxed{6}"]),
+)
+def test_p_zero_never_flips_and_p_one_always_flips(
+    p: float, key: str | None, seed: int, response: str
+) -> None:
+    if key is not None:
+        assert flip_coin(p, noise_seed=seed, key=key) is (p == 1.0)
+    scorer = MathScorer(RewardConfig(flip_prob=p, noise_seed=seed))
+    score = scorer.score("q", "5", response, noise_key=key)
+    clean = 1.0 if response == r"\boxed{5}" else 0.0
+    assert score.flipped is (p == 1.0)
+    assert score.clean_reward == clean
+    assert score.components["correct"] == (1.0 - clean if p == 1.0 else clean)
 
 
 @pytest.mark.parametrize("p", [-0.01, 1.01])
@@ -71,7 +116,7 @@ def test_flip_coin_rejects_bad_probability(p: float) -> None:
 def test_flip_applies_to_a_no_answer_response() -> None:
     # documented: a response without an answer scores 0, and 1 when its coin flips
     scorer = MathScorer(RewardConfig(flip_prob=1.0, format_reward=0.1))
-    score = scorer.score("q", "5", NO_ANSWER, task_id="t")
+    score = scorer.score("q", "5", NO_ANSWER)
     assert (score.has_answer, score.clean_reward, score.flipped) == (False, 0.0, True)
     assert score.components == {"correct": 1.0, "format": 0.0}
     assert score.reward == 1.0
@@ -81,15 +126,16 @@ def test_flip_is_symmetric() -> None:
     assert flip_binary(1.0) == 0.0
     assert flip_binary(0.0) == 1.0
     scorer = MathScorer(RewardConfig(flip_prob=1.0))
-    right = scorer.score("q", "5", r"\boxed{5}", task_id="t")
-    wrong = scorer.score("q", "5", r"\boxed{6}", task_id="t")
+    right = scorer.score("q", "5", r"\boxed{5}")
+    wrong = scorer.score("q", "5", r"\boxed{6}")
     assert (right.clean_reward, right.reward, right.flipped) == (1.0, 0.0, True)
     assert (wrong.clean_reward, wrong.reward, wrong.flipped) == (0.0, 1.0, True)
     assert right.components == {"correct": 0.0, "format": 0.0}
     assert wrong.components == {"correct": 1.0, "format": 0.0}
 
 
-def test_every_rollout_of_a_group_flips_together() -> None:
+def test_one_key_one_coin_whatever_the_response() -> None:
+    # how a group shares its coin: its members are scored with one key
     scorer = MathScorer(RewardConfig(flip_prob=0.5))
     responses = [
         r"\boxed{5}",
@@ -98,57 +144,27 @@ def test_every_rollout_of_a_group_flips_together() -> None:
         "The answer is 5.",
         "<answer>7</answer>",
     ]
-    clean = {r: scorer.score("q", "5", r, task_id="x").clean_reward for r in responses}
-    assert list(clean.values()) == [1.0, 0.0, 0.0, 1.0, 0.0]
+    clean = [scorer.score("q", "5", r, noise_key="x").clean_reward for r in responses]
+    assert clean == [1.0, 0.0, 0.0, 1.0, 0.0]
     pattern = []
     for i in range(300):
-        task = f"task-{i}"
-        scores = [
-            scorer.score("q", "5", response, task_id=task, sample_key=f"rollout-{j}")
-            for j, response in enumerate(responses)
-        ]
+        scores = [scorer.score("q", "5", r, noise_key=f"group-{i}") for r in responses]
         flipped = {score.flipped for score in scores}
-        assert len(flipped) == 1, task
-        for response, score in zip(responses, scores, strict=True):
-            assert score.reward == (1.0 - clean[response] if score.flipped else clean[response])
-            assert score.clean_reward == clean[response]
+        assert len(flipped) == 1, i
+        for truth, score in zip(clean, scores, strict=True):
+            assert score.reward == (1.0 - truth if score.flipped else truth)
+            assert score.clean_reward == truth
         pattern.append(flipped.pop())
     assert within_binomial(sum(pattern), 300, 0.5)
-
-
-def test_sample_scope_gives_independent_coins() -> None:
-    p, groups, size = 0.5, 2_000, 5
-    scorer = MathScorer(RewardConfig(flip_prob=p, flip_scope="sample"))
-    flips = [
-        [
-            scorer.score("q", "5", NO_ANSWER, task_id=f"task-{i}", sample_key=f"s{j}").flipped
-            for j in range(size)
-        ]
-        for i in range(groups)
-    ]
-    total = sum(map(sum, flips))
-    assert within_binomial(total, groups * size, p)
-    mixed = sum(1 for group in flips if 0 < sum(group) < size)
-    p_mixed = 1 - p**size - (1 - p) ** size
-    assert within_binomial(mixed, groups, p_mixed), mixed
-    agree = sum(group[0] == group[1] for group in flips)
-    assert within_binomial(agree, groups, p * p + (1 - p) * (1 - p)), agree
-    # the same sample key gets the same coin again
-    again = scorer.score("q", "5", NO_ANSWER, task_id="task-3", sample_key="s2").flipped
-    assert again == flips[3][2]
-
-
-def test_sample_scope_rate_at_low_p() -> None:
-    scorer = MathScorer(RewardConfig(flip_prob=0.1, flip_scope="sample"))
-    flips = sum(
-        scorer.score("q", "5", NO_ANSWER, task_id="one-task", sample_key=str(j)).flipped
-        for j in range(10_000)
-    )
-    assert within_binomial(flips, 10_000, 0.1), flips
+    # reproducible: a fresh scorer gives the same coin for the same key
+    again = MathScorer(RewardConfig(flip_prob=0.5))
+    assert [
+        again.score("q", "5", NO_ANSWER, noise_key=f"group-{i}").flipped for i in range(300)
+    ] == (pattern)
 
 
 def test_noise_seeds_give_different_patterns() -> None:
-    keys = [f"task-{i}" for i in range(4_000)]
+    keys = [f"key-{i}" for i in range(4_000)]
     seed0 = [flip_coin(0.5, noise_seed=0, key=k) for k in keys]
     seed1 = [flip_coin(0.5, noise_seed=1, key=k) for k in keys]
     assert seed0 == [flip_coin(0.5, noise_seed=0, key=k) for k in keys]  # deterministic
@@ -156,14 +172,180 @@ def test_noise_seeds_give_different_patterns() -> None:
     assert within_binomial(agree, len(keys), 0.5), agree
     a = MathScorer(RewardConfig(flip_prob=0.5, noise_seed=0))
     b = MathScorer(RewardConfig(flip_prob=0.5, noise_seed=1))
-    pattern_a = [a.score("q", "5", NO_ANSWER, task_id=k).flipped for k in keys[:200]]
-    pattern_b = [b.score("q", "5", NO_ANSWER, task_id=k).flipped for k in keys[:200]]
+    pattern_a = [a.score("q", "5", NO_ANSWER, noise_key=k).flipped for k in keys[:200]]
+    pattern_b = [b.score("q", "5", NO_ANSWER, noise_key=k).flipped for k in keys[:200]]
     assert pattern_a == seed0[:200]
     assert pattern_b == seed1[:200]
     assert pattern_a != pattern_b
 
 
+# ------------------------------------------------------------------------ noise through the env
+ONE_PROBLEM = {"id": "only", "problem": "What is 1+1?", "answer": "2"}
+
+
+@pytest.fixture(scope="module")
+def one_problem(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("math") / "one.jsonl"
+    path.write_text(json.dumps(ONE_PROBLEM) + "\n")
+    return str(path)
+
+
+def trainer_keys(seed: int, step: int, index: int, group: int) -> dict[str, str]:
+    """The reset options the trainer passes (``arenagym.trainers.trainer.noise_options``)."""
+    return {"noise_key": f"{seed}/{step}/{index}", "noise_group_key": f"{seed}/{step}/group{group}"}
+
+
+def run_flips(
+    path: str, scope: str, p: float, steps: int, groups: int, size: int, seed: int = 0
+) -> list[list[list[bool]]]:
+    """``flips[step][group][member]`` of a simulated run: every rollout is the one problem with
+    env seed 5 (as a trainer's group shares its env seed), keys as the trainer makes them."""
+    env = MathEnv(source=path, difficulty=None, flip_prob=p, flip_scope=scope)
+    flips = []
+    for step in range(steps):
+        per_step = []
+        for group in range(groups):
+            members = []
+            for member in range(size):
+                options = trainer_keys(seed, step, group * size + member, group)
+                env.reset(seed=5, options=options)
+                _, reward, _, _, info = env.step(NO_ANSWER)
+                assert info["clean_reward"] == 0.0
+                assert reward == (1.0 if info["flipped"] else 0.0)
+                members.append(info["flipped"])
+            per_step.append(members)
+        flips.append(per_step)
+    return flips
+
+
+def test_env_sample_scope_rate_and_independent_members(one_problem: str) -> None:
+    p, steps, groups, size = 0.3, 40, 10, 5
+    flips = run_flips(one_problem, "sample", p, steps, groups, size)
+    every = [f for step in flips for group in step for f in group]
+    assert within_binomial(sum(every), steps * groups * size, p), sum(every)
+    all_groups = [group for step in flips for group in step]
+    mixed = sum(0 < sum(group) < size for group in all_groups)
+    assert within_binomial(mixed, len(all_groups), 1 - p**size - (1 - p) ** size), mixed
+    agree = sum(group[0] == group[1] for group in all_groups)
+    assert within_binomial(agree, len(all_groups), p * p + (1 - p) * (1 - p)), agree
+
+
+def test_env_group_scope_flips_a_group_together_per_step(one_problem: str) -> None:
+    p, steps, groups, size = 0.3, 50, 8, 4
+    flips = run_flips(one_problem, "group", p, steps, groups, size)
+    all_groups = [group for step in flips for group in step]
+    assert all(len(set(group)) == 1 for group in all_groups)
+    flipped_groups = sum(group[0] for group in all_groups)
+    assert within_binomial(flipped_groups, len(all_groups), p), flipped_groups
+    # the same prompt (group 0) at successive steps: independent coins, not one per task
+    series = [step[0][0] for step in flips]
+    assert 0 < sum(series) < steps
+
+
+@pytest.mark.parametrize("scope", ["sample", "group"])
+def test_env_steps_flip_independently(one_problem: str, scope: str) -> None:
+    # one task, one trajectory index, 400 steps: the flip of a step says nothing of the next
+    p, steps = 0.3, 400
+    series = [step[0][0] for step in run_flips(one_problem, scope, p, steps, 1, 1)]
+    assert within_binomial(sum(series), steps, p), sum(series)
+    kept = sum(a == b for a, b in itertools.pairwise(series))
+    assert within_binomial(kept, steps - 1, p * p + (1 - p) * (1 - p)), kept
+
+
+@pytest.mark.parametrize("scope", ["sample", "group"])
+def test_env_same_key_same_flips(one_problem: str, scope: str) -> None:
+    first = run_flips(one_problem, scope, 0.5, 5, 4, 3)
+    assert first == run_flips(one_problem, scope, 0.5, 5, 4, 3)
+    assert first != run_flips(one_problem, scope, 0.5, 5, 4, 3, seed=1)  # another run seed
+
+
+def test_env_without_keys_draws_from_the_reset_seed(one_problem: str) -> None:
+    env = MathEnv(source=one_problem, difficulty=None, flip_prob=0.5)
+
+    def flipped(seed: int | None) -> bool:
+        env.reset(seed=seed)
+        return bool(env.step(NO_ANSWER)[4]["flipped"])
+
+    seeded = [flipped(seed) for seed in range(200)]
+    assert seeded == [flipped(seed) for seed in range(200)]  # reset(seed) replays the coin
+    assert within_binomial(sum(seeded), 200, 0.5)
+    flipped(123)
+    unseeded = [flipped(None) for _ in range(200)]  # each unseeded reset draws anew
+    assert within_binomial(sum(unseeded), 200, 0.5)
+    flipped(123)
+    assert unseeded == [flipped(None) for _ in range(200)]
+
+
+def test_env_group_key_defaults_to_the_noise_key(one_problem: str) -> None:
+    env = MathEnv(source=one_problem, difficulty=None, flip_prob=0.5, flip_scope="group")
+    keys = []
+    for options in (
+        {"noise_key": "a"},
+        {"noise_key": "a", "noise_group_key": "g"},
+        {"noise_key": 7},
+    ):
+        env.reset(seed=0, options=options)
+        keys.append(env.step(NO_ANSWER)[4]["noise_key"])
+    assert keys == ["a/turn0/invalid0", "g/turn0/invalid0", "7/turn0/invalid0"]
+
+
+def test_env_multi_turn_attempts_get_their_own_coins(one_problem: str) -> None:
+    env = MathEnv(source=one_problem, difficulty=None, flip_prob=0.5, max_turns=3)
+    env.reset(seed=0, options={"noise_key": "k"})
+    infos = [env.step(r"\boxed{3}")[4] for _ in range(3)]
+    assert [info["noise_key"] for info in infos] == [
+        "k/turn0/invalid0", "k/turn1/invalid0", "k/turn2/invalid0"
+    ]  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    p=st.sampled_from([0.0, 1.0]),
+    scope=st.sampled_from(["sample", "group"]),
+    options=st.fixed_dictionaries(
+        {},
+        optional={
+            "noise_key": st.one_of(st.text(max_size=20), st.integers()),
+            "noise_group_key": st.one_of(st.text(max_size=20), st.integers()),
+        },
+    ),
+    seed=st.one_of(st.none(), st.integers(min_value=0, max_value=2**32 - 1)),
+    answer=st.sampled_from([r"\boxed{2}", r"\boxed{3}", NO_ANSWER]),
+)
+def test_env_p_zero_never_flips_and_p_one_always_flips(
+    one_problem: str,
+    p: float,
+    scope: str,
+    options: dict[str, Any],
+    seed: int | None,
+    answer: str,
+) -> None:
+    env = MathEnv(source=one_problem, difficulty=None, flip_prob=p, flip_scope=scope)
+    env.reset(seed=seed, options=options)
+    _, reward, _, _, info = env.step(answer)
+    clean = 1.0 if answer == r"\boxed{2}" else 0.0
+    assert info["clean_reward"] == clean
+    assert info["flipped"] is (p == 1.0)
+    assert reward == (1.0 - clean if p == 1.0 else clean)
+
+
+@pytest.mark.parametrize("key", [1.5, None, ["a"], True])
+def test_env_rejects_a_bad_noise_key(one_problem: str, key: Any) -> None:
+    env = MathEnv(source=one_problem, difficulty=None, flip_prob=0.5)
+    with pytest.raises(ValueError, match="must be a str or an int"):
+        env.reset(seed=0, options={"noise_key": key})
+
+
 # ------------------------------------------------------------------------ RPR
+def reference_repetition(text: str, n: int = 20) -> float:
+    """An independent statement of the reference penalty: distinct repeated n-grams / n-grams."""
+    words = text.split()
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    if not grams:
+        return 0.0
+    return len([g for g, c in Counter(grams).items() if c > 1]) / len(grams)
+
+
 def test_the_forty_phrases() -> None:
     assert len(REASONING_PHRASES) == 40
     assert len(set(REASONING_PHRASES)) == 40
@@ -173,14 +355,14 @@ def test_the_forty_phrases() -> None:
 def test_rpr_exact_hits() -> None:
     text = "First, we need to factor. Wait, let me check: thus x = 2."
     assert reasoning_pattern_hits(text) == {"first, ", "we need to", "wait", "let me check", "thus"}
-    assert reasoning_pattern_score(text) == pytest.approx(5 / 40)
-    assert reasoning_pattern_score(text, n_norm=20) == pytest.approx(5 / 20)
+    assert reasoning_pattern_score(text) == pytest.approx(5 / 20)  # the reference's 20
+    assert reasoning_pattern_score(text, n_norm=40) == pytest.approx(5 / 40)
 
 
 def test_rpr_counts_presence_not_occurrences() -> None:
     text = "wait wait wait. Wait! WAIT? therefore, therefore."
     assert reasoning_pattern_hits(text) == {"wait", "therefore"}
-    assert reasoning_pattern_score(text) == pytest.approx(2 / 40)
+    assert reasoning_pattern_score(text) == pytest.approx(2 / 20)
 
 
 def test_rpr_is_case_insensitive() -> None:
@@ -211,25 +393,30 @@ def test_rpr_all_forty_and_twenty_phrases() -> None:
     every = " | ".join(REASONING_PHRASES)
     assert len(reasoning_pattern_hits(every)) == 40
     assert repeated_ngram_ratio(every) == 0.0
-    assert reasoning_pattern_score(every) == 1.0
-    assert reasoning_pattern_score(every, n_norm=20) == 1.0  # capped at 1
+    assert reasoning_pattern_score(every) == 1.0  # 40 / 20, capped at 1
+    assert reasoning_pattern_score(every, n_norm=40) == 1.0
     half = " | ".join(REASONING_PHRASES[:20])
     assert len(reasoning_pattern_hits(half)) == 20
-    assert reasoning_pattern_score(half) == pytest.approx(0.5)
-    assert reasoning_pattern_score(half, n_norm=20) == 1.0
+    assert reasoning_pattern_score(half) == 1.0
+    assert reasoning_pattern_score(half, n_norm=40) == pytest.approx(0.5)
 
 
 def test_repeated_ngram_ratio_by_hand() -> None:
     assert repeated_ngram_ratio(" ".join(f"w{i}" for i in range(19))) == 0.0  # too short
     assert repeated_ngram_ratio(" ".join(f"w{i}" for i in range(20))) == 0.0  # one 20-gram
-    # a 25-word loop, 4 times: 100 words, 81 20-grams, 25 distinct
+    # a 25-word loop, 4 times: 100 words, 81 20-grams, 25 distinct ones, all of them repeated
     loop = " ".join([f"w{i}" for i in range(25)] * 4)
-    assert repeated_ngram_ratio(loop) == pytest.approx((81 - 25) / 81)
-    # 3-grams of "a b c a b c": abc bca cab abc -> 1 repeat in 4
+    assert repeated_ngram_ratio(loop) == pytest.approx(25 / 81)
+    # 3-grams of "a b c a b c": abc bca cab abc -> 1 distinct repeated (abc) in 4
     assert repeated_ngram_ratio("a b c a b c", n=3) == pytest.approx(1 / 4)
+    # "a a a a" 2-grams: aa aa aa -> 1 distinct repeated in 3 (not 2 extra copies in 3)
+    assert repeated_ngram_ratio("a a a a", n=2) == pytest.approx(1 / 3)
+    # case matters here; RPR lower-cases first
+    assert repeated_ngram_ratio("A b A B", n=2) == 0.0
+    assert repeated_ngram_ratio("a b a b", n=2) == pytest.approx(1 / 3)
 
 
-def test_rpr_repetition_penalty() -> None:
+def test_rpr_repetition_penalty_on_normal_text() -> None:
     # 1 + 38 + 20 = 59 words, 40 20-grams, one of which (w0..w19) repeats: ratio 1/40
     text = (
         "Therefore "
@@ -238,21 +425,59 @@ def test_rpr_repetition_penalty() -> None:
         + " ".join(f"w{i}" for i in range(20))
     )
     assert repeated_ngram_ratio(text) == pytest.approx(1 / 40)
-    assert reasoning_pattern_score(text, n_norm=20) == pytest.approx(1 / 20 - 1 / 40)
+    assert reasoning_pattern_score(text) == pytest.approx(1 / 20 - 1 / 40)
     assert reasoning_pattern_score(text, n_norm=40) == 0.0
 
 
-def test_rpr_looping_text_is_floored_at_zero() -> None:
+def test_rpr_on_looping_text_matches_the_reference() -> None:
     looping = "Wait, let me check. " * 50  # 200 words with period 4
     assert reasoning_pattern_hits(looping) == {"wait", "let me check"}
-    assert repeated_ngram_ratio(looping) == pytest.approx((181 - 4) / 181)
-    assert reasoning_pattern_score(looping) == 0.0
-    assert reasoning_pattern_score(looping, n_norm=20) == 0.0
+    # 181 20-grams, 4 distinct, each seen many times: the reference penalty is 4/181, not 177/181
+    assert repeated_ngram_ratio(looping) == pytest.approx(4 / 181)
+    assert reasoning_pattern_score(looping) == pytest.approx(2 / 20 - 4 / 181)  # 0.0779
+    assert reasoning_pattern_score(looping, n_norm=40) == pytest.approx(2 / 40 - 4 / 181)
     every_looping = (" ".join(REASONING_PHRASES) + " ") * 10  # all phrases, but a loop
-    assert reasoning_pattern_score(every_looping) == pytest.approx(
-        1.0 - repeated_ngram_ratio(every_looping)
+    words = len(every_looping.split())  # period p = words / 10, every distinct 20-gram repeats
+    period = words // 10
+    assert repeated_ngram_ratio(every_looping) == pytest.approx(period / (words - 19))
+    assert reasoning_pattern_score(every_looping) == pytest.approx(1.0 - period / (words - 19))
+
+
+def test_rpr_penalty_is_on_lower_cased_text() -> None:
+    # 4 phrase words, then W0..W19 and w0..w19: 44 words, 25 20-grams; lower-cased, w0..w19 repeats
+    text = (
+        "Therefore, wait, thus, hence. "
+        + " ".join(f"W{i}" for i in range(20))
+        + " "
+        + " ".join(f"w{i}" for i in range(20))
     )
-    assert reasoning_pattern_score(every_looping) < 0.2
+    assert repeated_ngram_ratio(text) == 0.0
+    assert reasoning_pattern_score(text) == pytest.approx(4 / 20 - 1 / 25)
+
+
+def test_rpr_self_posed_questions_cost_a_point_each() -> None:
+    reasoned = "First, we need to add. Wait, thus 2."
+    assert reasoning_pattern_score(reasoned) == pytest.approx(4 / 20)
+    assert reasoning_pattern_score(reasoned + " User: what is 3+3? Assistant: 6") == 0.0
+    assert reasoning_pattern_score(reasoned + " user:no space") == pytest.approx(4 / 20)
+    every = " | ".join(REASONING_PHRASES)
+    assert reasoning_pattern_score(every + " user: again") == 0.0  # 1 - 1
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([*REASONING_PHRASES[:12], "x", "y", "z", "user: ", "Wait", "\n"]),
+        max_size=120,
+    )
+)
+def test_rpr_matches_a_restatement_of_the_reference(parts: list[str]) -> None:
+    text = " ".join(parts)
+    lowered = text.lower()
+    hits = sum(phrase in lowered for phrase in REASONING_PHRASES)
+    expected = min(1.0, hits / 20) - reference_repetition(lowered) - lowered.count("user: ")
+    assert reasoning_pattern_score(text) == pytest.approx(max(0.0, expected))
+    assert repeated_ngram_ratio(text) == pytest.approx(reference_repetition(text))
 
 
 @pytest.mark.parametrize("n_norm", [0, -5])
@@ -266,42 +491,42 @@ REASONED = r"First, we need to factor. Wait, let me check: thus x = \boxed{2}." 
 
 
 def test_mode_correct() -> None:
-    score = MathScorer(RewardConfig(format_reward=0.1)).score("q", "2", REASONED, task_id="t")
+    score = MathScorer(RewardConfig(format_reward=0.1)).score("q", "2", REASONED)
     assert score.components == {"correct": 1.0, "format": 0.1}
     assert score.reward == pytest.approx(1.1)
-    assert score.rpr == pytest.approx(5 / 40)  # reported, not rewarded
+    assert score.rpr == pytest.approx(5 / 20)  # reported, not rewarded
 
 
 def test_mode_rpr() -> None:
     scorer = MathScorer(RewardConfig(mode="rpr", rpr_n_norm=20, rpr_weight=0.3))
-    right = scorer.score("q", "2", REASONED, task_id="t")
-    wrong = scorer.score("q", "3", REASONED, task_id="t")
+    right = scorer.score("q", "2", REASONED)
+    wrong = scorer.score("q", "3", REASONED)
     for score in (right, wrong):
         assert score.components == {"rpr": pytest.approx(5 / 20), "format": 0.0}  # no weight
         assert score.reward == pytest.approx(0.25)
     assert (right.clean_reward, wrong.clean_reward) == (1.0, 0.0)
-    no_answer = scorer.score("q", "2", "Wait, thus hence.", task_id="t")
+    no_answer = scorer.score("q", "2", "Wait, thus hence.")
     assert no_answer.components == {"rpr": pytest.approx(3 / 20), "format": 0.0}
 
 
 def test_mode_correct_plus_rpr() -> None:
     config = RewardConfig(mode="correct+rpr", rpr_weight=0.5, format_reward=0.1)
     scorer = MathScorer(config)
-    right = scorer.score("q", "2", REASONED, task_id="t")
+    right = scorer.score("q", "2", REASONED)
     assert right.components == {
-        "correct": 1.0, "rpr": pytest.approx(0.5 * 5 / 40), "format": 0.1
+        "correct": 1.0, "rpr": pytest.approx(0.5 * 5 / 20), "format": 0.1
     }  # fmt: skip
-    assert right.reward == pytest.approx(1.0 + 0.0625 + 0.1)
-    wrong = scorer.score("q", "3", REASONED, task_id="t")
-    assert wrong.components == {"correct": 0.0, "rpr": pytest.approx(0.0625), "format": 0.1}
-    assert wrong.reward == pytest.approx(0.1625)
+    assert right.reward == pytest.approx(1.0 + 0.125 + 0.1)
+    wrong = scorer.score("q", "3", REASONED)
+    assert wrong.components == {"correct": 0.0, "rpr": pytest.approx(0.125), "format": 0.1}
+    assert wrong.reward == pytest.approx(0.225)
 
 
 def test_correct_plus_rpr_flips_only_correctness() -> None:
     scorer = MathScorer(RewardConfig(mode="correct+rpr", flip_prob=1.0))
-    score = scorer.score("q", "2", REASONED, task_id="t")
+    score = scorer.score("q", "2", REASONED)
     assert score.flipped is True
-    assert score.components == {"correct": 0.0, "rpr": pytest.approx(5 / 40), "format": 0.0}
+    assert score.components == {"correct": 0.0, "rpr": pytest.approx(5 / 20), "format": 0.0}
     assert score.clean_reward == 1.0
 
 
@@ -316,8 +541,8 @@ def test_correct_plus_rpr_flips_only_correctness() -> None:
 )
 def test_components_sum_to_the_reward(config: RewardConfig) -> None:
     scorer = MathScorer(config)
-    for i, response in enumerate([REASONED, NO_ANSWER, r"\boxed{3}", "Wait, hence " * 30]):
-        score = scorer.score("q", "2", response, task_id=f"t{i}")
+    for response in [REASONED, NO_ANSWER, r"\boxed{3}", "Wait, hence " * 30]:
+        score = scorer.score("q", "2", response)
         assert score.reward == pytest.approx(sum(score.components.values()))
 
 
@@ -330,7 +555,7 @@ def test_callable_reward_model() -> None:
         return 0.3
 
     scorer = MathScorer(RewardConfig(reward_model=rm, format_reward=0.1))
-    score = scorer.score("What is 1+1?", "2", r"\boxed{2}", task_id="t")
+    score = scorer.score("What is 1+1?", "2", r"\boxed{2}")
     assert calls == [("What is 1+1?", r"\boxed{2}")]
     assert score.components == {"rm": 0.3, "format": 0.1}
     assert score.reward == pytest.approx(0.4)
@@ -352,8 +577,8 @@ def test_module_attr_reward_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "arenagym_test_rm_module", raising=False)
     scorer = MathScorer(RewardConfig(reward_model="arenagym_test_rm_module:score"))
-    assert scorer.score("q", "2", r"a good \boxed{7}", task_id="t").reward == 0.9
-    assert scorer.score("q", "2", r"a bad \boxed{2}", task_id="t").reward == 0.1
+    assert scorer.score("q", "2", r"a good \boxed{7}").reward == 0.9
+    assert scorer.score("q", "2", r"a bad \boxed{2}").reward == 0.1
     assert scorer.config.as_info()["reward_model"] == "arenagym_test_rm_module:score"
     with pytest.raises(ValueError, match="not callable"):
         MathScorer(RewardConfig(reward_model="arenagym_test_rm_module:NOT_CALLABLE"))
@@ -392,7 +617,7 @@ def test_unknown_reward_model_name_raises_value_error(spec: str, message: str) -
 def test_reward_model_score_must_be_in_unit_interval(value: float) -> None:
     scorer = MathScorer(RewardConfig(reward_model=lambda prompt, response: value))
     with pytest.raises(ValueError, match=r"outside \[0, 1\]"):
-        scorer.score("q", "2", r"\boxed{2}", task_id="t")
+        scorer.score("q", "2", r"\boxed{2}")
 
 
 TEN_PHRASES = (
@@ -429,7 +654,7 @@ def test_calibration(rm_value: float, threshold: float, alpha: float, expected: 
         rm_alpha=alpha,
         rpr_n_norm=20,
     )
-    score = MathScorer(config).score("q", "2", TEN_PHRASES, task_id="t")
+    score = MathScorer(config).score("q", "2", TEN_PHRASES)
     assert score.rm_score == rm_value
     assert score.reward == pytest.approx(expected)
     assert set(score.components) == {"rm", "rm_calibration", "format"}
@@ -439,14 +664,12 @@ def test_calibration(rm_value: float, threshold: float, alpha: float, expected: 
 
 def test_calibration_defaults_are_paper_values() -> None:
     config = RewardConfig()
-    assert (config.rm_threshold, config.rm_alpha, config.rpr_n_norm) == (0.5, 0.1, 40)
-    assert (config.mode, config.flip_prob, config.flip_scope) == ("correct", 0.0, "group")
+    assert (config.rm_threshold, config.rm_alpha, config.rpr_n_norm) == (0.5, 0.1, 20)
+    assert (config.mode, config.flip_prob, config.flip_scope) == ("correct", 0.0, "sample")
 
 
 def test_no_calibration_component_without_calibration() -> None:
-    score = MathScorer(RewardConfig(reward_model=lambda p, r: 0.2)).score(
-        "q", "2", TEN_PHRASES, task_id="t"
-    )
+    score = MathScorer(RewardConfig(reward_model=lambda p, r: 0.2)).score("q", "2", TEN_PHRASES)
     assert score.components == {"rm": 0.2, "format": 0.0}
 
 
@@ -455,7 +678,7 @@ def test_simulated_rm_accuracy(accuracy: float) -> None:
     scorer = MathScorer(RewardConfig(simulated_rm_accuracy=accuracy, noise_seed=3))
     pairs = [(f"problem {i}", NO_ANSWER + f" ({i})") for i in range(3_000)]
     pairs += [(f"problem {i}", rf"attempt {i}: \boxed{{2}}") for i in range(1_000)]
-    scores = [scorer.score(prompt, "2", response, task_id=prompt) for prompt, response in pairs]
+    scores = [scorer.score(prompt, "2", response) for prompt, response in pairs]
     assert sum(s.clean_reward for s in scores) == 1_000
     right = sum((s.rm_score >= 0.5) == (s.clean_reward == 1.0) for s in scores)
     assert within_binomial(right, len(pairs), accuracy), right / len(pairs)
@@ -466,11 +689,11 @@ def test_simulated_rm_accuracy(accuracy: float) -> None:
         assert s.reward == s.components["rm"] == s.rm_score
     # deterministic: a second scorer gives the same scores; another seed does not
     again = MathScorer(RewardConfig(simulated_rm_accuracy=accuracy, noise_seed=3))
-    assert [again.score(p, "2", r, task_id=p).rm_score for p, r in pairs[:300]] == [
+    assert [again.score(p, "2", r).rm_score for p, r in pairs[:300]] == [
         s.rm_score for s in scores[:300]
     ]
     other = MathScorer(RewardConfig(simulated_rm_accuracy=accuracy, noise_seed=4))
-    assert [other.score(p, "2", r, task_id=p).rm_score for p, r in pairs[:300]] != [
+    assert [other.score(p, "2", r).rm_score for p, r in pairs[:300]] != [
         s.rm_score for s in scores[:300]
     ]
 
@@ -479,8 +702,8 @@ def test_simulated_rm_accuracy(accuracy: float) -> None:
 def test_simulated_rm_extremes(accuracy: float, high_when_correct: bool) -> None:
     scorer = MathScorer(RewardConfig(simulated_rm_accuracy=accuracy))
     for i in range(200):
-        right = scorer.score(f"q{i}", "2", rf"\boxed{{2}} #{i}", task_id="t")
-        wrong = scorer.score(f"q{i}", "2", rf"\boxed{{3}} #{i}", task_id="t")
+        right = scorer.score(f"q{i}", "2", rf"\boxed{{2}} #{i}")
+        wrong = scorer.score(f"q{i}", "2", rf"\boxed{{3}} #{i}")
         assert (right.rm_score >= 0.5) is high_when_correct
         assert (wrong.rm_score >= 0.5) is not high_when_correct
 
@@ -607,39 +830,53 @@ def test_trl_column_length_mismatch(columns: dict[str, list[str]], name: str) ->
         make_trl_reward()([r"\boxed{4}", r"\boxed{4}"], **columns)
 
 
-def test_trl_group_flips_are_keyed_by_prompt() -> None:
-    noisy = make_trl_reward(flip_prob=0.5)
-    clean = make_trl_reward(flip_prob=0.5, clean=True)
+def test_trl_group_scope_shares_a_coin_per_prompt_per_call() -> None:
+    noisy = make_trl_reward(flip_prob=0.5, flip_scope="group")
+    clean = make_trl_reward(flip_prob=0.5, flip_scope="group", clean=True)
     prompts, completions = [], []
     for i in range(40):
         for j, text in enumerate([r"\boxed{4}", r"\boxed{5}", "no idea", r"it is \boxed{4}"]):
             prompts.append(f"Prompt number {i}: what is 2+2?")
             completions.append(f"{text} (sample {j})")
     answers = ["4"] * len(completions)
-    rewards = noisy(completions, prompts=prompts, answer=answers)
     truths = clean(completions, prompts=prompts, answer=answers)
     assert truths == [1.0, 0.0, 0.0, 1.0] * 40
-    group_flips = []
-    for g in range(40):
-        flips = {rewards[k] != truths[k] for k in range(4 * g, 4 * g + 4)}
-        assert len(flips) == 1, f"prompt {g} flipped only some of its completions"
-        group_flips.append(flips.pop())
-    assert 0 < sum(group_flips) < 40
-    # stateless: the same prompt in another call, in another position, gets the same coin
-    g = group_flips.index(True)
-    assert noisy([r"\boxed{4}"], prompts=[prompts[4 * g]], answer=["4"]) == [0.0]
-    # a task_id column overrides the prompt as the key
+    calls = []
+    for _ in range(30):  # one call per training step
+        rewards = noisy(completions, prompts=prompts, answer=answers)
+        group_flips = []
+        for g in range(40):
+            flips = {rewards[k] != truths[k] for k in range(4 * g, 4 * g + 4)}
+            assert len(flips) == 1, f"prompt {g} flipped only some of its completions"
+            group_flips.append(flips.pop())
+        calls.append(group_flips)
+    flipped = sum(map(sum, calls))
+    assert within_binomial(flipped, 30 * 40, 0.5), flipped
+    # a prompt's coin is drawn anew at every call: no prompt keeps its flip for the whole run
+    per_prompt = [sum(call[g] for call in calls) for g in range(40)]
+    assert all(0 < count < 30 for count in per_prompt), per_prompt
+    # a task_id column overrides the prompt as the group
     shared = noisy(
         completions[::4], prompts=prompts[::4], answer=answers[::4], task_id=["same"] * 40
     )
     assert len(set(shared)) == 1
+    # reproducible: a fresh function replays the same calls' coins
+    again = make_trl_reward(flip_prob=0.5, flip_scope="group")
+    first = make_trl_reward(flip_prob=0.5, flip_scope="group")
+    for _ in range(3):
+        assert again(completions, prompts=prompts, answer=answers) == first(
+            completions, prompts=prompts, answer=answers
+        )
 
 
-def test_trl_sample_scope() -> None:
-    reward = make_trl_reward(flip_prob=0.5, flip_scope="sample")
+def test_trl_sample_scope_is_the_default_and_draws_per_call() -> None:
+    reward = make_trl_reward(flip_prob=0.5)
     completions = [rf"\boxed{{4}} (sample {j})" for j in range(200)]
-    rewards = reward(completions, prompts=["one prompt"] * 200, answer=["4"] * 200)
-    assert within_binomial(int(sum(rewards)), 200, 0.5)
+    first = reward(completions, prompts=["one prompt"] * 200, answer=["4"] * 200)
+    assert within_binomial(int(sum(first)), 200, 0.5)
+    second = reward(completions, prompts=["one prompt"] * 200, answer=["4"] * 200)
+    agree = sum(a == b for a, b in zip(first, second, strict=True))
+    assert within_binomial(agree, 200, 0.5), agree
 
 
 def test_trl_clean_ignores_the_noise() -> None:

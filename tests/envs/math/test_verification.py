@@ -138,7 +138,7 @@ def test_equivalence_table_is_large_enough() -> None:
 
 @pytest.mark.parametrize(("gold", "response", "expected"), EQUIVALENCE)
 def test_equivalence(scorer: MathScorer, gold: str, response: str, expected: float) -> None:
-    score = scorer.score("a problem", gold, response, task_id="t")
+    score = scorer.score("a problem", gold, response)
     assert score.reward == expected
     assert score.clean_reward == expected
     assert score.components == {"correct": expected, "format": 0.0}
@@ -212,7 +212,7 @@ def test_last_boxed(text: str, expected: str | None) -> None:
 
 
 def test_nested_box_is_graded_as_the_outer_answer(scorer: MathScorer) -> None:
-    score = scorer.score("p", "5", r"so \boxed{\boxed{5}}", task_id="t")
+    score = scorer.score("p", "5", r"so \boxed{\boxed{5}}")
     assert score.extracted_answer == r"\boxed{5}"
     assert score.clean_reward == 1.0
 
@@ -242,10 +242,10 @@ def test_only_the_configured_methods_are_used() -> None:
 
 def test_scorer_uses_its_extraction_order() -> None:
     tag_first = MathScorer(answer_extraction=("answer_tag", "boxed"))
-    assert tag_first.score("p", "3", BOTH, task_id="t").reward == 1.0
-    assert tag_first.score("p", "4", BOTH, task_id="t").reward == 0.0
+    assert tag_first.score("p", "3", BOTH).reward == 1.0
+    assert tag_first.score("p", "4", BOTH).reward == 0.0
     boxed_only = MathScorer(answer_extraction=["boxed"])
-    score = boxed_only.score("p", "5", "The answer is 5.", task_id="t")
+    score = boxed_only.score("p", "5", "The answer is 5.")
     assert (score.has_answer, score.extracted_answer, score.reward) == (False, None, 0.0)
 
 
@@ -260,13 +260,13 @@ def test_bad_extraction_methods_raise(methods: Any) -> None:
 def test_no_answer_scores_zero_with_zero_format(scorer: MathScorer) -> None:
     formatted = MathScorer(RewardConfig(format_reward=0.2))
     for s in (scorer, formatted):
-        score = s.score("p", "5", "I think it might be five-ish", task_id="t")
+        score = s.score("p", "5", "I think it might be five-ish")
         assert score.has_answer is False
         assert score.extracted_answer is None
         assert score.reward == 0.0
         assert score.clean_reward == 0.0
         assert score.components == {"correct": 0.0, "format": 0.0}
-    with_answer = formatted.score("p", "5", r"\boxed{4}", task_id="t")
+    with_answer = formatted.score("p", "5", r"\boxed{4}")
     assert with_answer.components == {"correct": 0.0, "format": 0.2}
     assert with_answer.reward == pytest.approx(0.2)
 
@@ -335,13 +335,13 @@ def test_time_limit_in_main_thread() -> None:
 def test_time_limit_through_the_scorer() -> None:
     scorer = MathScorer(RewardConfig(format_reward=0.1), verify_timeout_s=1.0)
     start = time.monotonic()
-    score = scorer.score("p", "5", rf"so it is \boxed{{{PATHOLOGICAL}}}", task_id="t")
+    score = scorer.score("p", "5", rf"so it is \boxed{{{PATHOLOGICAL}}}")
     assert time.monotonic() - start < 1.0 + 3.0
     assert score.timed_out is True
     assert score.has_answer is True
     assert score.clean_reward == 0.0
     assert score.components == {"correct": 0.0, "format": 0.1}
-    assert scorer.score("p", "5", r"\boxed{5}", task_id="t").reward == pytest.approx(1.1)
+    assert scorer.score("p", "5", r"\boxed{5}").reward == pytest.approx(1.1)
 
 
 def test_time_limit_in_worker_thread(fresh_pool: verifier._WorkerPool) -> None:
@@ -487,7 +487,7 @@ def test_extract_answer_never_raises(text: str) -> None:
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(TEXTS, st.sampled_from(["5", r"\frac{1}{2}", "[1, 3)", r"\{1, 2\}", "(x+1)^2"]))
 def test_score_never_raises(text: str, gold: str) -> None:
-    score = FUZZ_SCORER.score("p", gold, text, task_id="t")
+    score = FUZZ_SCORER.score("p", gold, text)
     assert score.reward == pytest.approx(sum(score.components.values()))
     assert score.clean_reward in (0.0, 1.0)
     assert 0.0 <= score.rpr <= 1.0
