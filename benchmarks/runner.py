@@ -212,6 +212,7 @@ async def _run(
         raise RunSetupError(f"agent kwargs must be JSON-serialisable ({error})") from None
     secrets = secret_values(agent_spec, kwargs)
     name = redact_secrets(agent_name or agent_display_name(agent_spec, kwargs), secrets)
+    kwargs = suite.agent_kwargs(agent_spec, kwargs)  # the suite's [generation] budgets
     try:
         resolve_agent_factory(agent_spec)
     except ValueError as error:

@@ -30,6 +30,16 @@ OpenSkill (see :mod:`arenagym.benchmarks.matches` and :mod:`arenagym.benchmarks.
     seeds = [0, 1]
     max_steps = 1000                     # optional safety cap on moves per game
 
+A suite may set the generation budgets of LLM agents (``hf:``, ``vllm:``, ``openai:`` specs), as
+lm-evaluation-harness tasks set their ``generation_kwargs``: every LLM agent that plays the suite
+(``--agent`` or a ``[[players]]`` entry) gets these values for the keys its own spec and kwargs
+do not set, so agents on one leaderboard answer under the same budgets::
+
+    [generation]
+    max_tokens = 32                      # completion tokens per reply
+    max_total_tokens = 320               # completion tokens per episode (past it: stop_reason
+                                         # max_tokens; in a game the seat forfeits)
+
 Each (task, seed, episode) is one fixed episode: the env is reset with
 :func:`episode_reset_seed` ``(seed, episode)``, which depends on nothing else (not the agent, not
 the order episodes run in), so results of different agents and of resumed runs line up.
@@ -70,7 +80,16 @@ METRICS: tuple[str, ...] = ("clean_reward", "reward", "success")
 #: Steps per episode after which the runner stops an episode (``stop_reason="max_steps"``).
 DEFAULT_MAX_STEPS = 1_000
 
-_SUITE_KEYS = frozenset({"name", "description", "tasks", "players", "matches"})
+_SUITE_KEYS = frozenset({"name", "description", "tasks", "players", "matches", "generation"})
+#: The keys of a suite's ``[generation]`` table: what it may set for LLM agents.
+GENERATION_KEYS: tuple[str, ...] = (
+    "max_tokens",
+    "max_total_tokens",
+    "temperature",
+    "top_p",
+    "top_k",
+    "stop",
+)
 _PLAYER_KEYS = frozenset({"name", "agent", "kwargs"})
 _MATCH_KEYS = frozenset({"name", "env", "kwargs", "episodes", "seeds", "max_steps"})
 _TASK_KEYS = frozenset({"name", "env", "kwargs", "episodes", "seeds", "metric", "max_steps"})
@@ -139,6 +158,38 @@ class Suite:
     source: str = "<string>"
     players: tuple[Player, ...] = ()
     matches: tuple[MatchTask, ...] = ()
+    generation: dict[str, Any] = field(default_factory=dict)
+
+    def agent_kwargs(self, agent_spec: str, kwargs: dict[str, Any] | None) -> dict[str, Any]:
+        r"""``kwargs`` plus the suite's ``[generation]`` values that an LLM ``agent_spec`` and
+        ``kwargs`` leave unset (other agents: ``kwargs`` unchanged).
+
+        Example:
+            >>> suite = parse_suite(
+            ...     'tasks = [{env = "Math-v0", episodes = 1, seeds = [0]}]\n'
+            ...     "[generation]\nmax_tokens = 32\nmax_total_tokens = 320",
+            ...     default_name="demo",
+            ... )
+            >>> suite.agent_kwargs("hf:tiny,max_tokens=64", {"temperature": 0})
+            {'temperature': 0, 'max_total_tokens': 320}
+            >>> suite.agent_kwargs("random", {"seed": 1})
+            {'seed': 1}
+        """
+        from arenagym.agents.base import parse_llm_spec
+
+        merged = dict(kwargs or {})
+        if not self.generation:
+            return merged
+        try:
+            spec = parse_llm_spec(agent_spec)
+        except ValueError:  # a bad LLM spec: the agent's own build reports it
+            return merged
+        if spec is None:
+            return merged
+        for key, value in self.generation.items():
+            if key not in merged and key not in spec.sampling and key not in spec.agent:
+                merged[key] = value
+        return merged
 
     @property
     def n_episodes(self) -> int:
@@ -222,6 +273,7 @@ def parse_suite(text: str, source: str = "<string>", default_name: str | None = 
     if not isinstance(description, str):
         raise SuiteError(f"{source}: field 'description' must be a string, got {description!r}")
     players, matches = _parse_matches(data, source)
+    generation = _parse_generation(data.get("generation", {}), source)
     raw_tasks = data.get("tasks")
     if raw_tasks is None and matches:
         raw_tasks = []
@@ -253,7 +305,35 @@ def parse_suite(text: str, source: str = "<string>", default_name: str | None = 
         source=source,
         players=players,
         matches=matches,
+        generation=generation,
     )
+
+
+def _parse_generation(raw: Any, source: str) -> dict[str, Any]:
+    """The ``[generation]`` table: budgets and sampling settings for LLM agents."""
+    if not isinstance(raw, dict):
+        raise SuiteError(f"{source}: field 'generation' must be a table ([generation])")
+    _check_keys(raw, frozenset(GENERATION_KEYS), source, "[generation]")
+    for key, value in raw.items():
+        where = f"{source}: [generation]: field {key!r}"
+        if key in ("max_tokens", "max_total_tokens"):
+            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+            need = "an integer >= 1"
+        elif key == "top_k":
+            ok = isinstance(value, int) and not isinstance(value, bool) and value >= -1
+            need = "an integer >= -1 (-1 or 0: no limit)"
+        elif key == "stop":
+            ok = isinstance(value, list) and all(isinstance(v, str) and v for v in value)
+            need = "a list of non-empty strings"
+        elif key == "top_p":
+            ok = isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= 1
+            need = "a number in (0, 1]"
+        else:  # temperature
+            ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+            need = "a number >= 0"
+        if not ok:
+            raise SuiteError(f"{where} must be {need}, got {value!r}")
+    return dict(raw)
 
 
 def _parse_matches(

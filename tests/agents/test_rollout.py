@@ -207,3 +207,34 @@ def test_seeded_episodes_get_their_own_streams_and_still_batch() -> None:
     assert [without_timing(t) for t in again] == [without_timing(t) for t in trajectories]
     seeds = {p.seed for p in backend.params}
     assert len(seeds) == 8  # 4 episodes x 2 turns
+
+
+def test_counted_episodes_arriving_over_a_few_ms_share_one_batch() -> None:
+    """Four episodes are live; three ask at 0, 5 and 12 ms (the fourth is slow to reset and
+    finishes without asking): the three go as one batch, not as a batch of one followed by
+    another, and the batch leaves soon after the fourth episode finishes."""
+    backend = FakeBackend()
+
+    async def main() -> float:
+        queue = BatchingQueue(backend, max_wait_s=0.03)
+        loop = asyncio.get_running_loop()
+        for _ in range(4):
+            queue.episode_started()
+
+        async def ask(delay: float) -> None:
+            await asyncio.sleep(delay)
+            await queue.generate([{"role": "user", "content": "hi"}], GREEDY)
+
+        async def silent() -> None:
+            await asyncio.sleep(0.2)
+            queue.episode_finished()
+
+        started = loop.time()
+        await asyncio.gather(ask(0.0), ask(0.005), ask(0.012), silent())
+        elapsed = loop.time() - started
+        await queue.aclose()
+        return elapsed
+
+    elapsed = asyncio.run(main())
+    assert backend.batches == [3]
+    assert elapsed < 0.5

@@ -123,3 +123,55 @@ def test_seeded_sampling_is_the_same_alone_and_in_a_batch(tiny_model_dir: Path) 
 def test_max_batch_size_is_checked() -> None:
     with pytest.raises(ValueError, match="max_batch_size must be >= 1"):
         ThreadBatcher(SlowEcho(), max_batch_size=0)
+
+
+def _turn_based_games(batcher: ThreadBatcher, games: int, turns: int, think_s: float) -> None:
+    """``games`` threads, each counted as an episode, asking ``turns`` times with a pause (the
+    opponent's move) between asks; the first thread starts a little ahead of the others."""
+
+    def play(game: int) -> None:
+        batcher.episode_started()
+        try:
+            if game:
+                time.sleep(0.01)
+            for turn in range(turns):
+                batcher.generate([{"role": "user", "content": f"g{game}t{turn}"}], SamplingParams())
+                time.sleep(think_s)
+        finally:
+            batcher.episode_finished()
+
+    _in_threads([lambda g=g: play(g) for g in range(games)])
+
+
+def test_counted_episodes_wait_for_each_other_instead_of_alternating() -> None:
+    counted = SlowEcho()
+    _turn_based_games(ThreadBatcher(counted, max_wait_s=0.2), games=6, turns=4, think_s=0.005)
+    assert counted.batches == [6, 6, 6, 6]  # one round of generation per turn
+
+    # without the count the first caller goes alone and the others follow: twice the rounds
+    uncounted = SlowEcho()
+    batcher = ThreadBatcher(uncounted, max_wait_s=0.2)
+    batcher.episode_started = batcher.episode_finished = lambda: None  # type: ignore[method-assign]
+    _turn_based_games(batcher, games=6, turns=4, think_s=0.005)
+    assert len(uncounted.batches) > 4 and 1 in uncounted.batches
+
+
+def test_a_slow_episode_holds_a_batch_back_at_most_max_wait_s() -> None:
+    backend = SlowEcho()
+    batcher = ThreadBatcher(backend, max_wait_s=0.1)
+    batcher.episode_started()  # an episode that never asks (e.g. its opponent is thinking)
+    batcher.episode_started()
+    started = time.perf_counter()
+    batcher.generate([{"role": "user", "content": "ab"}], SamplingParams())
+    waited = time.perf_counter() - started
+    assert 0.1 <= waited < 0.1 + 0.05 + 0.3
+    batcher.episode_finished()  # the silent one ends: the next ask goes at once
+    started = time.perf_counter()
+    batcher.generate([{"role": "user", "content": "cd"}], SamplingParams())
+    assert time.perf_counter() - started < 0.05 + 0.08
+    assert backend.batches == [1, 1]
+
+
+def test_max_wait_s_is_checked() -> None:
+    with pytest.raises(ValueError, match="max_wait_s must be >= 0"):
+        ThreadBatcher(SlowEcho(), max_wait_s=-1)

@@ -153,3 +153,36 @@ def test_python_dash_m_works(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "usage: arenagym leaderboard" in result.stdout
+
+
+def test_several_suites_in_one_run_each_with_its_generation_budget(
+    tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One process plays both suites (the model loads once) and each suite's [generation]
+    budget reaches the LLM agent unless its spec sets the key."""
+    from arenagym.agents.base import _BACKENDS, clear_backend_cache
+
+    suites = []
+    for name, budget in (("short", 1), ("long", 3)):
+        path = tmp_path / f"{name}.toml"
+        header = f'name = "{name}"\n[generation]\nmax_tokens = {budget}'
+        path.write_text(SUITE.replace('name = "cli"', header), encoding="utf-8")
+        suites += ["--suite", str(path)]
+    store = tmp_path / "r.sqlite"
+    clear_backend_cache()
+    agent = f"hf:{tiny_model_dir},temperature=0"
+    run = ["run", *suites, "--store", str(store), "--no-progress", "--agent-name", "tiny"]
+    assert main([*run, "--agent", agent]) == 0
+    out = capsys.readouterr().out
+    assert "short · tiny: 4 episodes run" in out and "long · tiny: 4 episodes run" in out
+    assert len(_BACKENDS) == 1  # one model for both suites
+    with ResultsStore(store) as results:
+        kwargs = {row.suite: row.agent_kwargs for row in results.rows()}
+    assert kwargs == {"short": {"max_tokens": 1}, "long": {"max_tokens": 3}}
+
+    # a key in the spec wins over the suite's
+    assert main([*run, "--agent", agent + ",max_tokens=2", "--agent-name", "own"]) == 0
+    with ResultsStore(store) as results:
+        own = {row.suite: row.agent_kwargs for row in results.rows(agent="own")}
+    assert own == {"short": {}, "long": {}}
+    clear_backend_cache()

@@ -160,3 +160,35 @@ def test_a_player_that_stops_its_episode_forfeits_without_an_error(tmp_path: Pat
         assert row.rewards[stopper] == -1.0 and row.rewards[1 - stopper] == 1.0
         assert row.info["stopped"]["seat"] == "stopper"
         assert row.info["stopped"]["prompt_tokens"] == 9000
+
+
+def test_opponents_limit_the_new_agents_games_but_not_the_pools(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    suite = tmp_path / "pool.toml"
+    suite.write_text(
+        'name = "pool"\n'
+        f'[[players]]\nname = "random"\nagent = "{OPP}RandomLegalOpponent"\n'
+        f'[[players]]\nname = "first"\nagent = "{OPP}FirstLegalOpponent"\n'
+        '[[matches]]\nname = "nim"\nenv = "TextArena/Nim-AEC-v0"\nseeds = [0]\n'
+        '[[matches]]\nname = "guess"\nenv = "TextArena/GuessTheNumber-AEC-v0"\nseeds = [0]\n',
+        encoding="utf-8",
+    )
+    store = tmp_path / "r.sqlite"
+    args = ["run", "--suite", str(suite), "--store", str(store), "--no-progress"]
+    new = ["--agent", OPP + "SearchOpponent", "--agent-name", "new"]
+    assert main([*args, *new, "--opponents", "first"]) == 0
+    with ResultsStore(store) as results:
+        lineups = sorted(row.lineup for row in results.match_rows())
+    assert lineups == sorted(
+        [
+            ("random", "first"), ("first", "random"),  # the pool's own games: all played
+            ("new", "first"), ("first", "new"),  # the new agent meets only 'first'
+            ("random",), ("first",), ("new",),  # one-player games: everyone alone
+        ]
+    )  # fmt: skip
+    capsys.readouterr()
+    assert main([*args, *new, "--opponents", "first,nobody"]) == 2
+    assert "'nobody' is not a player of suite 'pool' (its players: random, first)" in (
+        capsys.readouterr().err
+    )

@@ -178,6 +178,25 @@ BAD: dict[str, tuple[str, list[str]]] = {
     ),
     "kwargs nan": (ONE_TASK + "kwargs = { x = nan }\n", ["'kwargs'", "JSON-serialisable"]),
     "task name type": (ONE_TASK + "name = 7\n", ["'name'", "non-empty string"]),
+    "generation not a table": ("generation = 3\n" + ONE_TASK, ["'generation'", "table"]),
+    "generation unknown key": (
+        "[generation]\nmax_token = 3\n" + ONE_TASK,
+        ["[generation]", "'max_token'", "max_tokens"],
+    ),
+    "generation max_tokens zero": (
+        "[generation]\nmax_tokens = 0\n" + ONE_TASK,
+        ["[generation]", "'max_tokens'", "integer >= 1"],
+    ),
+    "generation max_total_tokens text": (
+        '[generation]\nmax_total_tokens = "9"\n' + ONE_TASK,
+        ["'max_total_tokens'", "integer >= 1"],
+    ),
+    "generation temperature negative": (
+        "[generation]\ntemperature = -0.5\n" + ONE_TASK,
+        ["'temperature'", ">= 0"],
+    ),
+    "generation top_p": ("[generation]\ntop_p = 1.5\n" + ONE_TASK, ["'top_p'", "(0, 1]"]),
+    "generation stop": ('[generation]\nstop = "x"\n' + ONE_TASK, ["'stop'", "list"]),
 }
 
 
@@ -225,3 +244,24 @@ def test_reset_seeds_are_fixed_distinct_and_32_bit() -> None:
     assert seeds == [episode_reset_seed(seed, episode) for seed, episode in grid]
     # pinned, so that a change that would silently re-draw every stored episode fails here
     assert episode_reset_seed(0, 0) == 2356488672
+
+
+def test_generation_budgets_fill_only_what_an_llm_agent_leaves_unset() -> None:
+    suite = parse_suite(
+        'name = "g"\n[generation]\nmax_tokens = 32\nmax_total_tokens = 320\ntemperature = 0\n' + ONE_TASK
+    )
+    assert suite.generation == {"max_tokens": 32, "max_total_tokens": 320, "temperature": 0}
+    # the spec's own keys win, then --agent-kwargs; the suite fills the rest
+    assert suite.agent_kwargs("hf:/m,max_tokens=8", {"temperature": 0.7}) == {
+        "temperature": 0.7,
+        "max_total_tokens": 320,
+    }
+    assert suite.agent_kwargs("vllm:/m,max_total_tokens=5", None) == {
+        "max_tokens": 32,
+        "temperature": 0,
+    }
+    assert suite.agent_kwargs("openai:http://h/v1,model=x", {}) == suite.generation
+    # scripted agents take no generation settings
+    assert suite.agent_kwargs("random", {"seed": 1}) == {"seed": 1}
+    assert suite.agent_kwargs("arenagym_bench_testkit:ConstAgent", {}) == {}
+    assert parse_suite(ONE_TASK, default_name="g").agent_kwargs("hf:/m", {"seed": 3}) == {"seed": 3}
