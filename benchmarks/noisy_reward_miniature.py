@@ -12,7 +12,9 @@ reasoning): a small model learns Math-v0 arithmetic with GRPO under flipped rewa
    ``curves.json``, plotted to ``curves.png`` when matplotlib is installed, and summarised as a
    Markdown table (mean clean reward of the first and last ``--window`` steps).
 
-It shows whatever trend there is; nothing is tuned to produce one.
+It shows whatever trend there is; nothing is tuned to produce one. Its successor, with seeds,
+error bars, a held-out split, p = 0.5 and a SmolLM2 check, is
+``python -m arenagym.benchmarks.experiments.noisy_rewards``.
 
 Run (CPU smoke test, then the GPU default)::
 
@@ -25,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -53,55 +54,14 @@ SETTINGS: dict[str, dict[str, Any]] = {
 def sft_warm_start(
     model_dir: Path, out: Path, steps: int, batch: int, lr: float, device: str
 ) -> Path:
-    """Fine-tune on math-solver replies (prompt tokens masked out); save to ``out``."""
-    import gymnasium as gym
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """Fine-tune on math-solver replies (prompt tokens masked out); save to ``out``.
 
-    import arenagym.envs  # noqa: F401
-    from arenagym.agents.base import load_agent
+    (The warm start now lives in :func:`arenagym.benchmarks.experiments.noisy_rewards.sft_warm_start`;
+    this is it on Math-v0 :data:`TASK` with its own prompt, seed 0.)
+    """
+    from arenagym.benchmarks.experiments.noisy_rewards import sft_warm_start as warm_start
 
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir).to(device)
-    solver = load_agent("math-solver")
-    env = gym.make("Math-v0", **TASK)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
-    rng = random.Random(0)
-    model.train()
-    for _ in range(steps):
-        rows = []
-        for _ in range(batch):
-            problem, info = env.reset(seed=rng.randrange(2**31))
-            solver.reset(info["system_prompt"])
-            reply = solver.act(problem)
-            messages = [
-                {"role": "system", "content": info["system_prompt"]},
-                {"role": "user", "content": problem},
-            ]
-            prompt = tokenizer.apply_chat_template(
-                messages, tokenize=False, add_generation_prompt=True
-            )
-            prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-            reply_ids = tokenizer(reply + "<|im_end|>", add_special_tokens=False)["input_ids"]
-            rows.append((prompt_ids, reply_ids))
-        width = max(len(p) + len(r) for p, r in rows)
-        ids = torch.full((len(rows), width), tokenizer.pad_token_id)
-        labels = torch.full((len(rows), width), -100)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, (p, r) in enumerate(rows):
-            ids[i, : len(p) + len(r)] = torch.tensor(p + r)
-            labels[i, len(p) : len(p) + len(r)] = torch.tensor(r)
-            mask[i, : len(p) + len(r)] = 1
-        loss = model(
-            input_ids=ids.to(device), attention_mask=mask.to(device), labels=labels.to(device)
-        ).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    env.close()
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
+    return warm_start(model_dir, out, steps, batch, lr, device, env_id="Math-v0", tasks=[TASK])
 
 
 def _run_dir(setting: str) -> str:
