@@ -20,7 +20,9 @@ One :meth:`Trainer.step`:
    takes no part.
 4. **Filter**: with ``filter_zero_variance_groups``, groups whose trajectories' rewards are all
    equal are dropped (they carry no GRPO signal); a step with nothing left makes no update.
-5. **Update**: old (and reference) log-probabilities are computed without gradients; the
+5. **Update**: old (and reference) log-probabilities are computed without gradients (with one
+   update per rollout batch, the old ones are the update's own forward pass, detached: one
+   forward pass less, the same loss); the
    algorithm's estimator computes *one advantage per trajectory* from trajectory rewards (group
    mean/std over trajectories, leave-one-out over trajectories, whitening over trajectories —
    see :mod:`arenagym.trainers.algorithms`) and puts it on every sampled token of every turn of
@@ -611,12 +613,24 @@ class Trainer:
     def _update(self, samples: list[Sample], max_tokens: int, step: int) -> dict[str, Any]:
         a, o = self.config.algorithm, self.config.optim
         full = collate(samples, self.pad_id)
+        # One update per rollout batch (the on-policy case, e.g. OR1): the old log-probabilities
+        # are the policy's own at that update, so the loss takes them from its forward pass,
+        # detached (as TRL does with num_iterations=1), instead of a separate no-grad pass.
+        on_policy = (
+            o.ppo_epochs == 1
+            and o.mini_batches == 1
+            and not a.use_rollout_logprobs
+            and not self.algorithm.estimator.needs_logprobs
+        )
+        old: list[torch.Tensor] | None
         if a.use_rollout_logprobs:
             old = [full.rollout_logprobs[i, : len(s.completion_ids)] for i, s in enumerate(samples)]
+        elif on_policy:
+            old = None
         else:
             old = self._score(self.model, samples)
         ref = self._score(self.reference, samples) if self.reference is not None else None
-        old_full = _pad_rows(old, full.mask.shape[1])
+        old_full = _pad_rows(old, full.mask.shape[1]) if old is not None else None
         ref_full = _pad_rows(ref, full.mask.shape[1]) if ref is not None else None
         # one advantage per trajectory, on every sampled token of each of its turns
         advantages = self.algorithm.estimator.compute(
@@ -627,7 +641,12 @@ class Trainer:
             rows_of.setdefault(sample.trajectory, []).append(row)
         trajectory_rows = list(rows_of.values())
         per_sample = [
-            (i, advantages[i], old_full[i], None if ref_full is None else ref_full[i])
+            (
+                i,
+                advantages[i],
+                None if old_full is None else old_full[i],
+                None if ref_full is None else ref_full[i],
+            )
             for i in range(len(samples))
         ]
         totals = {"loss": 0.0, "policy_loss": 0.0, "clip_fraction": 0.0, "kl": 0.0, "entropy": 0.0}
@@ -664,13 +683,19 @@ class Trainer:
                     rows = slice(chunk_start, chunk_start + len(chunk))
                     chunk_weights = weights[rows, :width].to(self.device)
                     adv = torch.stack([per_sample[i][1][:width] for i in chunk]).to(self.device)
-                    old_lp = torch.stack([per_sample[i][2][:width] for i in chunk]).to(self.device)
+                    old_lp = (
+                        torch.stack([per_sample[i][2][:width] for i in chunk]).to(self.device)
+                        if old_full is not None
+                        else None
+                    )
                     ref_lp = (
                         torch.stack([per_sample[i][3][:width] for i in chunk]).to(self.device)
                         if ref_full is not None
                         else None
                     )
                     logprobs, entropy = self._forward(self.model, batch, with_entropy=True)
+                    if old_lp is None:  # on-policy: the ratio is exactly 1, its gradient is not
+                        old_lp = logprobs.detach()
                     if not entropy_coef and entropy is not None:
                         entropy = entropy.detach()
                     out = self.algorithm.loss(

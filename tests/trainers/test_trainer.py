@@ -282,3 +282,32 @@ def test_vllm_generator_gets_weights_pushed_after_every_update(
     assert set(fake.pushed[-1]) == set(policy)
     assert all(torch.equal(fake.pushed[-1][k], policy[k]) for k in policy)
     assert not torch.equal(fake.pushed[0]["model.norm.weight"], fake.pushed[1]["model.norm.weight"])
+
+
+def test_on_policy_update_skips_the_old_logprob_pass_and_gives_the_same_update(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With one update per rollout batch the old log-probs come from the update's own forward
+    pass (detached): no separate scoring pass, and the same weights as with one."""
+    overrides = ("optim.ppo_epochs=1", "optim.mini_batches=1", "algorithm.kl_coef=0.0")
+    scored: list[int] = []
+    real_score = Trainer._score
+
+    def spy(self: Trainer, model: Any, samples: list) -> list:
+        scored.append(len(samples))
+        return real_score(self, model, samples)
+
+    monkeypatch.setattr(Trainer, "_score", spy)
+    shortcut = Trainer(tiny_config("grpo", tiny_model_dir, tmp_path / "a", *overrides))
+    shortcut.train()
+    assert scored == []  # no policy (and, without KL, no reference) scoring pass
+
+    scoring = Trainer(tiny_config("grpo", tiny_model_dir, tmp_path / "b", *overrides))
+    estimator = scoring.algorithm.estimator
+    monkeypatch.setattr(type(estimator), "needs_logprobs", True, raising=False)
+    scoring.train()
+    assert scored  # the separate pass ran this time
+    for (name, a), b in zip(
+        shortcut.model.named_parameters(), scoring.model.parameters(), strict=True
+    ):
+        assert torch.allclose(a, b, atol=1e-6, rtol=1e-5), name
