@@ -110,6 +110,8 @@ from typing import Any
 from arenagym.benchmarks.experiments.common import (
     add_common_arguments,
     matplotlib_pyplot,
+    non_negative_int,
+    positive_int,
     summarize,
     write_json,
     write_table,
@@ -798,26 +800,6 @@ def plot_by_stage(
 # ------------------------------------------------------------------------------ the command
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
-
-
 def _games(text: str) -> tuple[str, ...]:
     from arenagym.envs.textarena.games import GAMES
 
@@ -855,13 +837,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--group-b", type=_games, help="games of the second group (default: the preset's)"
     )
-    parser.add_argument("--specialist-steps", type=_non_negative, help="GRPO steps per specialist")
-    parser.add_argument("--conquer-steps", type=_non_negative, help="GRPO steps per conquer stage")
     parser.add_argument(
-        "--eval-episodes", type=_positive, help="evaluation episodes per game and opponent"
+        "--specialist-steps", type=non_negative_int, help="GRPO steps per specialist"
     )
     parser.add_argument(
-        "--sft-steps", type=_non_negative, help="warm-start SFT steps (built models)"
+        "--conquer-steps", type=non_negative_int, help="GRPO steps per conquer stage"
+    )
+    parser.add_argument(
+        "--eval-episodes", type=positive_int, help="evaluation episodes per game and opponent"
+    )
+    parser.add_argument(
+        "--sft-steps", type=non_negative_int, help="warm-start SFT steps (built models)"
     )
     return parser
 

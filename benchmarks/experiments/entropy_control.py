@@ -68,6 +68,7 @@ from arenagym.benchmarks.experiments.common import (
     add_common_arguments,
     check_fresh_runs,
     matplotlib_pyplot,
+    non_negative_float,
     plot_curves,
     summarize,
     write_json,
@@ -183,16 +184,6 @@ PRESETS: dict[str, EntropyPreset] = {
 }
 
 
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(
@@ -203,12 +194,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_common_arguments(parser, "runs/experiments/entropy-control")
     add_size_arguments(parser)
     group = parser.add_argument_group("entropy control (default: the preset's)")
-    group.add_argument("--entropy-target", type=_non_negative_float, help="OR1: 0.2")
+    group.add_argument("--entropy-target", type=non_negative_float, help="OR1: 0.2")
     group.add_argument(
-        "--entropy-delta", type=_non_negative_float, help="coefficient step (OR1: 1e-4)"
+        "--entropy-delta", type=non_negative_float, help="coefficient step (OR1: 1e-4)"
     )
     group.add_argument(
-        "--entropy-max-coef", type=_non_negative_float, help="coefficient cap (OR1: 0.005)"
+        "--entropy-max-coef", type=non_negative_float, help="coefficient cap (OR1: 0.005)"
     )
     return parser
 

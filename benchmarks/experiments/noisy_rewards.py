@@ -93,7 +93,10 @@ from arenagym.benchmarks.experiments.common import (
     add_common_arguments,
     check_fresh_runs,
     matplotlib_pyplot,
+    non_negative_int,
     plot_curves,
+    positive_float,
+    positive_int,
     summarize,
     write_json,
     write_table,
@@ -715,36 +718,6 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value}")
-    return value
-
-
 def _difficulties(text: str) -> tuple[int, ...]:
     try:
         values = tuple(int(v) for v in text.split(",") if v.strip())
@@ -760,15 +733,15 @@ def _difficulties(text: str) -> tuple[int, ...]:
 def add_size_arguments(parser: argparse.ArgumentParser) -> None:
     """The overrides of :class:`Preset` fields shared by the experiment scripts."""
     group = parser.add_argument_group("sizes (default: the preset's)")
-    group.add_argument("--steps", type=_non_negative, help="GRPO steps per run")
-    group.add_argument("--prompts-per-step", type=_positive)
-    group.add_argument("--group-size", type=_positive, help="rollouts per prompt")
-    group.add_argument("--max-tokens", type=_positive, help="completion budget")
-    group.add_argument("--lr", type=_positive_float, help="RL learning rate")
-    group.add_argument("--micro-batch-size", type=_positive)
-    group.add_argument("--eval-every", type=_non_negative, help="steps between evaluations")
-    group.add_argument("--eval-problems", type=_positive, help="held-out problems")
-    group.add_argument("--sft-steps", type=_non_negative, help="SFT steps of a built model")
+    group.add_argument("--steps", type=non_negative_int, help="GRPO steps per run")
+    group.add_argument("--prompts-per-step", type=positive_int)
+    group.add_argument("--group-size", type=positive_int, help="rollouts per prompt")
+    group.add_argument("--max-tokens", type=positive_int, help="completion budget")
+    group.add_argument("--lr", type=positive_float, help="RL learning rate")
+    group.add_argument("--micro-batch-size", type=positive_int)
+    group.add_argument("--eval-every", type=non_negative_int, help="steps between evaluations")
+    group.add_argument("--eval-problems", type=positive_int, help="held-out problems")
+    group.add_argument("--sft-steps", type=non_negative_int, help="SFT steps of a built model")
     group.add_argument(
         "--sft-target",
         type=float,
@@ -842,7 +815,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the cpu preset's short real-model check (default smollm2-135m-instruct; '' skips)",
     )
     parser.add_argument(
-        "--real-steps", type=_non_negative, help="steps of the real-model check (0 skips it)"
+        "--real-steps", type=non_negative_int, help="steps of the real-model check (0 skips it)"
     )
     return parser
 
