@@ -308,6 +308,8 @@ def _run_matches(
     opponents = None
     if args.opponents is not None:
         opponents = [name.strip() for name in args.opponents.split(",") if name.strip()]
+        if not opponents:
+            raise _UsageError("--opponents needs at least one player name (comma-separated)")
     summary = run_matches(
         suite,
         store,

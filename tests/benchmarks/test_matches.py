@@ -188,6 +188,8 @@ def test_opponents_limit_the_new_agents_games_but_not_the_pools(
         ]
     )  # fmt: skip
     capsys.readouterr()
+    assert main([*args, *new, "--opponents", " , "]) == 2
+    assert "--opponents needs at least one player name" in capsys.readouterr().err
     assert main([*args, *new, "--opponents", "first,nobody"]) == 2
     assert "'nobody' is not a player of suite 'pool' (its players: random, first)" in (
         capsys.readouterr().err
