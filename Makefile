@@ -27,7 +27,7 @@ main:
 	$(RUN) --suite dfc18-quick
 	$(RUN) --suite recinter-quick --agent $(RECINTER):PopularityAgent --agent-name popularity
 	$(RUN) --suite recinter-quick --agent $(RECINTER):RandomAgent --agent-name random
-	$(RUN) --suite meddialog-quick --agent $(MEDDIALOG):ScriptedDoctor --agent-name scripted-doctor
+	$(RUN) --suite meddialog-quick --agent $(MEDDIALOG):OracleDoctor --agent-name oracle-doctor
 	$(RUN) --suite meddialog-quick --agent $(MEDDIALOG):RetrievalDoctor --agent-name retrieval-doctor
 	$(RUN) --suite prefinfer-quick --agent $(PREFINFER):MajorityStanceAgent --agent-name majority-stance
 	$(RUN) --suite prefinfer-quick --agent $(PREFINFER):NoPreferenceAgent --agent-name no-preference

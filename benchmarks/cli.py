@@ -90,6 +90,11 @@ against all of them) and shows OpenSkill ratings with wins/draws/losses.
 
 Episodes already in the store for this suite and agent name are skipped, so re-running the same
 command after a crash or Ctrl-C finishes the suite without repeating or duplicating episodes.
+
+An agent call that takes longer than the suite's agent_call_timeout_s (default 600 s), or calls
+of one episode that take longer than its episode_timeout_s together (default 3600 s), end that
+episode with stop reason agent_timeout (a failure of the agent; in a game it forfeits) and the
+run goes on; --agent-call-timeout and --episode-timeout override the suite's [settings].
 """
 
 _LEADERBOARD_EXAMPLES = """\
@@ -174,11 +179,26 @@ def build_parser() -> argparse.ArgumentParser:
         "(comma-separated names; default: all of them); its rating stays tied to the pool "
         "through them",
     )
+    run.add_argument(
+        "--agent-call-timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="the most one agent call (building it, reset, act) may take; past it the episode "
+        "ends with stop reason agent_timeout (default: the suite's agent_call_timeout_s)",
+    )
+    run.add_argument(
+        "--episode-timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="the most the agent's calls of one episode (one seat of a game) may take together "
+        "(default: the suite's episode_timeout_s)",
+    )
     run.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
     run.add_argument(
         "--retry-errors",
         action="store_true",
-        help="play again the episodes recorded with stop_reason agent_error or env_error",
+        help="play again the episodes recorded with stop_reason agent_error or env_error "
+        "(not agent_timeout: a timeout is the agent's result)",
     )
 
     board = commands.add_parser(
@@ -244,6 +264,8 @@ def _run(args: argparse.Namespace) -> int:
         agent_kwargs = json.loads(args.agent_kwargs)
     except json.JSONDecodeError as error:
         raise _UsageError(f"--agent-kwargs is not valid JSON ({error})") from None
+    except RecursionError:
+        raise _UsageError("--agent-kwargs is nested too deeply to read") from None
     if not isinstance(agent_kwargs, dict):
         raise _UsageError(
             f"--agent-kwargs must be a JSON object, got a JSON {type(agent_kwargs).__name__}"
@@ -283,12 +305,14 @@ def _run_one(
             progress=not args.no_progress,
             agent_name=args.agent_name,
             retry_errors=args.retry_errors,
+            agent_call_timeout_s=args.agent_call_timeout,
+            episode_timeout_s=args.episode_timeout,
         )
         reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(summary.stop_reasons.items()))
         print(
             f"{summary.suite} · {summary.agent}: {summary.ran} episodes run, {summary.skipped} "
-            f"skipped (already in the store), {summary.failed} failed (agent/env errors) "
-            f"in {summary.duration_s:.1f} s; results in {args.store}"
+            f"skipped (already in the store), {summary.failed} failed (agent/env errors or "
+            f"agent timeouts) in {summary.duration_s:.1f} s; results in {args.store}"
         )
         if reasons:
             print(f"stop reasons: {reasons}")
@@ -317,12 +341,14 @@ def _run_matches(
         concurrency=args.concurrency,
         progress=not args.no_progress,
         opponents=opponents,
+        agent_call_timeout_s=args.agent_call_timeout,
+        episode_timeout_s=args.episode_timeout,
     )
     reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(summary.stop_reasons.items()))
     print(
         f"{summary.suite} · games: {summary.ran} played, {summary.skipped} skipped (already in "
-        f"the store), {summary.failed} failed (agent/env errors) in {summary.duration_s:.1f} s; "
-        f"results in {args.store}"
+        f"the store), {summary.failed} failed (agent/env errors or agent timeouts) in "
+        f"{summary.duration_s:.1f} s; results in {args.store}"
     )
     if reasons:
         print(f"game endings (seat 0): {reasons}")
@@ -330,7 +356,15 @@ def _run_matches(
 
 
 def _leaderboard(args: argparse.Namespace) -> int:
-    if not Path(args.store).is_file():
+    store_path = Path(args.store)
+    if store_path.is_dir():
+        inside = store_path / DEFAULT_STORE.name
+        hint = f"; did you mean --store {inside}?" if inside.is_file() else ""
+        raise _UsageError(
+            f"{args.store} is a directory, not a results store: a results store is the SQLite "
+            f"file that `arenagym run --store PATH` writes (default {DEFAULT_STORE}){hint}"
+        )
+    if not store_path.is_file():
         raise _UsageError(f"no results store at {args.store}; run `arenagym run` first")
     with ResultsStore(args.store) as store:
         if args.suite is not None and args.suite not in store.suites():
@@ -359,8 +393,18 @@ def _add_store_argument(parser: argparse.ArgumentParser) -> None:
         "--store",
         default=str(DEFAULT_STORE),
         metavar="PATH",
-        help=f"the SQLite results file (default {DEFAULT_STORE}; its folder is created)",
+        help=f"the results store: one SQLite file (default {DEFAULT_STORE}; its folder is created)",
     )
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text}")
+    return value
 
 
 def _positive_int(text: str) -> int:

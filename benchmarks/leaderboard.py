@@ -6,7 +6,18 @@ standard error is their sample standard deviation / sqrt(number of seeds) (shown
 seed). Seeds, not episodes, are the unit because episodes of one seed are not independent draws
 of what a benchmark varies between runs. An agent's overall score is the unweighted mean of its
 task scores; agents are ranked by it. Episodes that ended in ``agent_error``/``env_error`` count
-with the score they reached (so a crashing agent is not flattered) and are shown as errors.
+with the score they reached (so a crashing agent is not flattered) and are shown as errors;
+episodes stopped by a time limit (``agent_timeout``) count the same way.
+
+A mean of task scores only means something when the tasks share a scale. A suite whose tasks do
+not (MedDialog's columns: BLEU, a reward above 1, F1, accuracy) names a primary task in its
+``[leaderboard]`` table: the overall column is then that task's score, labelled with its name,
+and every task's cell also shows the agent's rank on that task alone (``#1``), so that each
+metric is ranked on its own scale. Agents the suite lists as ``reference_agents`` (by name on the
+board or by agent spec; e.g. an oracle that replays the data's own generator) are shown below the
+ranked agents as reference rows, outside the ranking and the per-task ranks. The runner keeps
+these settings in the results store (:meth:`~arenagym.benchmarks.store.ResultsStore.
+leaderboard_settings`), so a board built from the store alone reads the same.
 
 Rendered as a rich table (:func:`print_leaderboards`) or Markdown (:func:`to_markdown`,
 :func:`write_markdown`); one board per suite.
@@ -32,7 +43,7 @@ import math
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,38 +74,92 @@ class TaskScore:
 
 @dataclass(frozen=True)
 class AgentResult:
-    """One leaderboard line: an agent's task scores and their unweighted mean."""
+    """One leaderboard line: an agent's task scores and its overall score (the unweighted mean
+    of its task scores, or its primary task's score; ``None`` if it has no episode of that)."""
 
     agent: str
     scores: dict[str, TaskScore]
-    overall: float
+    overall: float | None
     n_episodes: int
     n_errors: int
+    reference: bool = False
 
 
 @dataclass(frozen=True)
 class Leaderboard:
-    """A suite's ranked agents; ``tasks`` are the columns, sorted by name."""
+    """A suite's ranked agents; ``tasks`` are the columns, sorted by name.
+
+    ``primary_task`` is the task whose score is the overall one (``None``: the mean of the task
+    scores); ``references`` are the reference agents' lines (not ranked); ``task_ranks`` maps
+    task -> ranked agent -> its rank on that task alone (ties share a rank).
+    """
 
     suite: str
     tasks: tuple[str, ...]
     metrics: dict[str, str]
     agents: tuple[AgentResult, ...]
+    primary_task: str | None = None
+    references: tuple[AgentResult, ...] = ()
+    task_ranks: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def overall_label(self) -> str:
+        """The overall column's header: ``Overall``, or ``Overall (TASK)`` for a primary task."""
+        return "Overall" if self.primary_task is None else f"Overall ({self.primary_task})"
+
+    @property
+    def note(self) -> str:
+        """What the numbers are, for a caption or a footnote."""
+        if self.primary_task is None:
+            text = "n = episodes; overall = mean of the task scores"
+        else:
+            text = (
+                f"n = episodes; overall = the score of task {self.primary_task} (the suite's "
+                "primary task; its tasks are on different scales, so each is ranked on its own: "
+                "#k)"
+            )
+        if self.references:
+            text += "; ref = reference agents, outside the ranking"
+        return text
 
 
 def build_leaderboards(store: ResultsStore, suite: str | None = None) -> list[Leaderboard]:
-    """One :class:`Leaderboard` per suite in ``store`` (only ``suite``'s when given)."""
+    """One :class:`Leaderboard` per suite in ``store`` (only ``suite``'s when given), read the
+    way each suite's recorded ``[leaderboard]`` settings say."""
     suites = [suite] if suite is not None else store.suites()
-    boards = [leaderboard_from_rows(name, store.rows(suite=name)) for name in suites]
-    return [board for board in boards if board.agents]
+    boards = []
+    for name in suites:
+        settings = store.leaderboard_settings(name)
+        boards.append(
+            leaderboard_from_rows(
+                name,
+                store.rows(suite=name),
+                primary_task=settings.get("primary_task"),
+                reference_agents=settings.get("reference_agents", ()),
+            )
+        )
+    return [board for board in boards if board.agents or board.references]
 
 
-def leaderboard_from_rows(suite: str, rows: Iterable[EpisodeRow]) -> Leaderboard:
-    """The leaderboard of ``suite`` from its rows (rows of other suites are ignored)."""
+def leaderboard_from_rows(
+    suite: str,
+    rows: Iterable[EpisodeRow],
+    *,
+    primary_task: str | None = None,
+    reference_agents: Iterable[str] = (),
+) -> Leaderboard:
+    """The leaderboard of ``suite`` from its rows (rows of other suites are ignored).
+
+    ``primary_task`` makes that task's score the overall one; agents whose name or spec is in
+    ``reference_agents`` become reference lines (see the module doc).
+    """
+    references = frozenset(reference_agents)
     by_cell: dict[tuple[str, str], list[EpisodeRow]] = defaultdict(list)
+    specs: dict[str, set[str]] = defaultdict(set)
     for row in rows:
         if row.suite == suite:
             by_cell[row.agent, row.task].append(row)
+            specs[row.agent].add(row.agent_spec)
     tasks = tuple(sorted({task for _, task in by_cell}))
     metrics = {
         task: "/".join(
@@ -109,17 +174,47 @@ def leaderboard_from_rows(suite: str, rows: Iterable[EpisodeRow]) -> Leaderboard
             for task in tasks
             if (agent, task) in by_cell
         }
+        if primary_task is None:
+            overall: float | None = statistics.fmean(score.mean for score in scores.values())
+        else:
+            primary = scores.get(primary_task)
+            overall = None if primary is None else primary.mean
         results.append(
             AgentResult(
                 agent=agent,
                 scores=scores,
-                overall=statistics.fmean(score.mean for score in scores.values()),
+                overall=overall,
                 n_episodes=sum(score.n_episodes for score in scores.values()),
                 n_errors=sum(score.n_errors for score in scores.values()),
+                reference=agent in references or bool(specs[agent] & references),
             )
         )
-    results.sort(key=lambda result: (-result.overall, result.agent))
-    return Leaderboard(suite=suite, tasks=tasks, metrics=metrics, agents=tuple(results))
+    results.sort(
+        key=lambda r: (r.overall is None, -r.overall if r.overall is not None else 0.0, r.agent)
+    )
+    ranked = tuple(result for result in results if not result.reference)
+    task_ranks = {
+        task: {
+            result.agent: 1
+            + sum(
+                other.scores[task].mean > result.scores[task].mean
+                for other in ranked
+                if task in other.scores
+            )
+            for result in ranked
+            if task in result.scores
+        }
+        for task in tasks
+    }
+    return Leaderboard(
+        suite=suite,
+        tasks=tasks,
+        metrics=metrics,
+        agents=ranked,
+        primary_task=primary_task,
+        references=tuple(result for result in results if result.reference),
+        task_ranks=task_ranks,
+    )
 
 
 def task_score(task: str, rows: Sequence[EpisodeRow]) -> TaskScore:
@@ -156,6 +251,22 @@ def format_score(score: TaskScore | None, *, with_count: bool = True) -> str:
 WIDE_SUITE_TASKS = 5
 
 
+def _rank_suffix(board: Leaderboard, result: AgentResult, task: str) -> str:
+    """`` #k``: the agent's rank on ``task`` alone, shown when the board has a primary task."""
+    rank = board.task_ranks.get(task, {}).get(result.agent)
+    return f" #{rank}" if board.primary_task is not None and rank is not None else ""
+
+
+def _overall_text(result: AgentResult) -> str:
+    return "—" if result.overall is None else f"{result.overall:.3f}"
+
+
+def _lines(board: Leaderboard) -> list[tuple[str, AgentResult]]:
+    """Every line of the board with its rank label: ranked agents, then reference agents."""
+    ranked = [(str(rank), result) for rank, result in enumerate(board.agents, start=1)]
+    return ranked + [("ref", result) for result in board.references]
+
+
 def render_table(board: Leaderboard) -> Table:
     """``board`` as a rich :class:`~rich.table.Table` (transposed for suites with many tasks,
     so that it stays readable in a terminal)."""
@@ -163,31 +274,34 @@ def render_table(board: Leaderboard) -> Table:
         return _render_transposed(board)
     table = Table(
         title=f"Suite [bold]{board.suite}[/] — mean ± standard error over seeds",
-        caption="n = episodes; overall = mean of the task scores",
+        caption=board.note,
     )
     table.add_column("Rank", justify="right")
     table.add_column("Agent", style="bold", overflow="fold", min_width=12)
     for task in board.tasks:
         table.add_column(f"{task}\n[dim]{board.metrics[task]}", justify="right")
-    table.add_column("Overall", justify="right", style="bold")
+    table.add_column(board.overall_label, justify="right", style="bold")
     table.add_column("Episodes", justify="right")
     table.add_column("Errors", justify="right")
-    for rank, result in enumerate(board.agents, start=1):
+    for rank, result in _lines(board):
+        if rank == "ref" and result is board.references[0]:
+            table.add_section()
         cells = []
         for task in board.tasks:
             score = result.scores.get(task)
             text = format_score(score, with_count=False)
             if score is not None:
-                text += f" [dim](n={score.n_episodes})"
+                text += f" [dim](n={score.n_episodes})[/]" + _rank_suffix(board, result, task)
             cells.append(text)
         errors = f"[red]{result.n_errors}" if result.n_errors else "0"
         table.add_row(
-            str(rank),
+            rank,
             result.agent,
             *cells,
-            f"{result.overall:.3f}",
+            _overall_text(result),
             str(result.n_episodes),
             errors,
+            style="dim" if result.reference else None,
         )
     return table
 
@@ -195,24 +309,26 @@ def render_table(board: Leaderboard) -> Table:
 def _render_transposed(board: Leaderboard) -> Table:
     table = Table(
         title=f"Suite [bold]{board.suite}[/] — mean ± standard error over seeds",
-        caption="agents ranked left to right; n = episodes; overall = mean of the task scores",
+        caption=f"agents ranked left to right; {board.note}",
     )
     table.add_column("Task", style="bold")
     table.add_column("Metric", style="dim")
-    for rank, result in enumerate(board.agents, start=1):
+    lines = _lines(board)
+    for rank, result in lines:
         table.add_column(f"{rank}. {result.agent}", justify="right", overflow="fold")
     for task in board.tasks:
         table.add_row(
             task,
             board.metrics[task],
-            *(format_score(result.scores.get(task)) for result in board.agents),
+            *(
+                format_score(result.scores.get(task)) + _rank_suffix(board, result, task)
+                for _, result in lines
+            ),
         )
     table.add_section()
-    table.add_row("Overall", "", *(f"{r.overall:.3f}" for r in board.agents), style="bold")
-    table.add_row("Episodes", "", *(str(r.n_episodes) for r in board.agents))
-    table.add_row(
-        "Errors", "", *(f"[red]{r.n_errors}" if r.n_errors else "0" for r in board.agents)
-    )
+    table.add_row(board.overall_label, "", *(_overall_text(r) for _, r in lines), style="bold")
+    table.add_row("Episodes", "", *(str(r.n_episodes) for _, r in lines))
+    table.add_row("Errors", "", *(f"[red]{r.n_errors}" if r.n_errors else "0" for _, r in lines))
     return table
 
 
@@ -233,7 +349,7 @@ def to_markdown(boards: Sequence[Leaderboard]) -> str:
             "Rank",
             "Agent",
             *(f"{task} ({board.metrics[task]})" for task in board.tasks),
-            "Overall",
+            board.overall_label,
             "Episodes",
             "Errors",
         ]
@@ -244,20 +360,30 @@ def to_markdown(boards: Sequence[Leaderboard]) -> str:
             _markdown_row(header),
             _markdown_row(align),
         ]
-        for rank, result in enumerate(board.agents, start=1):
+        for rank, result in _lines(board):
             lines.append(
                 _markdown_row(
                     [
-                        str(rank),
+                        rank,
                         result.agent,
-                        *(format_score(result.scores.get(task)) for task in board.tasks),
-                        f"{result.overall:.3f}",
+                        *(
+                            format_score(result.scores.get(task))
+                            + _rank_suffix(board, result, task)
+                            for task in board.tasks
+                        ),
+                        _overall_text(result),
                         str(result.n_episodes),
                         str(result.n_errors),
                     ]
                 )
             )
-        lines += ["", "Mean ± standard error over seeds; n = episodes; overall = mean of tasks."]
+        if board.primary_task is None and not board.references:
+            lines += [
+                "",
+                "Mean ± standard error over seeds; n = episodes; overall = mean of tasks.",
+            ]
+        else:
+            lines += ["", f"Mean ± standard error over seeds; {board.note}."]
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n" if parts else "No results yet.\n"
 

@@ -9,8 +9,15 @@ interrupted run picks up where it stopped and never records a game twice.
 
 Agents get ``reset(system_prompt)`` and ``act(observation)`` per the Agent protocol; game-aware
 agents (the scripted TextArena opponents) also get ``observe_game(view)`` before each move. Each
-game gets fresh agents. An exception from an agent ends the game with ``agent_error`` (not
-rated); one from the env with ``env_error``. Games run in a thread pool of ``concurrency``.
+game gets fresh agents. An exception from an agent (``SystemExit`` and ``KeyboardInterrupt``
+raised by its code included) ends the game with ``agent_error`` (not rated); one from the env
+with ``env_error``. An agent that runs past the suite's time limits (``agent_call_timeout_s`` for
+one call, ``episode_timeout_s`` for all of one seat's calls in a game) ends the game with
+``agent_timeout`` and forfeits it, as a seat whose agent stops its episode does (-1 for it, +1
+for the others; rated). Up to ``concurrency`` games run at once, each on a daemon thread of its
+own, and agent code runs on one more per game (see
+:class:`~arenagym.benchmarks.runner.AgentThread`): a hung agent never holds up the run or the
+process's exit, and a real Ctrl-C stops the run at once, keeping every game recorded.
 API keys in the players' specs or kwargs never reach the store or a message (shown as ``***``).
 
 Example:
@@ -31,11 +38,13 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
+import threading
 import time
 import traceback
 from collections import Counter
-from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -48,9 +57,24 @@ from arenagym.agents.base import (
     secret_values,
 )
 from arenagym.agents.thread_batching import thread_batcher
-from arenagym.benchmarks.runner import RunSetupError, _progress_bar
-from arenagym.benchmarks.store import MatchRow, ResultsStore
-from arenagym.benchmarks.suite import MatchTask, Player, Suite, episode_reset_seed
+from arenagym.benchmarks.runner import (
+    FAILED_STOP_REASONS,
+    AgentClock,
+    AgentThread,
+    AgentTimeout,
+    RunSetupError,
+    _progress_bar,
+    check_time_limit,
+)
+from arenagym.benchmarks.store import AGENT_TIMEOUT, MatchRow, ResultsStore
+from arenagym.benchmarks.suite import (
+    DEFAULT_AGENT_CALL_TIMEOUT_S,
+    DEFAULT_EPISODE_TIMEOUT_S,
+    MatchTask,
+    Player,
+    Suite,
+    episode_reset_seed,
+)
 
 
 @dataclass(frozen=True)
@@ -90,17 +114,33 @@ def run_matches(
     concurrency: int = 2,
     progress: bool = True,
     opponents: Sequence[str] | None = None,
+    *,
+    agent_call_timeout_s: float | None = None,
+    episode_timeout_s: float | None = None,
 ) -> MatchSummary:
     """Play the games of ``suite.matches`` that ``store`` lacks; see the module doc.
 
     ``extra_players`` join the suite's players (e.g. the ``--agent`` of ``arenagym run``);
     with ``opponents`` (names of suite players) they meet only those players (and each other),
     which cuts a new agent's games while its rating stays tied to the pool through them.
+    ``agent_call_timeout_s`` and ``episode_timeout_s`` override the suite's time limits.
     Raises :class:`~arenagym.benchmarks.runner.RunSetupError` if a player's agent or a task's
     env cannot be built (before any game is played).
     """
     from arenagym.envs.core.registration import make_multi_agent
 
+    if not isinstance(concurrency, int) or concurrency < 1:
+        raise ValueError(f"concurrency must be an int >= 1, got {concurrency!r}")
+    limits = AgentClock(
+        check_time_limit(
+            "agent_call_timeout_s",
+            suite.agent_call_timeout_s if agent_call_timeout_s is None else agent_call_timeout_s,
+        ),
+        check_time_limit(
+            "episode_timeout_s",
+            suite.episode_timeout_s if episode_timeout_s is None else episode_timeout_s,
+        ),
+    )
     players = list(suite.players)
     for extra in extra_players:
         if extra.name in {p.name for p in players}:
@@ -112,17 +152,7 @@ def run_matches(
         for player in players
     ]
     for player in players:
-        try:
-            resolve_agent_factory(player.agent)
-            load_agent(player.agent, **player.kwargs)
-        except Exception as error:
-            raise RunSetupError(
-                redact_secrets(
-                    f"cannot build player {player.name!r} ({redact_spec(player.agent)}): "
-                    f"{type(error).__name__}: {error}",
-                    secret_values(player.agent, player.kwargs),
-                )
-            ) from None
+        _check_player(player)
     seats: dict[str, int] = {}
     for task in suite.matches:
         try:
@@ -150,61 +180,148 @@ def run_matches(
         names = {p.name for p in lineup}
         return allowed is None or not names & extra_names or names <= allowed
 
-    games = [
+    # the lineups are few (players ** seats); the games are counted, never listed
+    task_lineups = {
+        task.name: [lineup for lineup in lineups(players, seats[task.name]) if wanted(lineup)]
+        for task in suite.matches
+    }
+    total = sum(
+        len(task_lineups[task.name]) * len(task.seeds) * task.episodes for task in suite.matches
+    )
+    finished = store.finished_matches(suite.name)
+    done = _count_done_games(suite.matches, task_lineups, finished)
+    todo: Iterator[_Game] = (
         _Game(task, lineup, seed, episode)
         for task in suite.matches
-        for lineup in lineups(players, seats[task.name])
-        if wanted(lineup)
+        for lineup in task_lineups[task.name]
         for seed in task.seeds
         for episode in range(task.episodes)
-    ]
-    finished = store.finished_matches(suite.name)
-    todo = [g for g in games if (g.task.name, g.names, g.seed, g.episode) not in finished]
+        if (task.name, tuple(p.name for p in lineup), seed, episode) not in finished
+    )
     started = time.perf_counter()
     reasons: Counter[str] = Counter()
     label_agent = f"{len(players)} players"
-    with (
-        _progress_bar(
-            progress, suite.name, label_agent, len(games), len(games) - len(todo)
-        ) as advance,
-        ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="arenagym-match") as pool,
-    ):
+    stop = threading.Event()  # set when the run stops early: games in flight end at their next move
+    with _progress_bar(progress, suite.name, label_agent, total, done) as advance:
         pending: set[Future[MatchRow]] = set()
-        queue = iter(todo)
         try:
             while True:
                 while len(pending) < concurrency:
-                    game = next(queue, None)
+                    game = next(todo, None)
                     if game is None:
                         break
-                    pending.add(pool.submit(play_game, suite.name, game))
+                    pending.add(_start_game(suite.name, game, limits, stop))
                 if not pending:
                     break
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
+                finished_now, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished_now:
                     row = future.result()
                     store.add_match(row)
                     reasons[row.stop_reason] += 1
-                    advance(row.is_error)
+                    advance(row.stop_reason in FAILED_STOP_REASONS)
         except BaseException:
+            stop.set()
             for future in pending:
                 future.cancel()
             raise
+    ran = sum(reasons.values())
     return MatchSummary(
         suite=suite.name,
-        total=len(games),
-        skipped=len(games) - len(todo),
-        ran=len(todo),
-        failed=reasons["agent_error"] + reasons["env_error"],
+        total=total,
+        skipped=done,
+        ran=ran,
+        failed=sum(reasons[reason] for reason in FAILED_STOP_REASONS),
         duration_s=time.perf_counter() - started,
         stop_reasons=dict(reasons),
     )
 
 
-def play_game(suite: str, game: _Game) -> MatchRow:
-    """Play one game to its end and return its row (errors become ``*_error`` rows)."""
+def _check_player(player: Player) -> None:
+    """Build ``player``'s agent once, raising :class:`RunSetupError` if it cannot be built.
+
+    The build runs on a daemon thread, so whatever the agent's code raises (``SystemExit``
+    too) comes back as its future's exception, while a real Ctrl-C during the wait still
+    interrupts the run.
+    """
+    error: BaseException | None
+    try:
+        resolve_agent_factory(player.agent)
+    except Exception as unresolved:
+        error = unresolved
+    else:
+        builder = AgentThread(f"arenagym-agent-setup:{player.name}")
+        try:
+            error = builder.submit(load_agent, player.agent, **player.kwargs).exception()
+        finally:
+            builder.close()
+    if error is not None:
+        raise RunSetupError(
+            redact_secrets(
+                f"cannot build player {player.name!r} ({redact_spec(player.agent)}): "
+                f"{type(error).__name__}: {error}",
+                secret_values(player.agent, player.kwargs),
+            )
+        ) from None
+
+
+def _count_done_games(
+    tasks: Sequence[MatchTask],
+    task_lineups: dict[str, list[tuple[Player, ...]]],
+    finished: set[tuple[str, tuple[str, ...], int, int]],
+) -> int:
+    """How many of the games to play are among ``finished``."""
+    shape = {
+        task.name: (
+            {tuple(p.name for p in lineup) for lineup in task_lineups[task.name]},
+            frozenset(task.seeds),
+            task.episodes,
+        )
+        for task in tasks
+    }
+    count = 0
+    for task, lineup, seed, episode in finished:
+        if task in shape:
+            names, seeds, episodes = shape[task]
+            count += lineup in names and seed in seeds and 0 <= episode < episodes
+    return count
+
+
+def _start_game(
+    suite: str, game: _Game, limits: AgentClock, stop: threading.Event
+) -> Future[MatchRow]:
+    """Play ``game`` on a daemon thread of its own; the future holds its row."""
+    runner = AgentThread(f"arenagym-game:{game.task.name}:{'-'.join(game.names)}:{game.seed}")
+    future = runner.submit(play_game, suite, game, limits=limits, stop=stop)
+    runner.close()  # the thread ends with the game
+    return future
+
+
+class _SeatEnded(Exception):
+    """An agent call ended the game: the agent stopped (EpisodeStop), raised, or timed out."""
+
+    def __init__(self, seat: str, stop_reason: str, error: BaseException, trace: str = "") -> None:
+        super().__init__(stop_reason)
+        self.seat = seat
+        self.stop_reason = stop_reason
+        self.error = error
+        self.trace = trace
+
+
+def play_game(
+    suite: str,
+    game: _Game,
+    *,
+    limits: AgentClock | None = None,
+    stop: threading.Event | None = None,
+) -> MatchRow:
+    """Play one game to its end and return its row (errors become ``*_error`` rows).
+
+    ``limits`` are the agents' time limits (default: the suite defaults); once ``stop`` is set
+    the game ends at its next move (``stop_reason="unfinished"``).
+    """
     from arenagym.envs.core.registration import make_multi_agent
 
+    limits = limits or AgentClock(DEFAULT_AGENT_CALL_TIMEOUT_S, DEFAULT_EPISODE_TIMEOUT_S)
     task = game.task
     secrets = frozenset().union(*(secret_values(p.agent, p.kwargs) for p in game.lineup))
     reset_seed = episode_reset_seed(game.seed, game.episode)
@@ -216,59 +333,65 @@ def play_game(suite: str, game: _Game) -> MatchRow:
     rewards = tuple(0.0 for _ in game.lineup)
     env: Any = None
     batchers: dict[int, Any] = {}
+    calls = AgentThread(f"arenagym-agent:{task.name}:{'-'.join(game.names)}:{game.seed}")
     try:
         env = make_multi_agent(task.env, **task.kwargs)
         env.reset(seed=reset_seed)
-        agents = {}
-        for agent_id, player in zip(env.possible_agents, game.lineup, strict=True):
-            agents[agent_id] = load_agent(player.agent, **player.kwargs)
-            agents[agent_id].reset(str(env.infos[agent_id].get("system_prompt", "")))
-        # each model backend the game uses waits for this game's moves when it batches
-        batchers = {
-            id(backend): thread_batcher(backend)
-            for backend in (getattr(agent, "backend", None) for agent in agents.values())
-            if backend is not None
-        }
-        for batcher in batchers.values():
-            batcher.episode_started()
+        players = dict(zip(env.possible_agents, game.lineup, strict=True))
+        agent_call = _seat_caller(calls, players, limits)
         totals = dict.fromkeys(env.possible_agents, 0.0)
         seat_reasons: dict[str, str] = {}
-        for agent_id in env.agent_iter():
-            observation, reward, terminated, truncated, info = env.last()
-            totals[agent_id] += float(reward)
-            if terminated or truncated:
-                seat_reasons[agent_id] = str(info.get("stop_reason", "terminated"))
-                if "error" in info and info.get("stop_reason") == "env_error":
-                    details["error"] = info["error"]
-                env.step(None)
-                continue
-            if moves >= task.max_steps:
-                stop_reason = "max_steps"
-                break
-            view = getattr(env, "game_view", None)
-            observe = getattr(agents[agent_id], "observe_game", None)
-            if callable(view) and callable(observe):
-                observe(view(agent_id))
-            try:
-                action = agents[agent_id].act(observation)
-            except EpisodeStop as stop:  # e.g. an LLM out of context: it forfeits, no error
-                stop_reason = stop.stop_reason
-                forfeit = agent_id
-                details["stopped"] = {
-                    "seat": game.lineup[env.possible_agents.index(agent_id)].name,
-                    "message": str(stop),
-                    **stop.info,
-                }
-                break
-            except Exception as error:
-                stop_reason = "agent_error"
-                details["error"] = (
-                    f"{game.lineup[env.possible_agents.index(agent_id)].name}: {error!r}"
+        try:
+            agents = {}
+            for agent_id, player in players.items():
+                agents[agent_id] = agent_call(
+                    agent_id, "building the agent", load_agent, player.agent, **player.kwargs
                 )
-                details["traceback"] = traceback.format_exc()
-                break
-            env.step(action)
-            moves += 1
+                prompt = str(env.infos[agent_id].get("system_prompt", ""))
+                agent_call(agent_id, "reset()", agents[agent_id].reset, prompt)
+            # each model backend the game uses waits for this game's moves when it batches
+            batchers = {
+                id(backend): thread_batcher(backend)
+                for backend in (getattr(agent, "backend", None) for agent in agents.values())
+                if backend is not None
+            }
+            for batcher in batchers.values():
+                batcher.episode_started()
+            for agent_id in env.agent_iter():
+                if stop is not None and stop.is_set():
+                    break
+                observation, reward, terminated, truncated, info = env.last()
+                totals[agent_id] += float(reward)
+                if terminated or truncated:
+                    seat_reasons[agent_id] = str(info.get("stop_reason", "terminated"))
+                    if "error" in info and info.get("stop_reason") == "env_error":
+                        details["error"] = info["error"]
+                    env.step(None)
+                    continue
+                if moves >= task.max_steps:
+                    stop_reason = "max_steps"
+                    break
+                view = getattr(env, "game_view", None)
+                observe = getattr(agents[agent_id], "observe_game", None)
+                if callable(view) and callable(observe):
+                    agent_call(agent_id, "observe_game()", observe, view(agent_id))
+                action = agent_call(
+                    agent_id, f"act() of move {moves + 1}", agents[agent_id].act, observation
+                )
+                env.step(action)
+                moves += 1
+        except _SeatEnded as ended:
+            name = players[ended.seat].name
+            stop_reason = ended.stop_reason
+            if isinstance(ended.error, EpisodeStop):  # e.g. an LLM out of context: it forfeits
+                forfeit = ended.seat
+                details["stopped"] = {"seat": name, "message": str(ended.error), **ended.error.info}
+            else:
+                if stop_reason == AGENT_TIMEOUT:  # the agent's own failure: it forfeits
+                    forfeit = ended.seat
+                    details["timed_out"] = name
+                details["error"] = f"{name}: {ended.error!r}"
+                details["traceback"] = ended.trace
         if forfeit is not None and len(env.possible_agents) > 1:
             totals = {a: -1.0 if a == forfeit else 1.0 for a in env.possible_agents}
         rewards = tuple(totals[a] for a in env.possible_agents)
@@ -277,11 +400,16 @@ def play_game(suite: str, game: _Game) -> MatchRow:
         if not stop_reason and seat_reasons:  # seat 0's view: won/lost/draw/solved/...
             first = env.possible_agents[0]
             stop_reason = seat_reasons.get(first, next(iter(seat_reasons.values())))
-    except Exception as error:
+    except BaseException as error:
+        if isinstance(error, KeyboardInterrupt) and threading.current_thread() is (
+            threading.main_thread()
+        ):
+            raise  # called on the main thread: a real Ctrl-C
         stop_reason = "env_error"
         details["error"] = f"{type(error).__name__}: {error}"
         details["traceback"] = traceback.format_exc()
     finally:
+        calls.close()
         for batcher in batchers.values():
             batcher.episode_finished()
         if env is not None:
@@ -305,3 +433,38 @@ def play_game(suite: str, game: _Game) -> MatchRow:
         finished_at=time.time(),
         duration_s=time.perf_counter() - clock,
     )
+
+
+def _seat_caller(
+    calls: AgentThread, players: dict[str, Player], limits: AgentClock
+) -> Callable[..., Any]:
+    """``call(seat, what, function, *args, **kwargs)``: run an agent's call on the game's agent
+    thread within the seat's time left; raise :class:`_SeatEnded` if it stops, raises or times
+    out (the game thread never runs agent code, so it can always stop waiting)."""
+    clocks = {seat: AgentClock(limits.call_limit_s, limits.episode_limit_s) for seat in players}
+
+    def call(seat: str, what: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        clock = clocks[seat]
+        limit = clock.next_limit()
+        if limit <= 0:
+            raise _SeatEnded(seat, AGENT_TIMEOUT, AgentTimeout(clock.message(what, limit)))
+        future = calls.submit(function, *args, **kwargs)
+        began = time.perf_counter()
+        finished, _ = wait([future], timeout=None if math.isinf(limit) else limit)
+        clock.spend(time.perf_counter() - began)
+        if not finished:
+            trace = calls.stack()
+            raise _SeatEnded(
+                seat,
+                AGENT_TIMEOUT,
+                AgentTimeout(clock.message(what, limit)),
+                f"{what} was here when its time ran out:\n{trace}" if trace else "",
+            )
+        error = future.exception()
+        if error is None:
+            return future.result()
+        if isinstance(error, EpisodeStop):  # the agent ends its episode on purpose
+            raise _SeatEnded(seat, error.stop_reason, error)
+        raise _SeatEnded(seat, "agent_error", error, "".join(traceback.format_exception(error)))
+
+    return call

@@ -6,6 +6,10 @@ UNIQUE key ``(suite, task, agent, seed, episode)``, in WAL mode, so a killed run
 the episodes in flight, a re-run skips what is there (:meth:`ResultsStore.finished_keys`), and two
 runs racing on the same episode keep the first row. Several processes may share one file.
 
+Beside the episodes, the store keeps what the leaderboard needs to know of each suite (its
+primary task and reference agents, from the suite's ``[leaderboard]`` table), written by the
+runner, so that ``arenagym leaderboard`` reads a store without the suite files.
+
 The schema version is kept in a ``meta`` table; a file written by an unknown version is refused
 with :class:`StoreError` rather than misread.
 
@@ -36,6 +40,10 @@ SCHEMA_VERSION = 1
 
 #: Stop reasons the runner records when an episode could not be played to its end.
 ERROR_STOP_REASONS: frozenset[str] = frozenset({"agent_error", "env_error"})
+
+#: The stop reason of an episode whose agent ran past a time limit of its suite: a failure of the
+#: agent, scored with what it reached; not an error row, so ``--retry-errors`` does not replay it.
+AGENT_TIMEOUT = "agent_timeout"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -84,6 +92,10 @@ CREATE TABLE IF NOT EXISTS matches (
     finished_at  REAL    NOT NULL,
     duration_s   REAL    NOT NULL,
     UNIQUE (suite, task, lineup, seed, episode)
+);
+CREATE TABLE IF NOT EXISTS suites (
+    suite        TEXT PRIMARY KEY,
+    leaderboard  TEXT NOT NULL      -- JSON object: the suite's [leaderboard] settings
 );
 """
 
@@ -178,6 +190,11 @@ class ResultsStore:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         if self.path != ":memory:":
+            if Path(self.path).is_dir():
+                raise StoreError(
+                    f"{self.path} is a directory; a results store is one SQLite file (e.g. "
+                    f"{Path(self.path) / 'arenagym.sqlite'})"
+                )
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         try:
@@ -288,6 +305,22 @@ class ResultsStore:
             values["rewards"] = tuple(float(r) for r in values["rewards"])
             rows.append(MatchRow(**values))
         return rows
+
+    def set_leaderboard_settings(self, suite: str, settings: dict[str, Any]) -> None:
+        """Keep ``suite``'s leaderboard settings (the latest run's win)."""
+        text = json.dumps(settings, sort_keys=True)
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO suites (suite, leaderboard) VALUES (?, ?)", (suite, text)
+            )
+
+    def leaderboard_settings(self, suite: str) -> dict[str, Any]:
+        """``suite``'s leaderboard settings as last recorded (``{}`` if none were)."""
+        with self._lock:
+            found = self._db.execute(
+                "SELECT leaderboard FROM suites WHERE suite = ?", (suite,)
+            ).fetchone()
+        return {} if found is None else dict(json.loads(found[0]))
 
     def delete_errors(self, suite: str, agent: str) -> int:
         """Delete ``suite``'s ``agent_error``/``env_error`` rows of ``agent`` (to re-run them)."""

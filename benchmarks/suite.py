@@ -40,6 +40,29 @@ do not set, so agents on one leaderboard answer under the same budgets::
     max_total_tokens = 320               # completion tokens per episode (past it: stop_reason
                                          # max_tokens; in a game the seat forfeits)
 
+A suite may bound the time an agent gets (``[settings]``; both in seconds, ``inf`` for no
+limit). An agent that exceeds either limit ends its episode with ``stop_reason="agent_timeout"``
+(a failure of the agent, scored with what it reached, and not replayed by ``--retry-errors``;
+in a game it forfeits) and the run goes on::
+
+    [settings]
+    agent_call_timeout_s = 600           # one call: building the agent, reset, act (default 600)
+    episode_timeout_s = 3600             # the agent's calls of one episode together (default 3600)
+
+A suite may say how its leaderboard reads (``[leaderboard]``, see
+:mod:`arenagym.benchmarks.leaderboard`)::
+
+    [leaderboard]
+    primary_task = "Entity-F1"           # the Overall column is this task's score (default: the
+                                         # mean of the task scores, for tasks on one scale); each
+                                         # task is then also ranked on its own
+    reference_agents = ["pkg.mod:Oracle"]  # names or specs of agents shown as reference rows,
+                                         # outside the ranking (e.g. an oracle upper bound)
+
+A task (and a match task, per lineup) holds at most :data:`MAX_TASK_EPISODES` episodes
+(``episodes`` times the number of seeds). Messages about a field name the line it is on where the
+file has one (``suite.toml:12: tasks[0] (name 'x'): field 'episodes' ...``).
+
 Each (task, seed, episode) is one fixed episode: the env is reset with
 :func:`episode_reset_seed` ``(seed, episode)``, which depends on nothing else (not the agent, not
 the order episodes run in), so results of different agents and of resumed runs line up.
@@ -64,6 +87,7 @@ import difflib
 import hashlib
 import importlib
 import json
+import re
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -80,7 +104,21 @@ METRICS: tuple[str, ...] = ("clean_reward", "reward", "success")
 #: Steps per episode after which the runner stops an episode (``stop_reason="max_steps"``).
 DEFAULT_MAX_STEPS = 1_000
 
-_SUITE_KEYS = frozenset({"name", "description", "tasks", "players", "matches", "generation"})
+#: The most episodes one task may hold (``episodes`` x seeds; for a match task, per lineup): a
+#: bound that keeps a typo (``episodes = 100000000000``) a clear error instead of a run that
+#: never ends.
+MAX_TASK_EPISODES = 1_000_000
+
+#: Seconds one agent call (building the agent, ``reset``, ``act``) may take by default.
+DEFAULT_AGENT_CALL_TIMEOUT_S = 600.0
+#: Seconds the agent's calls of one episode (of one seat, in a game) may take together by default.
+DEFAULT_EPISODE_TIMEOUT_S = 3600.0
+
+_SUITE_KEYS = frozenset(
+    {"name", "description", "tasks", "players", "matches", "generation", "settings", "leaderboard"}
+)
+_SETTINGS_KEYS = frozenset({"agent_call_timeout_s", "episode_timeout_s"})
+_LEADERBOARD_KEYS = frozenset({"primary_task", "reference_agents"})
 #: The keys of a suite's ``[generation]`` table: what it may set for LLM agents.
 GENERATION_KEYS: tuple[str, ...] = (
     "max_tokens",
@@ -159,6 +197,15 @@ class Suite:
     players: tuple[Player, ...] = ()
     matches: tuple[MatchTask, ...] = ()
     generation: dict[str, Any] = field(default_factory=dict)
+    agent_call_timeout_s: float = DEFAULT_AGENT_CALL_TIMEOUT_S
+    episode_timeout_s: float = DEFAULT_EPISODE_TIMEOUT_S
+    primary_task: str | None = None
+    reference_agents: tuple[str, ...] = ()
+
+    def leaderboard_settings(self) -> dict[str, Any]:
+        """What the leaderboard needs to know of this suite (kept in the results store, so that
+        ``arenagym leaderboard`` reads it without the suite file)."""
+        return {"primary_task": self.primary_task, "reference_agents": list(self.reference_agents)}
 
     def agent_kwargs(self, agent_spec: str, kwargs: dict[str, Any] | None) -> dict[str, Any]:
         r"""``kwargs`` plus the suite's ``[generation]`` values that an LLM ``agent_spec`` and
@@ -263,17 +310,28 @@ def parse_suite(text: str, source: str = "<string>", default_name: str | None = 
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise SuiteError(f"{source}: not valid TOML ({error})") from None
-    _check_keys(data, _SUITE_KEYS, source, "the top level")
+    except RecursionError:  # tomllib reads nested arrays and inline tables recursively
+        line = _deepest_line(text)
+        raise SuiteError(
+            f"{source}{f':{line}' if line else ''}: arrays or inline tables nested too deeply "
+            "to read (a suite needs a few levels at most)"
+        ) from None
+    lines = _Lines(text)
+    top = _Where(source, "", lines)
+    _check_keys(data, _SUITE_KEYS, top)
     name = data.get("name", default_name)
     if name is None:
-        raise SuiteError(f"{source}: field 'name' is missing (a suite needs a name)")
+        raise SuiteError(f"{top('name')}: field 'name' is missing (a suite needs a name)")
     if not isinstance(name, str) or not name.strip():
-        raise SuiteError(f"{source}: field 'name' must be a non-empty string, got {name!r}")
+        raise SuiteError(f"{top('name')}: field 'name' must be a non-empty string, got {name!r}")
     description = data.get("description", "")
     if not isinstance(description, str):
-        raise SuiteError(f"{source}: field 'description' must be a string, got {description!r}")
-    players, matches = _parse_matches(data, source)
-    generation = _parse_generation(data.get("generation", {}), source)
+        raise SuiteError(
+            f"{top('description')}: field 'description' must be a string, got {description!r}"
+        )
+    players, matches = _parse_matches(data, source, lines)
+    generation = _parse_generation(_table(data, "generation", top), source, lines)
+    timeouts = _parse_settings(_table(data, "settings", top), source, lines)
     raw_tasks = data.get("tasks")
     if raw_tasks is None and matches:
         raw_tasks = []
@@ -283,21 +341,28 @@ def parse_suite(text: str, source: str = "<string>", default_name: str | None = 
             "(or [[matches]] with [[players]])"
         )
     if not isinstance(raw_tasks, list) or not all(isinstance(t, dict) for t in raw_tasks):
-        raise SuiteError(f"{source}: field 'tasks' must be an array of tables ([[tasks]])")
+        raise SuiteError(f"{top('tasks')}: field 'tasks' must be an array of tables ([[tasks]])")
     if not raw_tasks and not matches:
-        raise SuiteError(f"{source}: field 'tasks' is empty; add at least one [[tasks]] table")
+        raise SuiteError(
+            f"{top('tasks')}: field 'tasks' is empty; add at least one [[tasks]] table"
+        )
     tasks: list[Task] = []
     first_index: dict[str, int] = {}
+    task_lines = lines if lines.count("tasks") == len(raw_tasks) else None
     for index, raw in enumerate(raw_tasks):
-        task = _parse_task(raw, source, index)
+        task = _parse_task(raw, source, index, task_lines)
         if task.name in first_index:
+            at = _Where(source, f"tasks[{index}] (name {task.name!r})", task_lines, "tasks", index)
             raise SuiteError(
-                f"{source}: tasks[{index}] (name {task.name!r}): field 'name': "
-                f"{task.name!r} is already used by tasks[{first_index[task.name]}]; task names "
-                "must be unique within a suite (set 'name' on one of them)"
+                f"{at('name')}: field 'name': {task.name!r} is already used by "
+                f"tasks[{first_index[task.name]}]; task names must be unique within a suite "
+                "(set 'name' on one of them)"
             )
         first_index[task.name] = index
         tasks.append(task)
+    primary_task, reference_agents = _parse_leaderboard(
+        _table(data, "leaderboard", top), source, lines, [task.name for task in tasks]
+    )
     return Suite(
         name=name,
         tasks=tuple(tasks),
@@ -306,16 +371,116 @@ def parse_suite(text: str, source: str = "<string>", default_name: str | None = 
         players=players,
         matches=matches,
         generation=generation,
+        agent_call_timeout_s=timeouts["agent_call_timeout_s"],
+        episode_timeout_s=timeouts["episode_timeout_s"],
+        primary_task=primary_task,
+        reference_agents=reference_agents,
     )
 
 
-def _parse_generation(raw: Any, source: str) -> dict[str, Any]:
-    """The ``[generation]`` table: budgets and sampling settings for LLM agents."""
+class _Lines:
+    """Where the tables of a suite's TOML text and their fields are (1-based line numbers), so
+    that messages can point at them.
+
+    A scan of header lines (``[[tasks]]``, ``[generation]``) and ``key = ...`` lines, not a TOML
+    parser: a table written inline (``tasks = [{...}]``) has no line of its own, and callers use
+    the lines of an array of tables only when the scan found as many headers as the parser found
+    tables (:meth:`count`).
+    """
+
+    _ARRAY = re.compile(r"\[\[\s*([A-Za-z0-9_-]+)\s*\]\]\s*(#.*)?$")
+    _TABLE = re.compile(r"\[\s*([A-Za-z0-9_-]+)\s*\]\s*(#.*)?$")
+    _KEY = re.compile(r"([A-Za-z0-9_-]+)\s*=")
+
+    def __init__(self, text: str) -> None:
+        self._lines: dict[tuple[str, int | None, str], int] = {}
+        self._counts: dict[str, int] = {}
+        table: tuple[str, int | None] = ("", None)
+        for number, line in enumerate(text.splitlines(), start=1):
+            stripped = line.strip()
+            if match := self._ARRAY.match(stripped):
+                index = self._counts.get(match[1], 0)
+                self._counts[match[1]] = index + 1
+                table = (match[1], index)
+                self._lines.setdefault((*table, ""), number)
+            elif match := self._TABLE.match(stripped):
+                table = (match[1], None)
+                self._lines.setdefault((*table, ""), number)
+            elif match := self._KEY.match(stripped):
+                self._lines.setdefault((*table, match[1]), number)
+
+    def count(self, array: str) -> int:
+        """How many ``[[array]]`` headers the text has."""
+        return self._counts.get(array, 0)
+
+    def line(self, table: str, index: int | None, field: str = "") -> int | None:
+        """The line of ``field`` in the table (else of the table's header), or ``None``."""
+        return self._lines.get((table, index, field)) or self._lines.get((table, index, ""))
+
+
+@dataclass(frozen=True)
+class _Where:
+    """The head of a message about one table of a suite: ``file:line: label``."""
+
+    source: str
+    label: str
+    lines: _Lines | None
+    table: str = ""
+    index: int | None = None
+
+    def __call__(self, field: str = "") -> str:
+        line = self.lines.line(self.table, self.index, field) if self.lines else None
+        head = f"{self.source}:{line}" if line else self.source
+        return f"{head}: {self.label}" if self.label else head
+
+
+def _deepest_line(text: str) -> int | None:
+    """The line where ``[``/``{`` nesting (outside strings and comments) is deepest."""
+    depth = deepest = 0
+    where: int | None = None
+    quote = ""
+    line = 1
+    escaped = False
+    in_comment = False
+    for char in text:
+        if char == "\n":
+            line += 1
+            in_comment = False
+        elif in_comment:
+            continue
+        elif quote:
+            if escaped:
+                escaped = False
+            elif char == "\\" and quote == '"':
+                escaped = True
+            elif char == quote:
+                quote = ""
+        elif char in "\"'":
+            quote = char
+        elif char == "#":
+            in_comment = True
+        elif char in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest, where = depth, line
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+    return where
+
+
+def _table(data: dict[str, Any], key: str, top: _Where) -> dict[str, Any]:
+    """The optional table ``[key]`` of a suite (empty when absent)."""
+    raw = data.get(key, {})
     if not isinstance(raw, dict):
-        raise SuiteError(f"{source}: field 'generation' must be a table ([generation])")
-    _check_keys(raw, frozenset(GENERATION_KEYS), source, "[generation]")
+        raise SuiteError(f"{top(key)}: field {key!r} must be a table ([{key}])")
+    return raw
+
+
+def _parse_generation(raw: dict[str, Any], source: str, lines: _Lines) -> dict[str, Any]:
+    """The ``[generation]`` table: budgets and sampling settings for LLM agents."""
+    at = _Where(source, "[generation]", lines, "generation")
+    _check_keys(raw, frozenset(GENERATION_KEYS), at)
     for key, value in raw.items():
-        where = f"{source}: [generation]: field {key!r}"
         if key in ("max_tokens", "max_total_tokens"):
             ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
             need = "an integer >= 1"
@@ -332,63 +497,119 @@ def _parse_generation(raw: Any, source: str) -> dict[str, Any]:
             ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
             need = "a number >= 0"
         if not ok:
-            raise SuiteError(f"{where} must be {need}, got {value!r}")
+            raise SuiteError(f"{at(key)}: field {key!r} must be {need}, got {value!r}")
     return dict(raw)
 
 
+def _parse_settings(raw: dict[str, Any], source: str, lines: _Lines) -> dict[str, float]:
+    """The ``[settings]`` table: the agent's time limits, in seconds (defaults filled in)."""
+    at = _Where(source, "[settings]", lines, "settings")
+    _check_keys(raw, _SETTINGS_KEYS, at)
+    defaults = {
+        "agent_call_timeout_s": DEFAULT_AGENT_CALL_TIMEOUT_S,
+        "episode_timeout_s": DEFAULT_EPISODE_TIMEOUT_S,
+    }
+    settings: dict[str, float] = {}
+    for key, default in defaults.items():
+        value = raw.get(key, default)
+        if not _is_seconds(value):
+            raise SuiteError(
+                f"{at(key)}: field {key!r} must be a number of seconds > 0 (inf: no limit), "
+                f"got {value!r}"
+            )
+        settings[key] = float(value)
+    return settings
+
+
+def _parse_leaderboard(
+    raw: dict[str, Any], source: str, lines: _Lines, task_names: list[str]
+) -> tuple[str | None, tuple[str, ...]]:
+    """The ``[leaderboard]`` table: ``(primary_task, reference_agents)``."""
+    at = _Where(source, "[leaderboard]", lines, "leaderboard")
+    _check_keys(raw, _LEADERBOARD_KEYS, at)
+    primary = raw.get("primary_task")
+    if primary is not None and primary not in task_names:
+        known = ", ".join(map(repr, task_names)) or "none"
+        raise SuiteError(
+            f"{at('primary_task')}: field 'primary_task' must name one of the suite's [[tasks]] "
+            f"(its tasks: {known}), got {primary!r}"
+        )
+    references = raw.get("reference_agents", [])
+    if not isinstance(references, list) or not all(
+        isinstance(name, str) and name.strip() for name in references
+    ):
+        raise SuiteError(
+            f"{at('reference_agents')}: field 'reference_agents' must be a list of agent names "
+            f"or specs, got {references!r}"
+        )
+    if len(set(references)) != len(references):
+        raise SuiteError(
+            f"{at('reference_agents')}: field 'reference_agents' has repeated names: {references!r}"
+        )
+    return primary, tuple(references)
+
+
 def _parse_matches(
-    data: dict[str, Any], source: str
+    data: dict[str, Any], source: str, lines: _Lines
 ) -> tuple[tuple[Player, ...], tuple[MatchTask, ...]]:
     """The ``[[players]]`` and ``[[matches]]`` tables of a suite (both optional)."""
+    top = _Where(source, "", lines)
     raw_players = data.get("players", [])
     raw_matches = data.get("matches", [])
     for key, raw in (("players", raw_players), ("matches", raw_matches)):
         if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
-            raise SuiteError(f"{source}: field {key!r} must be an array of tables ([[{key}]])")
+            raise SuiteError(f"{top(key)}: field {key!r} must be an array of tables ([[{key}]])")
+    player_lines = lines if lines.count("players") == len(raw_players) else None
     players: list[Player] = []
     for index, raw in enumerate(raw_players):
-        where = f"{source}: players[{index}]"
-        _check_keys(raw, _PLAYER_KEYS, source, f"players[{index}]")
+        at = _Where(source, f"players[{index}]", player_lines, "players", index)
+        _check_keys(raw, _PLAYER_KEYS, at)
         name, agent, kwargs = raw.get("name"), raw.get("agent"), raw.get("kwargs", {})
         if not isinstance(name, str) or not name.strip():
-            raise SuiteError(f"{where}: field 'name' must be a non-empty string, got {name!r}")
+            raise SuiteError(f"{at('name')}: field 'name' must be a non-empty string, got {name!r}")
         if not isinstance(agent, str) or not agent.strip():
-            raise SuiteError(f"{where}: field 'agent' must be an agent spec string, got {agent!r}")
+            raise SuiteError(
+                f"{at('agent')}: field 'agent' must be an agent spec string, got {agent!r}"
+            )
         if not isinstance(kwargs, dict):
-            raise SuiteError(f"{where}: field 'kwargs' must be a table, got {kwargs!r}")
+            raise SuiteError(f"{at('kwargs')}: field 'kwargs' must be a table, got {kwargs!r}")
         if name in {p.name for p in players}:
-            raise SuiteError(f"{where}: field 'name': {name!r} is already used by a player")
+            raise SuiteError(f"{at('name')}: field 'name': {name!r} is already used by a player")
         players.append(Player(name, agent, kwargs))
+    match_lines = lines if lines.count("matches") == len(raw_matches) else None
     matches: list[MatchTask] = []
     for index, raw in enumerate(raw_matches):
-        where = f"{source}: matches[{index}]"
-        _check_keys(raw, _MATCH_KEYS, source, f"matches[{index}]")
+        at = _Where(source, f"matches[{index}]", match_lines, "matches", index)
+        _check_keys(raw, _MATCH_KEYS, at)
         env = raw.get("env")
         if not isinstance(env, str) or not env.strip():
-            raise SuiteError(f"{where}: field 'env' must be a multi-agent env id, got {env!r}")
+            raise SuiteError(f"{at('env')}: field 'env' must be a multi-agent env id, got {env!r}")
         import arenagym.envs
 
         known = arenagym.envs.list_envs(multi_agent=True)
         if env not in known:
             close = difflib.get_close_matches(env, list(known), n=3)
             hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-            raise SuiteError(f"{where}: field 'env': {env!r} is not a multi-agent id{hint}")
+            raise SuiteError(f"{at('env')}: field 'env': {env!r} is not a multi-agent id{hint}")
         kwargs = raw.get("kwargs", {})
         episodes, seeds = raw.get("episodes", 1), raw.get("seeds")
         max_steps = raw.get("max_steps", DEFAULT_MAX_STEPS)
         if not isinstance(kwargs, dict):
-            raise SuiteError(f"{where}: field 'kwargs' must be a table, got {kwargs!r}")
+            raise SuiteError(f"{at('kwargs')}: field 'kwargs' must be a table, got {kwargs!r}")
         if not _is_int(episodes) or episodes < 1:
-            raise SuiteError(f"{where}: field 'episodes' must be an integer >= 1")
+            raise SuiteError(f"{at('episodes')}: field 'episodes' must be an integer >= 1")
         if not isinstance(seeds, list) or not seeds or not all(_is_int(s) for s in seeds):
-            raise SuiteError(f"{where}: field 'seeds' must be a non-empty list of integers")
+            raise SuiteError(f"{at('seeds')}: field 'seeds' must be a non-empty list of integers")
         if len(set(seeds)) != len(seeds):
-            raise SuiteError(f"{where}: field 'seeds' has repeated seeds: {seeds!r}")
+            raise SuiteError(f"{at('seeds')}: field 'seeds' has repeated seeds: {seeds!r}")
+        _check_size(episodes, len(seeds), at, "a match task may hold per lineup")
         if not _is_int(max_steps) or max_steps < 1:
-            raise SuiteError(f"{where}: field 'max_steps' must be an integer >= 1")
+            raise SuiteError(f"{at('max_steps')}: field 'max_steps' must be an integer >= 1")
         name = raw.get("name", env)
         if name in {m.name for m in matches}:
-            raise SuiteError(f"{where}: field 'name': {name!r} is already used by a match task")
+            raise SuiteError(
+                f"{at('name')}: field 'name': {name!r} is already used by a match task"
+            )
         matches.append(MatchTask(name, env, kwargs, episodes, tuple(seeds), max_steps))
     if matches and not players:
         raise SuiteError(f"{source}: [[matches]] need [[players]] to play them")
@@ -403,59 +624,67 @@ def default_task_name(env: str, kwargs: dict[str, Any]) -> str:
     return f"{env}-{hashlib.sha256(canonical.encode()).hexdigest()[:6]}"
 
 
-def _parse_task(raw: dict[str, Any], source: str, index: int) -> Task:
+def _parse_task(raw: dict[str, Any], source: str, index: int, lines: _Lines | None) -> Task:
     label = f"tasks[{index}]"
     if isinstance(raw.get("name"), str):
         label += f" (name {raw['name']!r})"
-    where = f"{source}: {label}"
-    _check_keys(raw, _TASK_KEYS, source, label)
+    at = _Where(source, label, lines, "tasks", index)
+    _check_keys(raw, _TASK_KEYS, at)
 
     env = raw.get("env")
     if env is None:
-        raise SuiteError(f"{where}: field 'env' is missing (the env id, e.g. 'Math-v0')")
+        raise SuiteError(f"{at('env')}: field 'env' is missing (the env id, e.g. 'Math-v0')")
     if not isinstance(env, str) or not env.strip():
-        raise SuiteError(f"{where}: field 'env' must be a non-empty string, got {env!r}")
-    _check_env_id(env, where)
+        raise SuiteError(f"{at('env')}: field 'env' must be a non-empty string, got {env!r}")
+    _check_env_id(env, at("env"))
 
     kwargs = raw.get("kwargs", {})
     if not isinstance(kwargs, dict):
-        raise SuiteError(f"{where}: field 'kwargs' must be a table, got {kwargs!r}")
+        raise SuiteError(f"{at('kwargs')}: field 'kwargs' must be a table, got {kwargs!r}")
     try:
         json.dumps(kwargs, allow_nan=False)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, RecursionError) as error:
         raise SuiteError(
-            f"{where}: field 'kwargs' must be JSON-serialisable so results can record it ({error})"
+            f"{at('kwargs')}: field 'kwargs' must be JSON-serialisable so results can record it "
+            f"({type(error).__name__ if isinstance(error, RecursionError) else error})"
         ) from None
 
     name = raw.get("name", default_task_name(env, kwargs))
     if not isinstance(name, str) or not name.strip():
-        raise SuiteError(f"{where}: field 'name' must be a non-empty string, got {name!r}")
+        raise SuiteError(f"{at('name')}: field 'name' must be a non-empty string, got {name!r}")
 
     if "episodes" not in raw:
-        raise SuiteError(f"{where}: field 'episodes' is missing (episodes per seed, >= 1)")
+        raise SuiteError(f"{at('episodes')}: field 'episodes' is missing (episodes per seed, >= 1)")
     episodes = raw["episodes"]
     if not _is_int(episodes) or episodes < 1:
-        raise SuiteError(f"{where}: field 'episodes' must be an integer >= 1, got {episodes!r}")
+        raise SuiteError(
+            f"{at('episodes')}: field 'episodes' must be an integer >= 1, got {episodes!r}"
+        )
 
     if "seeds" not in raw:
-        raise SuiteError(f"{where}: field 'seeds' is missing (a list of integers, e.g. [0, 1, 2])")
+        raise SuiteError(
+            f"{at('seeds')}: field 'seeds' is missing (a list of integers, e.g. [0, 1, 2])"
+        )
     seeds = raw["seeds"]
     if not isinstance(seeds, list) or not all(_is_int(seed) for seed in seeds):
-        raise SuiteError(f"{where}: field 'seeds' must be a list of integers, got {seeds!r}")
+        raise SuiteError(f"{at('seeds')}: field 'seeds' must be a list of integers, got {seeds!r}")
     if not seeds:
-        raise SuiteError(f"{where}: field 'seeds' is empty; give at least one seed")
+        raise SuiteError(f"{at('seeds')}: field 'seeds' is empty; give at least one seed")
     if len(set(seeds)) != len(seeds):
-        raise SuiteError(f"{where}: field 'seeds' has repeated seeds: {seeds!r}")
+        raise SuiteError(f"{at('seeds')}: field 'seeds' has repeated seeds: {seeds!r}")
+    _check_size(episodes, len(seeds), at, "a task may hold")
 
     metric = raw.get("metric", "clean_reward")
     if metric not in METRICS:
         raise SuiteError(
-            f"{where}: field 'metric' must be one of {', '.join(METRICS)}, got {metric!r}"
+            f"{at('metric')}: field 'metric' must be one of {', '.join(METRICS)}, got {metric!r}"
         )
 
     max_steps = raw.get("max_steps", DEFAULT_MAX_STEPS)
     if not _is_int(max_steps) or max_steps < 1:
-        raise SuiteError(f"{where}: field 'max_steps' must be an integer >= 1, got {max_steps!r}")
+        raise SuiteError(
+            f"{at('max_steps')}: field 'max_steps' must be an integer >= 1, got {max_steps!r}"
+        )
 
     return Task(
         name=name,
@@ -468,11 +697,22 @@ def _parse_task(raw: dict[str, Any], source: str, index: int) -> Task:
     )
 
 
-def _check_keys(table: dict[str, Any], allowed: frozenset[str], source: str, where: str) -> None:
+def _check_size(episodes: int, n_seeds: int, at: _Where, holder: str) -> None:
+    """Raise unless ``episodes`` per seed over ``n_seeds`` seeds stay within the bound."""
+    if episodes * n_seeds > MAX_TASK_EPISODES:
+        raise SuiteError(
+            f"{at('episodes')}: field 'episodes': {episodes:,} episodes x {n_seeds} seed(s) is "
+            f"more than the {MAX_TASK_EPISODES:,} episodes {holder} (MAX_TASK_EPISODES); "
+            "lower 'episodes' or split the task"
+        )
+
+
+def _check_keys(table: dict[str, Any], allowed: frozenset[str], at: _Where) -> None:
     unknown = sorted(set(table) - allowed)
     if unknown:
+        head = at(unknown[0]) if at.label else f"{at(unknown[0])}: the top level"
         raise SuiteError(
-            f"{source}: {where}: unknown field {unknown[0]!r}"
+            f"{head}: unknown field {unknown[0]!r}"
             + (f" (and {', '.join(map(repr, unknown[1:]))})" if unknown[1:] else "")
             + f"; allowed fields: {', '.join(sorted(allowed))}"
         )
@@ -503,3 +743,8 @@ def _check_env_id(env: str, where: str) -> None:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_seconds(value: Any) -> bool:
+    """Whether ``value`` is a time limit: a number > 0 (``inf`` allowed, ``nan`` not)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0

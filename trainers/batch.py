@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -159,9 +160,17 @@ def completion_logprobs(
     Logits are divided by the sampling ``temperature`` (the distribution the tokens were
     sampled from) and upcast to float32 before the softmax.
     """
-    out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False)
     rows = torch.arange(batch.input_ids.shape[0], device=batch.input_ids.device)[:, None]
-    logits = out.logits[rows, batch.positions].float()  # [B, T, V]
+    inputs = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
+    start = 0
+    if _accepts_logits_to_keep(model):
+        # The output layer runs over the last positions only, from the first one that predicts
+        # a completion token (a [B, L, V] float tensor is most of the memory of a long prompt).
+        scored = batch.positions[batch.mask > 0]
+        start = int(scored.min()) if scored.numel() else batch.input_ids.shape[1] - 1
+        inputs["logits_to_keep"] = batch.input_ids.shape[1] - start
+    out = model(**inputs, use_cache=False)
+    logits = out.logits[rows, (batch.positions - start).clamp(min=0)].float()  # [B, T, V]
     if temperature != 1.0:
         logits = logits / temperature
     log_norm = torch.logsumexp(logits, dim=-1)
@@ -172,3 +181,14 @@ def completion_logprobs(
         probs = torch.softmax(logits, dim=-1)
         entropy = (log_norm - (probs * logits).sum(-1)) * batch.mask
     return logprobs, entropy
+
+
+def _accepts_logits_to_keep(model: Any) -> bool:
+    """Whether ``model``'s forward takes ``logits_to_keep`` (transformers' causal LMs do)."""
+    forward = getattr(model, "forward", None)
+    if forward is None:
+        return False
+    try:
+        return "logits_to_keep" in inspect.signature(forward).parameters
+    except (TypeError, ValueError):
+        return False

@@ -1,13 +1,17 @@
 """Baseline doctors for MedDialog-v0 and MedConsult-v0.
 
-- :class:`ScriptedDoctor` replays the scripted reference doctor's policy on the dialogue it reads
-  (findings parsed from the text): in ``next_turn`` mode it matches the reference turn's entities
-  and acts (its wording is one fixed template, so BLEU/ROUGE stay below a copy); in ``consult``
-  mode it asks, orders tests, asks about allergies and finishes with a diagnosis and a treatment
-  that avoids the patient's contraindications.
+- :class:`OracleDoctor` replays the policy that generated the reference dialogues, on the
+  dialogue it reads (findings parsed from the text): in ``next_turn`` mode it matches the
+  reference turn's entities and acts (its wording is one fixed template, so BLEU/ROUGE stay below
+  a copy); in ``consult`` mode it asks, orders tests, asks about allergies and finishes with a
+  diagnosis and a treatment that avoids the patient's contraindications. It is the reference
+  (an upper bound), not a competitor.
 - :class:`RetrievalDoctor` copies the doctor turn of the demonstration whose patient turn best
   matches the latest patient turn (character-bigram / word Jaccard) — MedRef's demo selector
   without a generator.
+- :class:`CandidateCopyDoctor` is the candidate-list shortcut: it names the not-yet-mentioned
+  entities that recur in the candidate triplets, in a templated question, with no medical
+  reasoning. It measures how much the candidate list gives away about the reference turn.
 - :class:`RandomDoctor` asks about random symptoms and ends with a random diagnosis and
   medicines (about chance: 1 in 12 diagnoses right).
 
@@ -16,7 +20,7 @@ Example:
     >>> import arenagym.envs.meddialog
     >>> env = gym.make("MedConsult-v0")
     >>> observation, info = env.reset(seed=3)
-    >>> doctor = ScriptedDoctor()
+    >>> doctor = OracleDoctor()
     >>> doctor.reset(info["system_prompt"])
     >>> done = False
     >>> while not done:
@@ -41,9 +45,10 @@ from arenagym.envs.meddialog.dialogues import (
 )
 from arenagym.envs.meddialog.knowledge import load_knowledge_graph
 
-__all__ = ["RandomDoctor", "RetrievalDoctor", "ScriptedDoctor"]
+__all__ = ["CandidateCopyDoctor", "OracleDoctor", "RandomDoctor", "RetrievalDoctor"]
 
 _LINE = re.compile(r"^(患者|医生|Patient|Doctor)(?: \(reference\))?: (.*)$", re.MULTILINE)
+_TRIPLET = re.compile(r"^T\d+ \((.*)\)$", re.MULTILINE)
 _DEMO = re.compile(r"^D(\d+) (?:患者|Patient): (.*) \| (?:医生|Doctor): (.*)$", re.MULTILINE)
 _HISTORY_QUESTION = {
     "zh": "你有没有药物过敏或其他病史？",
@@ -63,8 +68,15 @@ def _dialogue_turns(observation: str) -> list[tuple[str, str]]:
     return turns
 
 
-class ScriptedDoctor:
-    """The scripted reference doctor as an agent (see the module docstring)."""
+class OracleDoctor:
+    """The generator of the reference dialogues, run as an agent: a reference, not a competitor.
+
+    It replays :func:`~arenagym.envs.meddialog.dialogues.next_doctor_move`, the policy that wrote
+    every reference doctor turn, so on ``MedDialog-v0`` it reproduces the reference turn's
+    entities and acts and on ``MedConsult-v0`` it solves nearly every case. Its scores are the
+    upper bound of the benchmark (what a perfect model of the simulated doctor reaches), shown
+    beside a leaderboard rather than ranked in it.
+    """
 
     def __init__(self) -> None:
         self.kg = load_knowledge_graph()
@@ -142,6 +154,57 @@ class RetrievalDoctor:
             return "请再具体说说您的症状。" if self.language == "zh" else "Tell me more, please."
         best = max(demos, key=lambda d: (_similarity(latest, d[1], self.language), -int(d[0])))
         return f"{best[2]}\nDEMOS: D{best[0]}"
+
+
+class CandidateCopyDoctor:
+    """Name the entities that recur in the candidate triplets (next_turn mode).
+
+    A shortcut, not a doctor: it counts in how many candidate triplets ``T1..Tn`` each entity
+    appears (head or tail), drops the entities the dialogue has already mentioned, and names
+    those seen in at least ``min_count`` triplets (at most ``max_entities``, most frequent first)
+    in a fixed question template; when none qualifies it writes an entity-free acknowledgement.
+    It never uses medical knowledge or the demonstrations. If the candidate list were drawn
+    around the reference turn's entities, the recurring new entities would be the answer and
+    this would beat reading the dialogue; with candidates retrieved from what the dialogue has
+    mentioned so far (MedRef's retrieval step, as ``MedDialog-v0`` draws them) it must not.
+
+    Args:
+        min_count: how many triplets an entity must appear in to be named.
+        max_entities: the most entities one turn names.
+    """
+
+    def __init__(self, min_count: int = 4, max_entities: int = 4) -> None:
+        for name, value in (("min_count", min_count), ("max_entities", max_entities)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        self.kg = load_knowledge_graph()
+        self.min_count, self.max_entities = min_count, max_entities
+        self.language = "zh"
+        self.mentioned: set[str] = set()
+
+    def reset(self, system_prompt: str) -> None:
+        """Read the language from the instructions; forget the last dialogue."""
+        self.language = _language(system_prompt)
+        self.mentioned = set()
+
+    def act(self, observation: str) -> str:
+        """A templated question naming the recurring candidate entities not yet mentioned."""
+        for _, text in _dialogue_turns(observation):
+            self.mentioned |= self.kg.extract(text, self.language)
+        counts: dict[str, int] = {}
+        for inner in _TRIPLET.findall(observation):
+            # (head, relation, tail): count the two ends, not the relation's label
+            for name in (inner.split(", ", 1)[0], inner.rsplit(", ", 1)[-1]):
+                for entity in self.kg.extract(name, self.language) - self.mentioned:
+                    counts[entity] = counts.get(entity, 0) + 1
+        ranked = sorted(counts, key=lambda e: -counts[e])  # stable: ties keep first-seen order
+        chosen = [e for e in ranked if counts[e] >= self.min_count][: self.max_entities]
+        if not chosen:
+            return "好的，我明白了。" if self.language == "zh" else "OK, I see."
+        names = [self.kg.name(e, self.language) for e in chosen]
+        if self.language == "zh":
+            return f"关于{'、'.join(names)}，你的情况怎么样？"
+        return f"What about {', '.join(names)} in your case?"
 
 
 class RandomDoctor:

@@ -3,8 +3,9 @@
 After MedRef (a medical dialogue system that filters irrelevant knowledge-graph triplets, selects
 demonstrations and prompts with historical and evident details, evaluated on MedDG and KaMed):
 the agent writes the doctor's next turn of a scripted gastro-intestinal consultation, given the
-dialogue so far, candidate knowledge triplets (the relevant ones mixed with distractors) and a pool
-of demonstrations, and is scored against the reference turn with MedDG's metrics.
+dialogue so far, candidate knowledge triplets (retrieved from the knowledge-graph neighbourhood of
+what the dialogue has mentioned, mixed with distractors; the agent may filter them) and a pool of
+demonstrations, and is scored against the reference turn with MedDG's metrics.
 """
 
 from __future__ import annotations
@@ -82,9 +83,13 @@ class MedDialogEnv(TextEnv):
     medicines): the patient's complaint, the doctor's questions, tests, diagnosis, treatment and
     advice, each turn tagged with MedDG's acts and entities. The episode walks the reference
     dialogue's doctor turns with the true history: at each step the agent sees the new patient
-    turn, candidate knowledge triplets ``T1..Tn`` (those that mention an entity of the reference
-    turn, mixed with the rest of the history's one-hop neighbourhood and random distractors) and
-    demonstrations ``D1..Dk`` (turns of other consultations), and writes the doctor's turn.
+    turn, candidate knowledge triplets ``T1..Tn`` and demonstrations ``D1..Dk`` (turns of other
+    consultations), and writes the doctor's turn. The triplets are MedRef's retrieval step: a
+    random draw from the knowledge-graph neighbourhood of the entities the dialogue has mentioned
+    so far (their own triplets, and those of the diseases they link to), plus random triplets of
+    the whole graph. They are built from the history alone, never from the reference turn, so
+    copying the entities that recur in them is no shortcut; choosing the useful ones (the
+    ``TRIPLETS`` section) is MedRef's triplet filter, the agent's job.
 
     ## Action Space
     :class:`~arenagym.envs.core.spaces.UnicodeText`: the utterance, optionally followed by lines
@@ -104,10 +109,12 @@ class MedDialogEnv(TextEnv):
     episode's return is the mean turn score. Entities are extracted from the utterance; a turn
     with no entities to mention scores entity F1 = 1 when the utterance mentions none. ``info``
     holds every MedDG metric of the turn (``meddg``), ``entity_prediction_f1`` (the ENTITIES
-    section), ``act_f1``, ``triplet_precision`` / ``triplet_recall``, ``demo_hit`` (hit@k of the
-    DEMOS section), the reference and its tags. ``info["clean_reward"]`` is the reward, or with
-    ``score_metric`` one MedDG column averaged over the dialogue's turns (Distinct: over the
-    dialogue's responses, at its end) so that a suite can report MedDG's table column by column.
+    section), ``act_f1``, ``triplet_precision`` / ``triplet_recall`` (the TRIPLETS section
+    against the shown triplets that touch a reference entity; 1 when both are empty),
+    ``demo_hit`` (hit@k of the DEMOS section), the reference and its tags.
+    ``info["clean_reward"]`` is the reward, or with ``score_metric`` one MedDG column averaged
+    over the dialogue's turns (Distinct: over the dialogue's responses, at its end) so that a
+    suite can report MedDG's table column by column.
 
     ## Starting State
     A case, its scripted dialogue (5-11 doctor turns), triplets and demonstrations, all drawn from
@@ -208,25 +215,9 @@ class MedDialogEnv(TextEnv):
         self, rng: np.random.Generator, patient: str, reference: Utterance, history: set[str],
         pool: list[tuple[str, Utterance]],
     ) -> TurnTask:  # fmt: skip
+        shown = self._candidate_triplets(rng, history)
         gold = set(reference.entities)
-        touching = [t for t in self.kg.neighbourhood(gold)] if gold else []
-        near = [t for t in touching if {t.head, t.tail} & history]
-        far = [t for t in touching if t not in near]
-        n_relevant = min(len(touching), max(1, self.n_triplets // 2))
-        relevant = (near + [far[i] for i in rng.permutation(len(far))])[:n_relevant]
-        context = [t for t in self.kg.neighbourhood(history) if not {t.head, t.tail} & gold]
-        others = [t for t in self.kg.triplets() if not {t.head, t.tail} & gold]
-        distractors: list[Triplet] = []
-        for source in (context, others):
-            for i in rng.permutation(len(source)):
-                if len(relevant) + len(distractors) >= self.n_triplets:
-                    break
-                if source[i] not in distractors:
-                    distractors.append(source[i])
-        triplets = relevant + distractors
-        order = rng.permutation(len(triplets))
-        shown = tuple(triplets[i] for i in order)
-        relevant_ids = frozenset(k + 1 for k, t in enumerate(shown) if t in relevant)
+        relevant_ids = frozenset(k + 1 for k, t in enumerate(shown) if {t.head, t.tail} & gold)
         matching = [i for i, (_, u) in enumerate(pool) if u.acts == reference.acts]
         chosen: list[int] = []
         if matching:
@@ -242,6 +233,45 @@ class MedDialogEnv(TextEnv):
             k + 1 for k, (_, u) in enumerate(demos) if u.acts == reference.acts
         )
         return TurnTask(reference, patient, shown, relevant_ids, demos, relevant_demos)
+
+    def _candidate_triplets(
+        self, rng: np.random.Generator, history: set[str]
+    ) -> tuple[Triplet, ...]:
+        """The triplets shown for a turn: MedRef's retrieval step, from the dialogue history only.
+
+        MedRef retrieves the knowledge-graph neighbourhood of the entities the dialogue has
+        mentioned and then filters it; here the env does the retrieval and the agent is the
+        filter (its ``TRIPLETS`` section is scored against the triplets that touch the
+        reference turn). The neighbourhood is every triplet that touches an entity mentioned so
+        far by patient or doctor, and every triplet of a disease linked to a mentioned clinical
+        entity (symptom, test, medicine or the disease itself; attributes link every disease and
+        do not count), so the next symptom to ask, the test to order or the drug to give can be
+        among them. ``n_triplets - n_triplets // 4`` of them are drawn at random, the remaining
+        slots take random triplets of the whole graph, and the list is shuffled.
+
+        Nothing here reads the reference turn, and the draw is uniform: how often an entity
+        recurs in the list says nothing about whether the reference turn names it beyond what
+        the history already says.
+        """
+        kg = self.kg
+        everything = kg.triplets()
+        clinical = {e for e in history if kg.category(e) != "attribute"}
+        diseases = set(kg.by_category["disease"])
+        linked = diseases & clinical
+        for t in kg.neighbourhood(clinical):
+            linked |= {t.head, t.tail} & diseases
+        neighbourhood = [
+            t for t in everything if {t.head, t.tail} & history or {t.head, t.tail} & linked
+        ]
+        n_retrieved = min(len(neighbourhood), self.n_triplets - self.n_triplets // 4)
+        triplets = [neighbourhood[int(i)] for i in rng.permutation(len(neighbourhood))]
+        triplets = triplets[:n_retrieved]
+        for i in rng.permutation(len(everything)):
+            if len(triplets) >= self.n_triplets:
+                break
+            if everything[int(i)] not in triplets:
+                triplets.append(everything[int(i)])
+        return tuple(triplets[int(i)] for i in rng.permutation(len(triplets)))
 
     def _system_prompt(self) -> str:
         language = "Chinese" if self.language == "zh" else "English"

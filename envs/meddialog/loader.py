@@ -73,6 +73,10 @@ def _json(text: str, where: str) -> Any:
         raise DialogueFormatError(
             f"{where}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
         ) from None
+    except RecursionError:
+        raise DialogueFormatError(
+            f"{where}: the JSON is nested too deeply to read (a dialogue is a list of turns)"
+        ) from None
 
 
 def _dialogue(item: Any, where: str, index: int) -> list[Utterance]:

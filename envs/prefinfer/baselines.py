@@ -1,4 +1,4 @@
-"""Baseline agents for PrefInfer-v0: no preference, majority stance, and the oracle channel.
+"""Baseline agents for PrefInfer-v0: no preference, majority stance, and the upper bound.
 
 - :class:`NoPreferenceAgent` describes nobody in particular: the judge guesses, so it scores
   chance (about 0.5) — the floor.
@@ -7,10 +7,10 @@
   feature-based model would learn), counts per dimension how often the chosen response was
   higher than the rejected one (comments vote for their own features), and keeps the clear
   majorities. In streaming mode old votes decay, so the description follows a shift.
-- :class:`OracleAgent` answers with the true stances when the env's test-only oracle channel is
-  open (``reveal_stances=True`` or ``ARENAGYM_PREFINFER_ORACLE_CHANNEL=1``), reaching the
-  Bayes-optimal accuracy that the env reports as ``info["oracle_accuracy"]``; without the channel
-  it falls back to the majority stance.
+- :class:`OracleAgent` answers with the true stances in the env's upper-bound setting
+  (``reveal_stances=True``, the only way to open it), reaching the Bayes-optimal accuracy that the
+  env reports as ``info["oracle_accuracy"]``; elsewhere it falls back to the majority stance. It
+  is a reference (an upper bound), not a competitor.
 
 Example:
     >>> import gymnasium as gym
@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from arenagym.envs.prefinfer.dimensions import DIMENSION_NAMES, DIMENSIONS
-from arenagym.envs.prefinfer.env import ORACLE_CHANNEL_PREFIX
+from arenagym.envs.prefinfer.env import STANCES_PREFIX
 from arenagym.envs.prefinfer.judge import describe, format_stances_line, parse_stances_line
 from arenagym.envs.prefinfer.users import detect_features
 
@@ -122,7 +122,8 @@ class MajorityStanceAgent:
 
 
 class OracleAgent:
-    """The true stances, read from the env's test-only oracle channel (else the majority stance)."""
+    """The true stances, read from the upper-bound setting's observations (else the majority
+    stance): a reference for the best achievable accuracy, not a competitor."""
 
     def __init__(self) -> None:
         self._fallback = MajorityStanceAgent()
@@ -132,10 +133,10 @@ class OracleAgent:
         self._fallback.reset(system_prompt)
 
     def act(self, observation: str) -> str:
-        """Answer with the revealed stances when the channel is open."""
+        """Answer with the revealed stances when the observation carries them."""
         fallback = self._fallback.act(observation)
         for line in reversed(observation.splitlines()):
-            if line.startswith(ORACLE_CHANNEL_PREFIX):
-                stances, _ = parse_stances_line(line.removeprefix(ORACLE_CHANNEL_PREFIX))
-                return _answer(stances, "The oracle channel gives the true stances.")
+            if line.startswith(STANCES_PREFIX):
+                stances, _ = parse_stances_line(line.removeprefix(STANCES_PREFIX))
+                return _answer(stances, "The upper-bound setting reveals the true stances.")
         return fallback

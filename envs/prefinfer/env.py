@@ -11,7 +11,6 @@ P-SOUPS's three dimensions (expertise, informativeness, style) at their poles.
 from __future__ import annotations
 
 import importlib
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,10 +40,9 @@ from arenagym.envs.prefinfer.users import (
     shift_user,
 )
 
-#: The environment variable that opens the test-only oracle channel (see ``reveal_stances``).
-ORACLE_CHANNEL_VAR = "ARENAGYM_PREFINFER_ORACLE_CHANNEL"
-#: The line prefix of the oracle channel in observations.
-ORACLE_CHANNEL_PREFIX = "[test-only oracle channel] "
+#: The line that the upper-bound setting (``PrefInfer-v0(reveal_stances=True)``) adds to an
+#: observation starts with this, followed by the true stances as a ``STANCES:`` line.
+STANCES_PREFIX = "[upper bound: reveal_stances] "
 
 SPLITS: dict[str, dict[str, Any]] = {
     "alignx_like": {},
@@ -154,9 +152,11 @@ class PrefInferEnv(TextEnv):
     * ``judge``: ``None`` (the exact offline judge), a callable
       ``judge(preference, post, response_a, response_b) -> "A" | "B"`` or ``"module:attr"``;
       the A/B order is randomised per pair.
-    * ``reveal_stances``: the test-only oracle channel: the observations carry the true stances
-      on a line starting with ``[test-only oracle channel]``. ``None`` (default): on only when
-      the environment variable ``ARENAGYM_PREFINFER_ORACLE_CHANNEL=1``.
+    * ``reveal_stances`` (``False``): the upper-bound setting. When ``True`` each observation
+      ends with the user's true stances (a line starting with :data:`STANCES_PREFIX`), so that
+      :class:`~arenagym.envs.prefinfer.baselines.OracleAgent` measures the Bayes-optimal
+      accuracy; only an explicit constructor argument opens it (the suite's
+      ``alignx-like-upper-bound`` task), never a default or a process-wide switch.
     * ``max_turns`` (default ``steps``), ``max_invalid_actions`` (0), ``invalid_action_penalty``
       (0.0), ``render_mode``.
 
@@ -167,7 +167,7 @@ class PrefInferEnv(TextEnv):
     >>> prompt, info = env.reset(seed=3)
     >>> prompt.splitlines()[0]
     "Generate the user's preference based on their historical behavior."
-    >>> truth = prompt.rsplit("[test-only oracle channel] ", 1)[1]
+    >>> truth = prompt.rsplit("[upper bound: reveal_stances] ", 1)[1]
     >>> _, reward, terminated, _, info = env.step(f"<think>oracle</think><answer>{truth}</answer>")
     >>> terminated, info["expected_accuracy"] == info["oracle_accuracy"], info["format_valid"]
     (True, True, True)
@@ -195,7 +195,7 @@ class PrefInferEnv(TextEnv):
         heldout_changes: int | None = None,
         strict: bool = False,
         judge: Judge | str | None = None,
-        reveal_stances: bool | None = None,
+        reveal_stances: bool = False,
         max_turns: int | None = None,
         max_invalid_actions: int = 0,
         invalid_action_penalty: float = 0.0,
@@ -238,9 +238,9 @@ class PrefInferEnv(TextEnv):
         self.strict = bool(strict)
         self._check_config()
         self.judge: Judge | None = _resolve_judge(judge)
-        if reveal_stances is None:
-            reveal_stances = os.environ.get(ORACLE_CHANNEL_VAR, "") == "1"
-        self.reveal_stances = bool(reveal_stances)
+        if not isinstance(reveal_stances, bool):
+            raise ValueError(f"reveal_stances must be a bool, got {reveal_stances!r}")
+        self.reveal_stances = reveal_stances
         super().__init__(
             max_turns=self.steps if max_turns is None else max_turns,
             invalid_action_penalty=invalid_action_penalty,
@@ -411,7 +411,7 @@ class PrefInferEnv(TextEnv):
         )
         if self.reveal_stances:
             truth = format_stances_line(self._plan[step].user.as_dict())
-            parts.append(ORACLE_CHANNEL_PREFIX + truth)
+            parts.append(STANCES_PREFIX + truth)
         return "\n\n".join(parts)
 
     # ------------------------------------------------------------------------- scoring

@@ -186,3 +186,47 @@ def test_several_suites_in_one_run_each_with_its_generation_budget(
         own = {row.suite: row.agent_kwargs for row in results.rows(agent="own")}
     assert own == {"short": {}, "long": {}}
     clear_backend_cache()
+
+
+def test_a_directory_given_as_the_store_is_named_as_such(
+    tmp_path: Path, suite_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    err = run_error(["leaderboard", "--store", str(tmp_path)], capsys)
+    assert f"{tmp_path} is a directory, not a results store" in err
+    assert "SQLite file" in err and "did you mean" not in err
+    ResultsStore(tmp_path / "arenagym.sqlite").close()
+    err = run_error(["leaderboard", "--store", str(tmp_path)], capsys)
+    assert f"did you mean --store {tmp_path / 'arenagym.sqlite'}?" in err
+    run = ["run", "--suite", str(suite_file), "--agent", f"{KIT}:ConstAgent", "--no-progress"]
+    assert "is a directory" in run_error([*run, "--store", str(tmp_path)], capsys)
+
+
+def test_time_limits_from_the_command_line(
+    tmp_path: Path, suite_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = str(tmp_path / "r.sqlite")
+    run = ["run", "--suite", str(suite_file), "--store", store, "--no-progress"]
+    hang = ["--agent", "arenagym_bench_faults:HangAgent", "--agent-call-timeout", "0.2"]
+    import arenagym_bench_faults
+
+    arenagym_bench_faults.rearm()
+    try:
+        assert main([*run, *hang]) == 0
+    finally:
+        arenagym_bench_faults.release()
+    out = capsys.readouterr().out
+    assert "4 failed (agent/env errors or agent timeouts)" in out
+    assert "stop reasons: 4 agent_timeout" in out
+    assert "--agent-call-timeout" in run_error(
+        [*run, *hang[:2], "--agent-call-timeout", "0"], capsys
+    )
+    assert "--episode-timeout" in run_error([*run, *hang[:2], "--episode-timeout", "x"], capsys)
+
+
+def test_deeply_nested_agent_kwargs_are_a_usage_error(
+    tmp_path: Path, suite_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = ["run", "--suite", str(suite_file), "--store", str(tmp_path / "r.sqlite")]
+    deep = '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    err = run_error([*run, "--agent", f"{KIT}:ConstAgent", "--agent-kwargs", deep], capsys)
+    assert "--agent-kwargs is nested too deeply" in err

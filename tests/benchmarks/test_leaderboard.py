@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from rich.console import Console
 
 from arenagym.benchmarks.leaderboard import (
     build_leaderboards,
+    leaderboard_from_rows,
     print_leaderboards,
     to_markdown,
     write_markdown,
@@ -167,3 +169,114 @@ def test_suites_with_many_tasks_are_shown_one_row_per_task() -> None:
         next(r for r in ranked if r.endswith("beta")): "—",
     }
     assert any(line.lstrip("│ ").startswith("Overall") for line in lines)
+
+
+# agent -> spec, and its mean score on each task (one seed, one episode): BLEU-1 is a fraction,
+# "reward" goes above 1, so a mean over the two would mix scales
+MIXED: dict[str, tuple[str, dict[str, float]]] = {
+    "oracle-doctor": ("pkg.baselines:OracleDoctor", {"BLEU-1": 0.90, "reward": 1.04}),
+    "retrieval": ("pkg.baselines:RetrievalDoctor", {"BLEU-1": 0.30, "reward": 0.70}),
+    "copy": ("pkg.baselines:CopyDoctor", {"BLEU-1": 0.50, "reward": 0.40}),
+    "random": ("pkg.baselines:RandomDoctor", {"BLEU-1": 0.30, "reward": 0.10}),
+}
+
+
+def mixed_rows() -> list[EpisodeRow]:
+    return [
+        EpisodeRow(
+            suite="med", task=task, env_id="E-v0", env_kwargs={}, agent=agent, seed=0,
+            episode=0, reset_seed=0, metric="clean_reward", score=score, reward=score,
+            clean_reward=score, turns=1, stop_reason="x", agent_spec=spec,
+        )
+        for agent, (spec, scores) in MIXED.items()
+        for task, score in scores.items()
+    ]  # fmt: skip
+
+
+def test_a_primary_task_is_the_overall_and_every_task_is_ranked_on_its_own() -> None:
+    board = leaderboard_from_rows(
+        "med",
+        mixed_rows(),
+        primary_task="reward",
+        reference_agents=["pkg.baselines:OracleDoctor"],  # matched by spec
+    )
+    assert [r.agent for r in board.agents] == ["retrieval", "copy", "random"]  # by reward
+    assert [r.overall for r in board.agents] == [0.70, 0.40, 0.10]
+    assert board.overall_label == "Overall (reward)"
+    # ties share a rank; the reference agent takes no rank
+    assert board.task_ranks == {
+        "BLEU-1": {"copy": 1, "retrieval": 2, "random": 2},
+        "reward": {"retrieval": 1, "copy": 2, "random": 3},
+    }
+    lines = to_markdown([board]).splitlines()
+    assert lines[2] == (
+        "| Rank | Agent | BLEU-1 (clean_reward) | reward (clean_reward) | Overall (reward) "
+        "| Episodes | Errors |"
+    )
+    assert lines[4] == "| 1 | retrieval | 0.300 ± — (n=1) #2 | 0.700 ± — (n=1) #1 | 0.700 | 2 | 0 |"
+    assert lines[7] == (
+        "| ref | oracle-doctor | 0.900 ± — (n=1) | 1.040 ± — (n=1) | 1.040 | 2 | 0 |"
+    )
+    assert "overall = the score of task reward (the suite's primary task" in lines[-1]
+    assert "ref = reference agents, outside the ranking" in lines[-1]
+
+
+def test_reference_agents_match_by_name_too_and_stay_out_of_a_mean_ranking() -> None:
+    board = leaderboard_from_rows("med", mixed_rows(), reference_agents=["oracle-doctor"])
+    assert [r.agent for r in board.references] == ["oracle-doctor"]
+    assert board.references[0].reference and board.agents[0].agent == "retrieval"
+    assert board.agents[0].overall == pytest.approx(0.5)  # the mean of its two tasks
+    assert board.overall_label == "Overall"
+    text = to_markdown([board])
+    assert "#1" not in text  # ranks per task only where a primary task says the scales differ
+
+
+def test_an_agent_without_the_primary_task_ranks_last_with_no_overall() -> None:
+    rows = [*mixed_rows(), replace(mixed_rows()[0], agent="bleu-only", task="BLEU-1")]
+    board = leaderboard_from_rows("med", rows, primary_task="reward")
+    assert board.agents[-1].agent == "bleu-only" and board.agents[-1].overall is None
+    assert "| bleu-only | 0.900 ± — (n=1) #1 | — | — | 1 | 0 |" in to_markdown([board])
+
+
+def test_rich_tables_show_references_and_the_primary_task() -> None:
+    board = leaderboard_from_rows(
+        "med", mixed_rows(), primary_task="reward", reference_agents=["oracle-doctor"]
+    )
+    buffer = io.StringIO()
+    print_leaderboards([board], Console(file=buffer, width=200))
+    text = buffer.getvalue()
+    for word in ("Overall (reward)", "ref", "oracle-doctor", "#1", "primary task"):
+        assert word in text, word
+    wide = replace(board, tasks=(*board.tasks, "c", "d", "e", "f"))
+    wide = replace(wide, metrics={**board.metrics, **dict.fromkeys("cdef", "clean_reward")})
+    buffer = io.StringIO()
+    print_leaderboards([wide], Console(file=buffer, width=200))
+    text = buffer.getvalue()
+    assert "ref. oracle-doctor" in text and "1. retrieval" in text
+    assert "Overall (reward)" in text
+
+
+def test_the_board_reads_the_settings_the_runner_recorded() -> None:
+    from arenagym_bench_testkit import ENV_ID
+
+    from arenagym.benchmarks.runner import run_suite
+    from arenagym.benchmarks.suite import Suite, Task
+
+    kit = "arenagym_bench_testkit"
+    suite = Suite(
+        name="recorded",
+        tasks=(
+            Task("one", ENV_ID, {"turns": 1}, episodes=1, seeds=(0,)),
+            Task("three", ENV_ID, {"turns": 3}, episodes=1, seeds=(0,)),
+        ),
+        primary_task="one",
+        reference_agents=(f"{kit}:SleepAgent",),
+    )
+    store = ResultsStore(":memory:")
+    run_suite(suite, f"{kit}:ConstAgent", None, store, progress=False, agent_name="const")
+    run_suite(suite, f"{kit}:SleepAgent", {"delay": 0}, store, progress=False, agent_name="ref")
+    (board,) = build_leaderboards(store)
+    assert board.primary_task == "one" and board.overall_label == "Overall (one)"
+    assert [r.agent for r in board.agents] == ["const"]
+    assert [r.agent for r in board.references] == ["ref"]
+    assert board.agents[0].overall == 1.0  # task "one" alone, not the mean with "three" (3.0)

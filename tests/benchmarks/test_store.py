@@ -160,3 +160,37 @@ def test_is_error_marks_runner_failures_only() -> None:
     assert make_row(stop_reason="env_error").is_error
     assert not make_row(stop_reason="failed").is_error
     assert make_row().key == ("s", "t", "random(seed=1)", 0, 0)
+
+
+def test_leaderboard_settings_are_kept_per_suite_and_survive_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite"
+    with ResultsStore(path) as store:
+        assert store.leaderboard_settings("s") == {}
+        store.set_leaderboard_settings("s", {"primary_task": "a", "reference_agents": []})
+        store.set_leaderboard_settings("s", {"primary_task": "b", "reference_agents": ["o"]})
+        store.set_leaderboard_settings("other", {"primary_task": None, "reference_agents": []})
+    with ResultsStore(path) as store:
+        assert store.leaderboard_settings("s") == {"primary_task": "b", "reference_agents": ["o"]}
+        assert store.leaderboard_settings("other")["primary_task"] is None
+        assert store.suites() == []  # settings alone are no results
+
+
+def test_a_store_from_before_the_settings_table_gains_it(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    ResultsStore(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE suites")
+    with ResultsStore(path) as store:
+        store.add(make_row())
+        assert store.leaderboard_settings("s") == {}
+        store.set_leaderboard_settings("s", {"primary_task": "t"})
+        assert len(store) == 1
+
+
+def test_a_directory_is_not_a_store(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="is a directory; a results store is one SQLite file"):
+        ResultsStore(tmp_path)
+
+
+def test_an_agent_timeout_is_not_an_error_row() -> None:
+    assert not make_row(stop_reason="agent_timeout").is_error

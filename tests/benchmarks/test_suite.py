@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 
 from arenagym.benchmarks.suite import (
+    DEFAULT_AGENT_CALL_TIMEOUT_S,
+    DEFAULT_EPISODE_TIMEOUT_S,
     DEFAULT_MAX_STEPS,
+    MAX_TASK_EPISODES,
     SuiteError,
     Task,
     bundled_suites,
@@ -197,6 +200,55 @@ BAD: dict[str, tuple[str, list[str]]] = {
     ),
     "generation top_p": ("[generation]\ntop_p = 1.5\n" + ONE_TASK, ["'top_p'", "(0, 1]"]),
     "generation stop": ('[generation]\nstop = "x"\n' + ONE_TASK, ["'stop'", "list"]),
+    "settings not a table": ("settings = 3\n" + ONE_TASK, ["'settings'", "table"]),
+    "settings unknown key": (
+        "[settings]\ntimeout = 3\n" + ONE_TASK,
+        [":2: [settings]", "'timeout'", "agent_call_timeout_s", "episode_timeout_s"],
+    ),
+    "settings call timeout zero": (
+        "[settings]\nagent_call_timeout_s = 0\n" + ONE_TASK,
+        [":2: [settings]", "'agent_call_timeout_s'", "seconds > 0"],
+    ),
+    "settings episode timeout text": (
+        '[settings]\nepisode_timeout_s = "1h"\n' + ONE_TASK,
+        ["'episode_timeout_s'", "seconds > 0", "'1h'"],
+    ),
+    "settings timeout nan": (
+        "[settings]\nepisode_timeout_s = nan\n" + ONE_TASK,
+        ["'episode_timeout_s'", "seconds > 0"],
+    ),
+    "settings timeout bool": (
+        "[settings]\nagent_call_timeout_s = true\n" + ONE_TASK,
+        ["'agent_call_timeout_s'"],
+    ),
+    "leaderboard unknown key": (
+        '[leaderboard]\noverall = "x"\n' + ONE_TASK,
+        ["[leaderboard]", "'overall'", "primary_task", "reference_agents"],
+    ),
+    "leaderboard primary task unknown": (
+        '[leaderboard]\nprimary_task = "nope"\n' + ONE_TASK,
+        [":2: [leaderboard]", "'primary_task'", "'nope'", "'ArenagymTest/Countdown-v0'"],
+    ),
+    "leaderboard references type": (
+        '[leaderboard]\nreference_agents = "oracle"\n' + ONE_TASK,
+        ["'reference_agents'", "list of agent names"],
+    ),
+    "leaderboard references repeated": (
+        '[leaderboard]\nreference_agents = ["o", "o"]\n' + ONE_TASK,
+        ["'reference_agents'", "repeated"],
+    ),
+    "episodes over the maximum": (
+        ONE_TASK.replace("episodes = 2", "episodes = 100000000000"),
+        [":3: tasks[0]", "'episodes'", "100,000,000,000", f"{MAX_TASK_EPISODES:,}"],
+    ),
+    "episodes times seeds over the maximum": (
+        ONE_TASK.replace("episodes = 2", f"episodes = {MAX_TASK_EPISODES // 2 + 1}"),
+        [":3: tasks[0]", "'episodes'", "x 2 seed(s)", "MAX_TASK_EPISODES"],
+    ),
+    "deeply nested kwargs": (
+        ONE_TASK + "kwargs = { x = " + "[" * 3000 + "]" * 3000 + " }\n",
+        [":5: ", "nested too deeply"],
+    ),
 }
 
 
@@ -248,7 +300,8 @@ def test_reset_seeds_are_fixed_distinct_and_32_bit() -> None:
 
 def test_generation_budgets_fill_only_what_an_llm_agent_leaves_unset() -> None:
     suite = parse_suite(
-        'name = "g"\n[generation]\nmax_tokens = 32\nmax_total_tokens = 320\ntemperature = 0\n' + ONE_TASK
+        'name = "g"\n[generation]\nmax_tokens = 32\nmax_total_tokens = 320\ntemperature = 0\n'
+        + ONE_TASK
     )
     assert suite.generation == {"max_tokens": 32, "max_total_tokens": 320, "temperature": 0}
     # the spec's own keys win, then --agent-kwargs; the suite fills the rest
@@ -265,3 +318,72 @@ def test_generation_budgets_fill_only_what_an_llm_agent_leaves_unset() -> None:
     assert suite.agent_kwargs("random", {"seed": 1}) == {"seed": 1}
     assert suite.agent_kwargs("arenagym_bench_testkit:ConstAgent", {}) == {}
     assert parse_suite(ONE_TASK, default_name="g").agent_kwargs("hf:/m", {"seed": 3}) == {"seed": 3}
+
+
+def test_messages_name_the_line_of_the_field(tmp_path: Path) -> None:
+    text = (
+        'name = "lines"\n'  # 1
+        "\n"  # 2
+        "[[tasks]]\n"  # 3
+        f"{TASK}"  # 4-6
+        "\n"  # 7
+        "[[tasks]]  # the second\n"  # 8
+        'name = "second"\n'  # 9
+        'env = "ArenagymTest/Countdown-v0"\n'  # 10
+        "seeds = [0]\n"  # 11
+        "episodes = 0\n"  # 12
+    )
+    path = write(tmp_path, text)
+    with pytest.raises(SuiteError) as caught:
+        load_suite(path)
+    assert str(caught.value).startswith(
+        f"{path}:12: tasks[1] (name 'second'): field 'episodes' must be an integer >= 1"
+    )
+    # a missing field: the line of its table's header
+    with pytest.raises(SuiteError, match=r"^[^:]+:8: tasks\[1\]: field 'episodes' is missing"):
+        load_suite(
+            write(tmp_path, text.replace("episodes = 0\n", "").replace('name = "second"\n', ""))
+        )
+
+
+def test_tasks_written_inline_get_messages_without_a_line(tmp_path: Path) -> None:
+    text = 'tasks = [{ env = "ArenagymTest/Countdown-v0", episodes = 0, seeds = [0] }]\n'
+    path = write(tmp_path, text)
+    with pytest.raises(SuiteError) as caught:
+        load_suite(path)
+    assert str(caught.value).startswith(f"{path}: tasks[0]: field 'episodes'")
+
+
+def test_a_suite_at_the_size_bound_loads(tmp_path: Path) -> None:
+    text = ONE_TASK.replace("episodes = 2", f"episodes = {MAX_TASK_EPISODES // 2}")
+    assert load_suite(write(tmp_path, text)).n_episodes == MAX_TASK_EPISODES
+
+
+def test_settings_and_leaderboard_tables(tmp_path: Path) -> None:
+    suite = load_suite(write(tmp_path, ONE_TASK))
+    assert (suite.agent_call_timeout_s, suite.episode_timeout_s) == (
+        DEFAULT_AGENT_CALL_TIMEOUT_S,
+        DEFAULT_EPISODE_TIMEOUT_S,
+    )
+    assert (suite.primary_task, suite.reference_agents) == (None, ())
+    text = (
+        "[settings]\nagent_call_timeout_s = 2.5\nepisode_timeout_s = inf\n"
+        '[leaderboard]\nprimary_task = "main"\nreference_agents = ["oracle", "pkg.mod:Oracle"]\n'
+        f'[[tasks]]\nname = "main"\n{TASK}'
+    )
+    suite = load_suite(write(tmp_path, text))
+    assert (suite.agent_call_timeout_s, suite.episode_timeout_s) == (2.5, float("inf"))
+    assert suite.primary_task == "main"
+    assert suite.reference_agents == ("oracle", "pkg.mod:Oracle")
+    assert suite.leaderboard_settings() == {
+        "primary_task": "main",
+        "reference_agents": ["oracle", "pkg.mod:Oracle"],
+    }
+
+
+def test_match_tasks_are_bounded_too() -> None:
+    pytest.importorskip("textarena")
+    players = '[[players]]\nname = "a"\nagent = "random"\n'
+    match = '[[matches]]\nenv = "TextArena/Nim-AEC-v0"\nseeds = [0]\nepisodes = 2000000\n'
+    with pytest.raises(SuiteError, match=r"^<m>:8: matches\[0\]: field 'episodes'.*per lineup"):
+        parse_suite('name = "m"\n' + players + match, source="<m>")

@@ -3,6 +3,7 @@ patient, the baselines, the loader and the env contract."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import warnings
@@ -16,16 +17,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import arenagym.envs.meddialog
-from arenagym.envs.meddialog.baselines import RandomDoctor, RetrievalDoctor, ScriptedDoctor
+from arenagym.envs.meddialog.baselines import (
+    CandidateCopyDoctor,
+    OracleDoctor,
+    RandomDoctor,
+    RetrievalDoctor,
+)
 from arenagym.envs.meddialog.dialogues import (
     PERSONAS,
     Findings,
     Patient,
+    Utterance,
     generate_dialogue,
     read_patient_turn,
     sample_case,
 )
-from arenagym.envs.meddialog.knowledge import KnowledgeGraphError, load_knowledge_graph
+from arenagym.envs.meddialog.env import MedDialogEnv, TurnTask
+from arenagym.envs.meddialog.knowledge import KnowledgeGraphError, Triplet, load_knowledge_graph
 from arenagym.envs.meddialog.loader import DialogueFormatError, load_dialogues, response_pairs
 from arenagym.envs.meddialog.metrics import bleu, distinct, evaluate, prf, rouge_l, rouge_n
 
@@ -205,11 +213,11 @@ def _play(env_id: str, agent: object, seed: int, **kwargs: object) -> tuple[floa
 
 
 @pytest.mark.parametrize("env_id", ["MedConsult-v0", "MedConsult-En-v0"])
-def test_scripted_doctor_solves_consults_and_random_is_near_chance(env_id: str) -> None:
+def test_oracle_doctor_solves_consults_and_random_is_near_chance(env_id: str) -> None:
     n = 60
-    scripted = [_play(env_id, ScriptedDoctor(), s, persona=PERSONAS[s % 3])[1] for s in range(n)]
-    assert sum(i["stop_reason"] == "solved" for i in scripted) >= 0.95 * n
-    assert all(not i["contraindicated"] for i in scripted)
+    oracle = [_play(env_id, OracleDoctor(), s, persona=PERSONAS[s % 3])[1] for s in range(n)]
+    assert sum(i["stop_reason"] == "solved" for i in oracle) >= 0.95 * n
+    assert all(not i["contraindicated"] for i in oracle)
     randoms = [_play(env_id, RandomDoctor(seed=s), s)[1] for s in range(n)]
     solved = sum(i.get("stop_reason") == "solved" for i in randoms)
     assert solved <= 0.25 * n  # chance is 1/12 (5 of 60); 15 is far above it
@@ -235,16 +243,94 @@ def test_reference_turns_score_entity_f1_one_and_oracle_triplets_are_exact(env_i
     assert info["stop_reason"] == "completed"
 
 
-def test_next_turn_baselines_rank_scripted_over_retrieval_over_random() -> None:
+def test_next_turn_baselines_rank_oracle_over_retrieval_over_random() -> None:
     scores = {
         name: np.mean([_play("MedDialog-v0", agent(), s)[0] for s in range(8)])
         for name, agent in (
-            ("scripted", ScriptedDoctor),
+            ("oracle", OracleDoctor),
             ("retrieval", RetrievalDoctor),
             ("random", RandomDoctor),
         )
     }
-    assert scores["scripted"] > 0.85 > scores["retrieval"] > 0.25 > 0.1 > scores["random"]
+    assert scores["oracle"] > 0.85 > scores["retrieval"] > 0.25 > 0.1 > scores["random"]
+
+
+def _history_neighbourhood(history: set[str]) -> set[Triplet]:
+    """What the env may retrieve for a history (see ``MedDialogEnv._candidate_triplets``)."""
+    clinical = {e for e in history if KG.category(e) != "attribute"}
+    diseases = set(KG.by_category["disease"])
+    linked = diseases & clinical
+    for t in KG.neighbourhood(clinical):
+        linked |= {t.head, t.tail} & diseases
+    return {t for t in KG.triplets() if {t.head, t.tail} & (history | linked)}
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_candidate_triplets_come_from_the_history_never_the_reference_turn(language: str) -> None:
+    inner = MedDialogEnv(language=language)
+    inner.reset(seed=11)
+    dialogue = inner._dialogue
+    history: set[str] = set()
+    for index, task in zip(range(1, len(dialogue), 2), inner._tasks, strict=True):
+        history |= set(dialogue[index - 1].entities)
+        retrieved = set(task.triplets) & _history_neighbourhood(history)
+        assert len(task.triplets) == inner.n_triplets
+        assert len(retrieved) >= inner.n_triplets - inner.n_triplets // 4
+        history |= set(dialogue[index].entities)
+    # the same history and random state with another reference turn: the same candidates
+    task = inner._tasks[2]
+    other = dataclasses.replace(task.reference, entities=tuple(KG.by_category["medicine"][:3]))
+    shown = [
+        inner._task(np.random.default_rng(5), task.patient, reference, history, [])
+        for reference in (task.reference, other)
+    ]
+    assert shown[0].triplets == shown[1].triplets
+
+
+class _ReferenceLeakingEnv(MedDialogEnv):
+    """Candidates built around the reference turn, as the env once did: half of the slots go to
+    triplets that touch the reference turn's entities, the rest to random ones that do not.
+    Only here to show that the entity-F1 check below would catch such a leak."""
+
+    def _task(
+        self, rng: np.random.Generator, patient: str, reference: Utterance, history: set[str],
+        pool: list[tuple[str, Utterance]],
+    ) -> TurnTask:  # fmt: skip
+        task = super()._task(rng, patient, reference, history, pool)
+        gold = set(reference.entities)
+        touching = self.kg.neighbourhood(gold)[: self.n_triplets // 2]
+        everything = self.kg.triplets()
+        order = np.random.default_rng(len(history)).permutation(len(everything))
+        rest = [everything[i] for i in order if not {everything[i].head, everything[i].tail} & gold]
+        return dataclasses.replace(task, triplets=tuple(touching + rest)[: self.n_triplets])
+
+
+def _entity_f1(env: MedDialogEnv, make_agent: type, seeds: range) -> float:
+    """Mean over dialogues of the mean turn entity F1 of an agent."""
+    means = []
+    for seed in seeds:
+        observation, info = env.reset(seed=seed)
+        agent = make_agent()
+        agent.reset(info["system_prompt"])
+        turns, done = [], False
+        while not done:
+            observation, _, terminated, truncated, info = env.step(agent.act(observation))
+            turns.append(info["meddg"]["Entity-F1"])
+            done = terminated or truncated
+        means.append(float(np.mean(turns)))
+    return float(np.mean(means))
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_copying_recurring_candidate_entities_does_not_beat_retrieval(language: str) -> None:
+    # seeds 0-29, entity F1: zh retrieval 0.51, copy 0.25 (0.64 on reference-built candidates);
+    # en retrieval 0.50, copy 0.26 (0.64)
+    seeds = range(30)
+    retrieval = _entity_f1(MedDialogEnv(language=language), RetrievalDoctor, seeds)
+    copy = _entity_f1(MedDialogEnv(language=language), CandidateCopyDoctor, seeds)
+    assert copy < retrieval - 0.1
+    leaking = _entity_f1(_ReferenceLeakingEnv(language=language), CandidateCopyDoctor, seeds)
+    assert leaking > retrieval + 0.1  # the check has teeth: a leaking list is exploited
 
 
 # ------------------------------------------------------------------------ env contract
@@ -340,6 +426,9 @@ def test_loader_reads_meddg_json_and_jsonl_and_names_bad_fields(tmp_path: Path) 
         load_dialogues(broken)
     broken.write_text('[{"id": "Doctor", "Sentence": "x"}]\n{', encoding="utf-8")
     with pytest.raises(DialogueFormatError, match=r"broken\.jsonl: line 2: not valid JSON"):
+        load_dialogues(broken)
+    broken.write_text('[{"id": "Doctor", "Sentence": "x"}]\n' + "[" * 100_000, encoding="utf-8")
+    with pytest.raises(DialogueFormatError, match=r"broken\.jsonl: line 2: the JSON is nested too"):
         load_dialogues(broken)
 
 

@@ -23,7 +23,7 @@ from arenagym.envs.prefinfer.baselines import (
     OracleAgent,
 )
 from arenagym.envs.prefinfer.dimensions import DIMENSION_NAMES, DIMENSIONS, PSOUPS_DIMENSIONS
-from arenagym.envs.prefinfer.env import ORACLE_CHANNEL_PREFIX, PrefInferEnv
+from arenagym.envs.prefinfer.env import STANCES_PREFIX, PrefInferEnv
 from arenagym.envs.prefinfer.judge import (
     describe,
     format_stances_line,
@@ -43,7 +43,7 @@ IDS = [
 
 
 def _truth(observation: str) -> dict[str, float]:
-    line = observation.rsplit(ORACLE_CHANNEL_PREFIX, 1)[1]
+    line = observation.rsplit(STANCES_PREFIX, 1)[1]
     return parse_stances_line(line)[0]
 
 
@@ -253,6 +253,20 @@ def test_garbage_never_raises(env_id: str) -> None:
             env.reset()
 
 
+def test_true_stances_only_in_the_explicit_upper_bound_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ARENAGYM_PREFINFER_ORACLE_CHANNEL", "1")  # no process-wide switch exists
+    plain, _ = gym.make("PrefInfer-v0").reset(seed=0)
+    revealed, _ = gym.make("PrefInfer-v0", reveal_stances=True).reset(seed=0)
+    assert STANCES_PREFIX not in plain and STANCES_PREFIX in revealed
+    assert revealed.startswith(plain)  # the same observation, plus the stances line
+    with pytest.raises(ValueError, match="reveal_stances"):
+        gym.make("PrefInfer-v0", reveal_stances="yes")
+    with pytest.raises(ValueError, match="reveal_stances"):
+        gym.make("PrefInfer-v0", reveal_stances=None)
+
+
 def test_baselines_order() -> None:
     env = gym.make("PrefInfer-v0")
     revealed = gym.make("PrefInfer-v0", reveal_stances=True)
@@ -272,10 +286,12 @@ def test_baselines_order() -> None:
 
 
 def test_the_suite_runs_every_baseline_through_the_cli(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     suite = load_suite("prefinfer")
     assert {t.env for t in suite.tasks} >= set(IDS) - {"PrefInfer-Strict-v0"}
+    revealing = [t.name for t in suite.tasks if t.kwargs.get("reveal_stances")]
+    assert revealing == ["alignx-like-upper-bound"]  # the one task the oracle is meant for
     small = tmp_path / "prefinfer-small.toml"
     small.write_text(
         'name = "prefinfer-small"\n'
@@ -292,8 +308,6 @@ def test_the_suite_runs_every_baseline_through_the_cli(
     store = tmp_path / "r.sqlite"
     module = "arenagym.envs.prefinfer.baselines"
     for agent in ("NoPreferenceAgent", "MajorityStanceAgent", "OracleAgent"):
-        if agent == "OracleAgent":
-            monkeypatch.setenv("ARENAGYM_PREFINFER_ORACLE_CHANNEL", "1")
         command = ["run", "--suite", str(small), "--store", str(store), "--no-progress"]
         assert main([*command, "--agent", f"{module}:{agent}", "--agent-name", agent]) == 0
         out = capsys.readouterr().out

@@ -1,0 +1,115 @@
+"""Agents that misbehave the ways a benchmark run must survive: they hang, or raise
+``SystemExit`` / ``KeyboardInterrupt`` (importable as ``arenagym_bench_faults``, like the testkit).
+
+A hung agent blocks on :data:`RELEASE`; tests call :func:`release` when they are done so that the
+threads they left behind can end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+#: Set to let every hung agent return.
+RELEASE = threading.Event()
+
+
+def release() -> None:
+    """Let every hung agent's call return (its result is ignored: its episode is over)."""
+    RELEASE.set()
+
+
+def rearm() -> None:
+    """Make agents hang again (before a test that wants them to)."""
+    RELEASE.clear()
+
+
+def _targeted(observation: str, on_seed: int | None) -> bool:
+    return on_seed is None or observation.startswith(f"seed={on_seed} ")
+
+
+class HangAgent:
+    """Never returns from ``where`` (``"act"`` or ``"reset"``) until :func:`release`; with
+    ``on_seed``, ``act`` hangs only in the episode of that reset seed."""
+
+    def __init__(self, where: str = "act", on_seed: int | None = None) -> None:
+        self.where = where
+        self.on_seed = on_seed
+
+    def reset(self, system_prompt: str) -> None:
+        if self.where == "reset":
+            RELEASE.wait()
+
+    def act(self, observation: str) -> str:
+        if self.where == "act" and _targeted(observation, self.on_seed):
+            RELEASE.wait()
+        return "right"
+
+
+class AsyncHangAgent:
+    """An ``aact`` coroutine that never finishes (until :func:`release`)."""
+
+    async def areset(self, system_prompt: str) -> None:
+        await asyncio.sleep(0)
+
+    async def aact(self, observation: str) -> str:
+        while not RELEASE.is_set():
+            await asyncio.sleep(0.05)
+        return "right"
+
+    def reset(self, system_prompt: str) -> None:
+        raise AssertionError("the runner called reset() although areset() exists")
+
+    def act(self, observation: str) -> str:
+        raise AssertionError("the runner called act() although aact() exists")
+
+
+def _raise(kind: str) -> None:
+    if kind == "exit":
+        raise SystemExit(3)
+    if kind == "interrupt":
+        raise KeyboardInterrupt
+    raise ValueError(f"unknown kind {kind!r}")
+
+
+class RaiseAgent:
+    """Raises ``SystemExit(3)`` (``kind="exit"``) or ``KeyboardInterrupt`` (``"interrupt"``) in
+    ``act`` (only in the episode of reset seed ``on_seed``, if given), in ``reset``
+    (``where="reset"``), or when built (``where="init"``)."""
+
+    def __init__(self, kind: str = "exit", where: str = "act", on_seed: int | None = None) -> None:
+        self.kind = kind
+        self.where = where
+        self.on_seed = on_seed
+        if where == "init":
+            _raise(kind)
+
+    def reset(self, system_prompt: str) -> None:
+        if self.where == "reset":
+            _raise(self.kind)
+
+    def act(self, observation: str) -> str:
+        if self.where == "act" and _targeted(observation, self.on_seed):
+            _raise(self.kind)
+        return "right"
+
+
+class AsyncRaiseAgent:
+    """Raises ``SystemExit(3)`` or ``KeyboardInterrupt`` inside its ``aact`` coroutine."""
+
+    def __init__(self, kind: str = "exit") -> None:
+        self.kind = kind
+
+    async def areset(self, system_prompt: str) -> None:
+        await asyncio.sleep(0)
+
+    async def aact(self, observation: str) -> str:
+        await asyncio.sleep(0)
+        _raise(self.kind)
+        return "right"
+
+    def reset(self, system_prompt: str) -> None:
+        raise AssertionError("the runner called reset() although areset() exists")
+
+    def act(self, observation: str) -> str:
+        raise AssertionError("the runner called act() although aact() exists")
