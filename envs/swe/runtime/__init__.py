@@ -26,6 +26,7 @@ from .base import (
     Runtime,
     RuntimeError_,
     UnreadableFileError,
+    WorkspaceFullError,
 )
 
 RUNTIME_NAMES = ("bubblewrap", "docker", "local")
@@ -38,6 +39,7 @@ __all__ = [
     "Runtime",
     "RuntimeError_",
     "UnreadableFileError",
+    "WorkspaceFullError",
     "available_runtimes",
     "make_runtime",
 ]

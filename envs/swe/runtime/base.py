@@ -53,6 +53,12 @@ class UnreadableFileError(OSError):
     device like ``/dev/zero`` never ends) or larger than :data:`MAX_READ_BYTES`."""
 
 
+class WorkspaceFullError(PermissionError):
+    """A write refused because the workspace is over its disk budget (``max_workspace_mb`` or
+    ``max_workspace_inodes``). A ``PermissionError``, so a caller that reports unwritable paths
+    to the agent reports this one too; the message says what to delete."""
+
+
 @dataclass(frozen=True)
 class Limits:
     """Per-command resource limits.
@@ -60,10 +66,21 @@ class Limits:
     ``timeout_s`` is wall-clock and kills the command's whole process group; ``memory_mb`` is
     enforced by a cgroup where one is writable, else ``RLIMIT_AS``; ``max_processes`` bounds forks
     (a fork bomb is contained); ``max_output_bytes`` caps what is kept of stdout+stderr (the rest
-    is drained and dropped, so a 1 GB writer cannot fill memory); ``max_workspace_mb`` bounds
-    the disk the sandbox's writes to the workspace take (checked while a command runs; a command
-    that grows the workspace past it is killed with ``killed_reason="disk"``; bubblewrap and
-    local runtimes — a Docker workspace is bounded by the daemon's storage driver).
+    is drained and dropped, so a 1 GB writer cannot fill memory).
+
+    ``max_workspace_mb`` and ``max_workspace_inodes`` are the workspace's disk budget: how many
+    megabytes, and how many names (files, directories, links: every name counts, as
+    ``find | wc -l`` counts them), the sandbox's writes may add to the workspace. The runtime
+    measures the workspace on the host while each command runs and when it ends; a command
+    that grows it past either limit is killed with ``killed_reason="disk"`` and its output says
+    what the budget is, what the workspace holds and that files must be deleted; while it stays
+    over, file writes are refused and commands that add to it are stopped (deleting never is).
+    The files limit also bounds the host's work per command (a check stops walking soon past
+    it), so a workspace stuffed with empty files cannot make commands slow, and the timeout is
+    kept whatever the workspace holds. Enforced by the bubblewrap and local runtimes; the
+    Docker runtime's workspace is a volume of the daemon's, which has no budget.
+
+    Every limit must be positive (``ValueError`` otherwise).
     """
 
     timeout_s: float = 60.0
@@ -71,6 +88,22 @@ class Limits:
     max_processes: int = 256
     max_output_bytes: int = 1_000_000
     max_workspace_mb: int = 2048
+    max_workspace_inodes: int = 100_000
+
+    def __post_init__(self) -> None:
+        for name in (
+            "memory_mb",
+            "max_processes",
+            "max_output_bytes",
+            "max_workspace_mb",
+            "max_workspace_inodes",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"Limits.{name} must be an integer >= 1, got {value!r}")
+        timeout = self.timeout_s
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+            raise ValueError(f"Limits.timeout_s must be a number of seconds > 0, got {timeout!r}")
 
 
 @dataclass(frozen=True)
@@ -128,7 +161,7 @@ class Runtime(abc.ABC):
         """The workspace's changes since the base commit as a ``git apply``-able patch, new
         untracked files included (binary files as git binary patches). Runs ``git`` inside the
         sandbox, never on the host: the agent controls ``.git/config``."""
-        result = self.run(
+        result = self._run_unbudgeted(
             "git add -A >/dev/null 2>&1 && git -c core.fsmonitor= diff --cached --binary "
             "--no-color --no-ext-diff HEAD",
             timeout_s=60,
@@ -136,6 +169,12 @@ class Runtime(abc.ABC):
         if result.exit_code != 0:
             raise RuntimeError_(f"git diff failed in the {self.name} sandbox: {result.output[-500:]}")
         return result.output
+
+    def _run_unbudgeted(self, command: str, *, timeout_s: float) -> CommandResult:
+        """:meth:`run` for the runtime's own commands (``diff``), outside the workspace's disk
+        budget: ``git add -A`` stores a copy of every new file in ``.git``, and a workspace near
+        its budget must still yield its diff. Runtimes with a budget override it."""
+        return self.run(command, timeout_s=timeout_s)
 
     @abc.abstractmethod
     def stop(self) -> None:

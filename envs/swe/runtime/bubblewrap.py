@@ -66,6 +66,7 @@ from .base import (
     Runtime,
     RuntimeError_,
     UnreadableFileError,
+    WorkspaceFullError,
 )
 from .common import (
     READ_SCRIPT,
@@ -73,13 +74,13 @@ from .common import (
     WRITE_SCRIPT,
     checked_read,
     command_result,
-    force_remove,
     raise_for_path,
+    remove_tree,
 )
-from .disk import WorkspaceDisk
+from .disk import Verdict, WorkspaceDisk
 from .limits import CommandLimiter
 
-#: Marker in every sandbox's environment and argv, so leftovers can be found (tests scan /proc).
+#: The interpreter ``python`` runs inside the sandbox (Debian's, with ``python3-pytest``).
 SANDBOX_PYTHON = "/usr/bin/python3"
 SANDBOX_UID = 1000
 SANDBOX_HOME = "/home/agent"
@@ -288,7 +289,11 @@ class BubblewrapRuntime(Runtime):
                     "--overlay", str(private / "upper"), str(private / "work"), WORKSPACE,
                 ]
                 self.mode_used = "overlay"
-                self._disk = WorkspaceDisk(private / "upper", self.limits.max_workspace_mb)
+                self._disk = WorkspaceDisk(
+                    private / "upper",
+                    self.limits.max_workspace_mb,
+                    self.limits.max_workspace_inodes,
+                )
             else:
                 copy = private / "workspace"
                 completed = subprocess.run(
@@ -301,7 +306,9 @@ class BubblewrapRuntime(Runtime):
                     )
                 self._workspace_args = ["--bind", str(copy), WORKSPACE]
                 self.mode_used = "copy"
-                self._disk = WorkspaceDisk(copy, self.limits.max_workspace_mb)
+                self._disk = WorkspaceDisk(
+                    copy, self.limits.max_workspace_mb, self.limits.max_workspace_inodes
+                )
         except BaseException:
             self.stop()
             raise
@@ -317,7 +324,7 @@ class BubblewrapRuntime(Runtime):
                 os.killpg(group, signal.SIGKILL)
             limiter.kill_all()
         if private is not None:
-            shutil.rmtree(private, onerror=force_remove)
+            remove_tree(private)
 
     # -- commands --------------------------------------------------------------------------
 
@@ -333,7 +340,7 @@ class BubblewrapRuntime(Runtime):
             "TERM": "dumb",
             "PAGER": "cat",
             "GIT_PAGER": "cat",
-            SANDBOX_MARKER: self._private.name,
+            SANDBOX_MARKER: self.name,
         }
         environment.update(env or {})
         args = [self.bwrap, *self._system_args, *self._workspace_args, "--remount-ro", "/"]
@@ -352,14 +359,31 @@ class BubblewrapRuntime(Runtime):
         env: dict[str, str] | None = None,
     ) -> CommandResult:
         timeout = self.limits.timeout_s if timeout_s is None else timeout_s
+        return self._run(command, timeout=timeout, cwd=cwd, env=env, budgeted=True)
+
+    def _run_unbudgeted(self, command: str, *, timeout_s: float) -> CommandResult:
+        return self._run(command, timeout=timeout_s, cwd=WORKSPACE, env=None, budgeted=False)
+
+    def _run(
+        self,
+        command: str,
+        *,
+        timeout: float,
+        cwd: str,
+        env: dict[str, str] | None,
+        budgeted: bool,
+    ) -> CommandResult:
+        """One command; ``budgeted`` commands are held to the workspace's disk budget (the
+        others only leave it to be measured again before the next one)."""
         argv = self._argv(["/bin/bash", "-c", command], cwd=cwd, env=env)
+        disk = self._disk
+        budget = disk.command() if disk is not None and budgeted else None
         limiter = CommandLimiter(
             memory_mb=self.limits.memory_mb,
             max_processes=self.limits.max_processes,
             max_file_mb=self.max_file_mb,
             use_cgroups=self.use_cgroups,
         )
-        check = self._disk.watcher() if self._disk is not None else None
         try:
             wrapped = ["/bin/bash", "-c", limiter.shell_prefix() + 'exec "$@"', SANDBOX_MARKER]
             try:
@@ -371,7 +395,7 @@ class BubblewrapRuntime(Runtime):
                     cwd="/",
                     on_kill=limiter.kill_all,
                     on_start=lambda group: self._track(group, limiter),
-                    watch=check,
+                    watch=budget.check if budget is not None else None,
                 )
             except OSError as error:
                 raise RuntimeError_(f"cannot start bwrap: {error}") from error
@@ -384,9 +408,14 @@ class BubblewrapRuntime(Runtime):
             with self._running_lock:
                 self._running = {g: v for g, v in self._running.items() if v is not limiter}
             limiter.release()
-        stopped_by = raw.stopped_by or (check() if check is not None else None)
+        if budget is not None:
+            verdict = budget.finish(stopped=raw.stopped_by is not None)
+        else:
+            verdict = Verdict()
+            if disk is not None:
+                disk.invalidate()
         return command_result(raw.exit_code, raw.output, raw.duration_s, raw.timed_out,
-                               raw.truncated, oom, stopped_by)
+                              raw.truncated, oom, verdict.stop, verdict.note)
 
     def _track(self, group: int, limiter: CommandLimiter) -> None:
         with self._running_lock:
@@ -406,6 +435,14 @@ class BubblewrapRuntime(Runtime):
         raise AssertionError("unreachable")
 
     def write_file(self, path: str, data: bytes) -> None:
+        """Write a file in the sandbox (refused with :class:`WorkspaceFullError` while the
+        workspace is over its disk budget)."""
+        disk = self._disk
+        if disk is not None:
+            refusal = disk.refusal()
+            if refusal is not None:
+                raise WorkspaceFullError(refusal)
+            disk.invalidate()
         inner = self._private_path(path)
         if inner is not None and self.mode_used == "copy":
             inner.parent.mkdir(parents=True, exist_ok=True)
@@ -476,8 +513,9 @@ class BubblewrapRuntime(Runtime):
 
     @property
     def sandbox_tag(self) -> str | None:
-        """A string unique to this runtime's sandboxes: in every one's environment and in
-        ``bwrap``'s command line (None when stopped)."""
+        """A string unique to this runtime's sandboxes, in every one's ``bwrap`` command line:
+        the name of the runtime's temporary directory on the host (None when stopped). It is
+        kept out of the sandboxed commands' environment."""
         return None if self._private is None else self._private.name
 
     @property
@@ -507,7 +545,9 @@ def _read_host(host: Path, shown: str) -> bytes:
 
 def leftover_sandboxes(tag: str = SANDBOX_MARKER) -> Iterator[int]:
     """Pids of live processes whose command line or environment holds ``tag`` (for leak
-    checks): by default any sandbox's, or one runtime's with its :attr:`sandbox_tag`."""
+    checks): by default any sandbox's process (the marker is in every sandboxed command's
+    environment), or one runtime's ``bwrap`` processes with its :attr:`sandbox_tag` (what runs
+    inside a sandbox dies with its ``bwrap``: the pid namespace goes with it)."""
     marked = tag.encode()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():

@@ -1,5 +1,5 @@
 """What the runtimes share: the marker of sandbox processes, results of commands, the scripts
-that move files in and out of a sandbox, and the clean-up of a sandbox's temporary directory.
+that move files in and out of a sandbox, and the removal of a sandbox's temporary directory.
 """
 
 from __future__ import annotations
@@ -7,12 +7,15 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import subprocess
 
 from ._process import decode_output
 from .base import MAX_READ_BYTES, CommandResult, UnreadableFileError
 
 #: Set in the environment of every sandboxed command (and its process name), so that leftover
-#: processes can be found.
+#: processes can be found. Its value is only the runtime's name (``bubblewrap``, ``local``): the
+#: sandbox sees it, so it must say nothing about the host (no temporary folder's name), and the
+#: same for every episode, so that a command's output does not change from run to run.
 SANDBOX_MARKER = "ARENAGYM_SANDBOX"
 
 #: Reads ``$1`` inside a sandbox: exit 2 = missing, 3 = a directory, 4 = not a regular file
@@ -53,9 +56,11 @@ def command_result(
     truncated: bool,
     oom: bool,
     disk: str | None = None,
+    note: str | None = None,
 ) -> CommandResult:
     """The :class:`CommandResult` of a host process: why it was killed (timeout, memory, or
-    the ``disk`` budget's message), with a line saying so after its output."""
+    the ``disk`` budget's message), with a line saying so after its output, and else ``note``
+    (e.g. that the workspace is still over its budget) on a line of its own."""
     killed_reason: str | None = None
     if timed_out:
         killed_reason = "timeout"
@@ -70,8 +75,10 @@ def command_result(
         text += "\n[killed: the command went over its memory limit]\n"
     elif timed_out:
         text += "\n[killed: the command ran past its timeout]\n"
-    elif disk is not None:
-        text += f"\n[killed: {disk}]\n"
+    if disk is not None:
+        text += f"\n[{'killed' if killed_reason == 'disk' else 'note'}: {disk}]\n"
+    elif note is not None:
+        text += f"\n[note: {note}]\n"
     return CommandResult(
         exit_code=exit_code,
         output=text,
@@ -93,3 +100,19 @@ def force_remove(function: object, path: str, excinfo: object) -> None:
             shutil.rmtree(path, ignore_errors=True)
         else:
             os.unlink(path)
+
+
+def remove_tree(path: str | os.PathLike[str]) -> None:
+    """Remove ``path`` and everything under it, whatever a sandbox left there: read-only or
+    unreadable directories (made writable first), and trees deeper than ``shutil.rmtree`` can
+    go (it recurses once per level and stops at Python's recursion limit, a thousand-odd
+    levels that a sandbox makes in a second); what it leaves goes to ``rm -rf``, which has no
+    depth or path-length limit."""
+    with contextlib.suppress(RecursionError):
+        shutil.rmtree(path, onerror=force_remove)
+    if not os.path.lexists(path):
+        return
+    target = os.fspath(path)
+    # never follows links found inside the tree; makes unreadable directories removable
+    subprocess.run(["chmod", "-R", "u+rwx", "--", target], capture_output=True, check=False)
+    subprocess.run(["rm", "-rf", "--", target], capture_output=True, check=False)

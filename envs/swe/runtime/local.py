@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,9 +34,9 @@ import warnings
 from pathlib import Path, PurePosixPath
 
 from ._process import run_capped
-from .base import WORKSPACE, CommandResult, Limits, Runtime, RuntimeError_
-from .common import SANDBOX_MARKER, command_result, force_remove
-from .disk import WorkspaceDisk
+from .base import WORKSPACE, CommandResult, Limits, Runtime, RuntimeError_, WorkspaceFullError
+from .common import SANDBOX_MARKER, command_result, remove_tree
+from .disk import Verdict, WorkspaceDisk
 from .limits import CommandLimiter
 
 TEMP_PREFIX = "arenagym-local-"
@@ -108,12 +107,14 @@ class LocalRuntime(Runtime):
         if completed.returncode != 0:
             self.stop()
             raise RuntimeError_(f"copying the workspace {source} failed: {completed.stderr!r}")
-        self._disk = WorkspaceDisk(private / "workspace", self.limits.max_workspace_mb)
+        self._disk = WorkspaceDisk(
+            private / "workspace", self.limits.max_workspace_mb, self.limits.max_workspace_inodes
+        )
 
     def stop(self) -> None:
         private, self._private = self._private, None
         if private is not None:
-            shutil.rmtree(private, onerror=force_remove)
+            remove_tree(private)
 
     def host_path(self, path: str) -> Path:
         """The host path of a sandbox path (``/workspace/...`` or relative -> the copy)."""
@@ -134,6 +135,22 @@ class LocalRuntime(Runtime):
         env: dict[str, str] | None = None,
     ) -> CommandResult:
         timeout = self.limits.timeout_s if timeout_s is None else timeout_s
+        return self._run(command, timeout=timeout, cwd=cwd, env=env, budgeted=True)
+
+    def _run_unbudgeted(self, command: str, *, timeout_s: float) -> CommandResult:
+        return self._run(command, timeout=timeout_s, cwd=WORKSPACE, env=None, budgeted=False)
+
+    def _run(
+        self,
+        command: str,
+        *,
+        timeout: float,
+        cwd: str,
+        env: dict[str, str] | None,
+        budgeted: bool,
+    ) -> CommandResult:
+        """One command; ``budgeted`` commands are held to the workspace's disk budget (the
+        others only leave it to be measured again before the next one)."""
         private = self._private
         if private is None:
             raise RuntimeError_("the local runtime is not started (call start() first)")
@@ -146,7 +163,7 @@ class LocalRuntime(Runtime):
             "PAGER": "cat",
             "GIT_PAGER": "cat",
             "WORKSPACE": str(self.workspace_dir),
-            SANDBOX_MARKER: "1",
+            SANDBOX_MARKER: self.name,
         }
         environment.update(env or {})
         limiter = CommandLimiter(
@@ -163,7 +180,8 @@ class LocalRuntime(Runtime):
             workdir = self.host_path(cwd)
             if not workdir.is_dir():
                 return CommandResult(1, f"cwd {cwd} is not a directory\n", 0.0)
-            check = self._disk.watcher() if self._disk is not None else None
+            disk = self._disk
+            budget = disk.command() if disk is not None and budgeted else None
             try:
                 raw = run_capped(
                     argv,
@@ -172,16 +190,22 @@ class LocalRuntime(Runtime):
                     env=environment,
                     cwd=str(workdir),
                     on_kill=limiter.kill_all,
-                    watch=check,
+                    watch=budget.check if budget is not None else None,
                 )
             except OSError as error:
                 raise RuntimeError_(f"cannot start bash: {error}") from error
             oom = limiter.oom_killed()
         finally:
             limiter.release()
-        stopped_by = raw.stopped_by or (check() if check is not None else None)
+        if budget is not None:
+            verdict = budget.finish(stopped=raw.stopped_by is not None)
+        else:
+            verdict = Verdict()
+            if disk is not None:
+                disk.invalidate()
         return command_result(
-            raw.exit_code, raw.output, raw.duration_s, raw.timed_out, raw.truncated, oom, stopped_by
+            raw.exit_code, raw.output, raw.duration_s, raw.timed_out, raw.truncated, oom,
+            verdict.stop, verdict.note,
         )
 
     def read_file(self, path: str) -> bytes:
@@ -193,6 +217,14 @@ class LocalRuntime(Runtime):
         return host.read_bytes()
 
     def write_file(self, path: str, data: bytes) -> None:
+        """Write a file in the workspace copy (refused with :class:`WorkspaceFullError` while
+        the workspace is over its disk budget)."""
+        disk = self._disk
+        if disk is not None:
+            refusal = disk.refusal()
+            if refusal is not None:
+                raise WorkspaceFullError(refusal)
+            disk.invalidate()
         host = self.host_path(path)
         if host.is_dir():
             raise IsADirectoryError(path)

@@ -260,7 +260,9 @@ def test_filling_the_disk_with_many_files_is_stopped_and_cleanup_works(
         )
         assert filler.killed_reason == "disk" and filler.exit_code is None, filler
         assert "FINISHED" not in filler.output and "disk budget of 16 MB" in filler.output
-        left = int(runtime.run("ls f* | wc -l").output)
+        after = runtime.run("ls f* | wc -l")
+        assert "still over its disk budget of 16 MB" in after.output  # a reminder, no kill
+        left = int(after.output.split()[0])
         assert 16 <= left < 400  # stopped soon after the budget, long before the end
         cleanup = runtime.run("rm -f f* && echo CLEAN")  # shrinking is never stopped
         assert (cleanup.killed_reason, cleanup.output) == (None, "CLEAN\n")
@@ -427,6 +429,41 @@ def test_stop_while_a_command_runs_in_another_thread_kills_it(name: str, small_r
     assert not thread.is_alive() and time.monotonic() - started < 15
     assert "stopped" in str(outcome.get("error")) or "not started" in str(outcome.get("error"))
     _assert_no_leftovers(name, runtime, tag)
+
+
+@pytest.mark.filterwarnings("ignore:the local runtime runs commands")
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("bubblewrap", {"workspace_mode": "overlay"}),
+        ("bubblewrap", {"workspace_mode": "copy"}),
+        ("local", {"allow_local": True}),
+    ],
+)
+def test_stop_removes_a_tree_deeper_than_python_can_recurse(
+    name: str, options: dict[str, object], small_repo: Path
+) -> None:
+    # shutil.rmtree recurses once per level: 3,000 nested directories, made in a moment, used
+    # to make stop() raise RecursionError and leave the runtime's directory behind
+    nest = (
+        "import os\n"
+        "fd = os.open('.', os.O_RDONLY)\n"
+        "for _ in range(3000):\n"
+        "    os.mkdir('a', dir_fd=fd)\n"
+        "    child = os.open('a', os.O_RDONLY, dir_fd=fd)\n"
+        "    os.close(fd)\n"
+        "    fd = child\n"
+        "os.mkdir('locked', dir_fd=fd)\n"
+        "os.chmod('locked', 0, dir_fd=fd)\n"
+        "print('nested')\n"
+    )
+    runtime = _start(name, small_repo, **options)
+    private = getattr(runtime, "private_dir", None)
+    if private is None:  # the local runtime: the folder around its copy
+        private = runtime.workspace_dir.parent  # type: ignore[attr-defined]
+    assert runtime.run(f"python -c {_quote(nest)}").output == "nested\n"
+    runtime.stop()
+    assert private is not None and not private.exists()
 
 
 @pytest.mark.parametrize(
