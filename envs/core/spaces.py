@@ -5,6 +5,14 @@ alphanumerics) and a positive minimum length, so it rejects what language models
 punctuation, LaTeX, emoji, CJK text and the empty string. :class:`UnicodeText` admits any ``str``
 up to ``max_length`` characters.
 
+Vector envs: Gymnasium's :class:`~gymnasium.vector.AsyncVectorEnv` passes observations back from
+its worker processes through shared memory by default, which needs a fixed-size buffer per space
+type (``gymnasium.vector.utils.create_shared_memory`` and its ``read``/``write`` companions,
+``functools.singledispatch`` functions). This module registers :class:`UnicodeText` with them:
+each env gets a row of ``max_length + 1`` 32-bit integers (the length, then the code points), so
+any text within the bound travels exactly, and a longer one raises a ``ValueError`` that names
+the bound. Batched observations are tuples of ``str``, as with ``SyncVectorEnv``.
+
 Example:
     >>> space = UnicodeText(max_length=16, seed=0)
     >>> space.contains("½ + ¼ = ¾ ✓"), space.contains(""), space.contains("x" * 17)
@@ -16,10 +24,18 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+import multiprocessing
+from collections.abc import Iterator, Sequence
+from types import ModuleType
+from typing import Any, overload
 
 import numpy as np
 from gymnasium.spaces import Space
+from gymnasium.vector.utils import (
+    create_shared_memory,
+    read_from_shared_memory,
+    write_to_shared_memory,
+)
 
 #: Characters ``sample`` draws from: ASCII letters, digits, punctuation and whitespace, plus
 #: LaTeX-ish, accented, Greek, CJK, emoji and control-adjacent characters, so that random
@@ -92,3 +108,97 @@ class UnicodeText(Space[str]):
     def from_jsonable(self, sample_n: list[str]) -> list[str]:
         """Samples are already JSON strings."""
         return list(sample_n)
+
+
+# ------------------------------------------------------------ vector envs: shared memory
+@create_shared_memory.register(UnicodeText)
+def _create_unicode_text_shared_memory(
+    space: UnicodeText, n: int = 1, ctx: ModuleType = multiprocessing
+) -> Any:
+    """One row of ``max_length + 1`` int32 per env: the text's length, then its code points."""
+    return ctx.Array(np.dtype(np.int32).char, n * (space.max_length + 1))
+
+
+def _rows(space: UnicodeText, shared_memory: Any, n: int | None = None) -> np.ndarray:
+    """The shared buffer as an ``(n, max_length + 1)`` int32 array (a view, not a copy)."""
+    flat = np.frombuffer(shared_memory.get_obj(), dtype=np.int32)
+    return flat.reshape((-1 if n is None else n, space.max_length + 1))
+
+
+class SharedTexts(Sequence[str]):
+    """The batch of texts in an ``AsyncVectorEnv``'s shared memory, decoded when read.
+
+    It is a live view, like the NumPy arrays Gymnasium reads from shared memory for other spaces:
+    ``AsyncVectorEnv(copy=True)`` (the default) returns a ``deepcopy`` of it, which is a snapshot
+    ``tuple`` of ``str``; with ``copy=False`` the view itself is returned, and its items change
+    with the next step.
+    """
+
+    def __init__(self, rows: np.ndarray) -> None:
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[str, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> str | tuple[str, ...]:
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(len(self))))
+        row = self._rows[index]
+        length = int(row[0])
+        return row[1 : 1 + length].astype("<u4").tobytes().decode("utf-32-le", "surrogatepass")
+
+    def __iter__(self) -> Iterator[str]:
+        return (self[i] for i in range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SharedTexts | tuple | list):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # (mutable, like the buffer it reads)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> tuple[str, ...]:
+        return tuple(self)
+
+    def __copy__(self) -> tuple[str, ...]:
+        return tuple(self)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (tuple, (tuple(self),))
+
+    def __repr__(self) -> str:
+        return f"SharedTexts({tuple(self)!r})"
+
+
+@read_from_shared_memory.register(UnicodeText)
+def _read_unicode_text_from_shared_memory(
+    space: UnicodeText, shared_memory: Any, n: int = 1
+) -> SharedTexts:
+    return SharedTexts(_rows(space, shared_memory, n))
+
+
+@write_to_shared_memory.register(UnicodeText)
+def _write_unicode_text_to_shared_memory(
+    space: UnicodeText, index: int, value: Any, shared_memory: Any
+) -> None:
+    if not isinstance(value, str):
+        raise TypeError(
+            f"a UnicodeText observation must be a str, got {type(value).__name__}; the env "
+            "returned an observation outside its observation space"
+        )
+    if len(value) > space.max_length:
+        raise ValueError(
+            f"the observation has {len(value)} characters, over its space's max_length of "
+            f"{space.max_length}, so it does not fit the vector env's shared memory; raise the "
+            "env's max_observation_length, or pass shared_memory=False to AsyncVectorEnv"
+        )
+    row = _rows(space, shared_memory)[index]
+    codes = np.frombuffer(value.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+    row[0] = len(codes)
+    row[1 : 1 + len(codes)] = codes

@@ -76,7 +76,11 @@ class MathEnv(TextEnv):
     * ``categories``: restrict to these families / categories (default: all).
     * ``answer_extraction``: the extraction methods in order (default boxed, answer_tag,
       answer_is).
-    * ``verify_timeout_s``: wall-clock limit of one answer check (default 5).
+    * ``verify_timeout_s``: the CPU-time limit of one answer check (default 5 s). Answers over
+      the verifier's size bound (400 characters, brackets nested 8 deep) are wrong unread, and
+      ``info["verify_note"]`` says so; see :mod:`arenagym.envs.math.verifier`. So a verdict
+      does not depend on how busy the machine is, and answers of any plausible size finish far
+      within the limit on any machine.
     * ``max_turns`` (1), ``max_invalid_actions`` (0), ``invalid_action_penalty`` (0.0),
       ``render_mode`` (``None`` or ``"ansi"``).
     * Reward settings: ``mode``, ``flip_prob``, ``flip_scope`` (``"sample"``, the default, or
@@ -260,6 +264,7 @@ class MathEnv(TextEnv):
             "extracted_answer": score.extracted_answer,
             "parsed_answer": score.parsed_answer,
             "verify_timed_out": score.timed_out,
+            "verify_note": score.verify_note,
             "flipped": score.flipped,
             "rpr": score.rpr,
             "rm_score": score.rm_score,
@@ -274,17 +279,18 @@ class MathEnv(TextEnv):
                 info=info,
                 final_reward_components=score.components,
             )
+        unread = f" ({score.verify_note})" if score.verify_note else ""
         if solved or last_turn:
             return Turn(
                 observation=f"Your answer {score.extracted_answer} is "
-                + ("correct." if solved else "incorrect."),
+                + ("correct." if solved else f"incorrect{unread}."),
                 reward_components=score.components,
                 terminated=True,
                 stop_reason="solved" if solved else "failed",
                 info={**info, "gold_answer": problem.answer},
             )
         return Turn(
-            observation=f"Your answer {score.extracted_answer} is incorrect. Try again.",
+            observation=f"Your answer {score.extracted_answer} is incorrect{unread}. Try again.",
             reward_components={name: 0.0 for name in score.components},
             info=info,
         )

@@ -150,7 +150,11 @@ class RewardConfig:
 
 @dataclass(frozen=True)
 class Score:
-    """One response scored: the reward, its components (they sum to it) and what led to them."""
+    """One response scored: the reward, its components (they sum to it) and what led to them.
+
+    ``verify_note`` says why the extracted answer was not read (over the verifier's size bound,
+    or math-verify failed on it); ``timed_out`` that its check overran the time limit.
+    """
 
     reward: float
     components: dict[str, float]
@@ -159,6 +163,7 @@ class Score:
     extracted_answer: str | None
     parsed_answer: str = ""
     timed_out: bool = False
+    verify_note: str = ""
     flipped: bool = False
     rpr: float = 0.0
     rm_score: float | None = None
@@ -252,6 +257,7 @@ class MathScorer:
             extracted_answer=extracted,
             parsed_answer=verdict.parsed if verdict else "",
             timed_out=bool(verdict and verdict.timed_out),
+            verify_note=verdict.note if verdict else "",
             flipped=flipped,
             rpr=rpr,
             rm_score=rm_score,

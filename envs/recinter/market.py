@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -128,7 +129,26 @@ class RecInterMarketEnv(ParallelEnv):
     def step(self, actions: dict[str, Any]) -> tuple[dict[str, str], dict[str, float],
                                                        dict[str, bool], dict[str, bool],
                                                        dict[str, dict]]:
-        assert self.world is not None
+        """Simulate one round from every live agent's action (text; anything else is unreadable).
+
+        Raises ``RuntimeError`` before the first ``reset()`` and once the episode has ended (every
+        agent was terminated): the market must not simulate rounds nobody asked for, and a
+        caller that keeps stepping has lost track of the episode, so it is told to call
+        ``reset()``.
+        """
+        if self.world is None:
+            raise RuntimeError(f"{type(self).__name__}.step() called before reset(); call reset()")
+        if not self.agents:
+            raise RuntimeError(
+                f"{type(self).__name__}.step() called after the episode ended (all "
+                f"{self.rounds} rounds were played and every agent is terminated); call reset() "
+                "to start a new episode"
+            )
+        if not isinstance(actions, Mapping):
+            raise TypeError(
+                "actions must be a dict mapping each live agent to its text action, got "
+                f"{type(actions).__name__}"
+            )
         world = self.world
         rewards = dict.fromkeys(self.agents, 0.0)
         infos: dict[str, dict[str, Any]] = {a: {} for a in self.agents}

@@ -37,7 +37,9 @@ REMEDY_WORDS = frozenset(
     {"refund", "replace", "replacement", "exchange", "repair", "return", "contact", "compensate",
      "voucher", "resend", "fix"}
 )  # fmt: skip
-_REPLY = re.compile(r"\[r(\d+)\]\s*(.*?)(?=\[r\d+\]|\Z)", re.DOTALL)
+#: A ``[r<id>] text`` reply block. Ids have at most 9 digits: a longer number is no review's id,
+#: and ``int()`` of thousands of digits raises (CPython's int-conversion limit).
+_REPLY = re.compile(r"\[r(\d{1,9})\]\s*(.*?)(?=\[r\d{1,9}\]|\Z)", re.DOTALL)
 
 
 def _trigrams(text: str) -> set[tuple[str, ...]]:

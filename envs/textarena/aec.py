@@ -94,11 +94,13 @@ class TextArenaAECEnv(AECEnv):
 
     ## Episode End
     When TextArena ends the game: a win, draw or loss (``infos[a]["stop_reason"]`` is ``won``,
-    ``lost``, ``draw`` — or ``solved``/``failed`` alone; ``env_error`` with ``infos[a]["error"]``
-    when TextArena's own game code raises), or TextArena's invalid-move rule: an
+    ``lost``, ``draw`` — or ``solved``/``failed`` alone), or TextArena's invalid-move rule: an
     invalid move earns a warning (``infos[a]["invalid_action"] = True``, the same player moves
     again); ``max_invalid_actions + 1`` in a row lose the game (``stop_reason="invalid_action"``
-    for that player). ``max_moves`` moves in all truncate the game (``stop_reason="max_turns"``).
+    for that player). A move on which TextArena's own game code raises (e.g. ``[e2e2]`` in
+    Chess) is such an invalid move of its player; only a game that cannot go on after that ends
+    with ``stop_reason="env_error"`` (and ``infos[a]["error"]``) for everyone. ``max_moves``
+    moves in all truncate the game (``stop_reason="max_turns"``).
 
     ## Arguments
     * ``game``: the arenagym game name (``"TicTacToe"``) or any TextArena id (``"Nim-v0"``).
@@ -257,7 +259,7 @@ class TextArenaAECEnv(AECEnv):
             self._transcript.append(f"[{agent}] {shown}")
         try:
             result = session.step(action, self.max_action_length)
-        except GameError as error:  # a bug in TextArena's game: end it, blame nobody
+        except GameError as error:  # TextArena's game broke beyond repair: end it, blame nobody
             if self._eager:
                 self._collect()
             for name in self.agents:

@@ -49,7 +49,9 @@ class TextArenaEnv(TextEnv):
     ``won`` / ``lost`` / ``draw`` (``solved`` / ``failed`` in single-player games) when
     TextArena ends the game; ``invalid_action`` when the agent breaks TextArena's invalid-move
     rule (an invalid move earns a warning and another try; ``max_invalid_actions + 1`` in a row
-    lose the game); ``max_turns`` (truncation); ``env_error`` if the game or the opponent fails.
+    lose the game; a move on which TextArena's game code raises, such as ``[e2e2]`` in Chess, is
+    an invalid move too); ``max_turns`` (truncation); ``env_error`` if the opponent fails or the
+    game cannot go on.
 
     ## Arguments
     * ``game``: the arenagym game name (``"TicTacToe"``) or a TextArena id (``"Nim-v0"``).

@@ -101,7 +101,28 @@ def _accept_player_id_in_set_winners(state: Any) -> None:
 
 
 class GameError(RuntimeError):
-    """TextArena's game code raised while playing a move (a bug in the game, not a bad move)."""
+    """The game could not go on after TextArena's code raised (its state is broken)."""
+
+
+def _reject_failed_move(state: Any, player: int, turn: int, error: Exception) -> bool:
+    """Make a move on which TextArena's game code raised an invalid move of ``player``.
+
+    TextArena's games parse a move with a regular expression and then hand it to code that may
+    raise on values the pattern let through (Chess: ``[e2e2]`` passes the pattern, then
+    ``chess.Move.from_uci`` raises "invalid uci"). What a player wrote must not end the game as a
+    fault for both players, so the move is rejected the way the game rejects any other invalid
+    move: ``set_invalid_move`` (a warning and another try, or the loss once the error allowance is
+    used up) and ``state.step()`` to close the turn. Returns ``False`` when the move cannot be
+    rejected any more because the game already went past it (it ended, or the turn moved on); the
+    caller then keeps what the game recorded.
+    """
+    if state.done or state.turn != turn or int(state.current_player_id) != player:
+        return False
+    if not getattr(state, "made_invalid_move", False):  # (else the game already flagged it)
+        detail = str(error).strip() or type(error).__name__
+        state.set_invalid_move(reason=f"The move could not be played ({detail}).")
+    state.step()
+    return True
 
 
 @dataclass(frozen=True)
@@ -182,14 +203,19 @@ class GameSession:
                 state.set_invalid_move(reason=f"{what}.")
                 state.step()
             else:
+                turn = state.turn
                 try:
                     game.step(action)
-                except Exception as error:
-                    state.done = True
-                    raise GameError(
-                        f"TextArena's {self.textarena_id} failed on move {action[:80]!r}: "
-                        f"{type(error).__name__}: {error}"
-                    ) from error
+                except Exception as error:  # what the player wrote broke the game's code
+                    try:
+                        _reject_failed_move(state, player, turn, error)
+                    except Exception as fault:
+                        state.done = True
+                        raise GameError(
+                            f"TextArena's {self.textarena_id} failed on move {action[:80]!r} "
+                            f"({type(error).__name__}: {error}) and could not go on: "
+                            f"{type(fault).__name__}: {fault}"
+                        ) from fault
         finally:
             _unbind(token)
         self._drain()

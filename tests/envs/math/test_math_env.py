@@ -546,3 +546,33 @@ def test_pathological_answer_does_not_hang_a_step() -> None:
     _, reward, terminated, _, info = env.step(r"\boxed{9^{9^{9^{9}}}}")
     assert (reward, terminated, info["stop_reason"]) == (0.0, True, "failed")
     assert info["verify_timed_out"] is True
+
+
+@pytest.mark.parametrize("length", [500, 3000])
+def test_long_answer_gives_the_same_result_whatever_the_time_limit(length: int) -> None:
+    """Regression: ``info["parsed_answer"]`` of these answers depended on the wall-clock limit
+    (read on an idle machine, timed out on a busy one). The size bound now decides first."""
+    action = "\\boxed{" + "x" * length + "}"
+    results = []
+    for timeout in (5.0, 1e-6):
+        env = gym.make("Math-Bundled-v0", verify_timeout_s=timeout)
+        env.reset(seed=0)
+        observation, reward, _, _, info = env.step(action)
+        results.append(
+            (observation, reward, info["stop_reason"], info["parsed_answer"],
+             info["verify_timed_out"], info["verify_note"])
+        )  # fmt: skip
+        env.close()
+    assert results[0] == results[1]
+    observation, reward, stop_reason, parsed, timed_out, note = results[0]
+    assert (reward, stop_reason, parsed, timed_out) == (0.0, "failed", "", False)
+    assert note == f"the answer has {length} characters, over the limit of 400"
+    assert note in observation
+
+
+def test_an_answer_that_breaks_math_verify_is_a_wrong_answer_not_an_env_error() -> None:
+    env = make(difficulty=1)
+    env.reset(seed=0)
+    _, reward, terminated, _, info = env.step(boxed(r"\binom{15000}{7500}"))
+    assert (reward, terminated, info["stop_reason"]) == (0.0, True, "failed")
+    assert "ValueError" in info["verify_note"]

@@ -2,8 +2,9 @@ r"""Answer extraction and math-verify equivalence for Math-v0, and the per-check
 
 The equivalence table runs every (gold, response) pair through ``MathScorer.score`` — extraction
 from free text plus the math-verify check — and asserts the exact reward. The time-limit tests
-check that a pathological answer (``9^{9^{9^{9}}}``) cannot hang a step, in the main thread (a
-``setitimer`` alarm) and in a worker thread (a killed worker process).
+check that a pathological answer (``9^{9^{9^{9}}}``) cannot hang a step, in the main thread (CPU
+interval timers) and in a worker thread (a worker process under the same limit), and that the size
+bound decides before any time limit, so a verdict does not depend on the machine's load.
 """
 
 from __future__ import annotations
@@ -309,6 +310,14 @@ def _in_thread(fn: Callable[[], Any]) -> Any:
     return result["value"]
 
 
+@pytest.fixture(autouse=True)
+def no_remembered_timeouts() -> Iterator[None]:
+    """Each test checks its answers afresh: checks that timed out in another test are forgotten."""
+    verifier._TIMED_OUT.clear()
+    yield
+    verifier._TIMED_OUT.clear()
+
+
 @pytest.fixture
 def fresh_pool(monkeypatch: pytest.MonkeyPatch) -> Iterator[verifier._WorkerPool]:
     """A private worker pool (so no test sees another test's warm workers), shut down after."""
@@ -429,6 +438,104 @@ def test_waiting_check_takes_the_slot_of_a_killed_worker(
         "waiting": Verdict(True, "5"),
     }
     assert fresh_pool._started == 1
+
+
+# ------------------------------------------------------- size bound before the time bound
+#: The reproducer of non-determinism under load: parsing these took about a second (500) and a
+#: few seconds (3000) of wall-clock time, so a busy machine timed the second one out (no parsed
+#: answer) where an idle one read it.
+LONG_ANSWERS = ["x" * 500, "x" * 3000]
+
+
+@pytest.mark.parametrize(
+    ("answer", "note"),
+    [
+        ("x" * 401, "the answer has 401 characters, over the limit of 400"),
+        ("{" * 9 + "1" + "}" * 9, "the answer nests brackets 9 deep, over the limit of 8"),
+        (
+            r"\frac{1}{" * 20 + "2" + "}" * 20,
+            "the answer nests brackets 20 deep, over the limit of 8",
+        ),
+    ],
+)
+def test_size_bound_is_checked_before_anything_is_parsed(
+    answer: str, note: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def never(*args: Any) -> Any:
+        raise AssertionError("an answer over the size bound was handed to math-verify")
+
+    monkeypatch.setattr(verifier, "_check_unlimited", never)
+    monkeypatch.setattr(verifier._POOL, "check", never)
+    expected = Verdict(False, "", note=note)
+    assert AnswerChecker(timeout_s=5).check("5", answer) == expected
+    assert _in_thread(lambda: AnswerChecker(timeout_s=5).check("5", answer)) == expected
+
+
+def test_answers_within_the_bound_are_read() -> None:
+    checker = AnswerChecker(timeout_s=10)
+    assert checker.check("8", "{" * 8 + "8" + "}" * 8).parsed != ""
+    assert checker.check("1", "1" + " " * 399).correct is True
+
+
+@pytest.mark.parametrize("answer", LONG_ANSWERS)
+def test_long_answer_verdict_does_not_depend_on_the_clock(
+    answer: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    normal = AnswerChecker(timeout_s=5).check("x", answer)
+    assert normal.note.startswith(f"the answer has {len(answer)} characters")
+    tiny = AnswerChecker(timeout_s=1e-6)  # a limit no check can meet
+    assert tiny.check("x", answer) == normal
+    assert _in_thread(lambda: tiny.check("x", answer)) == normal
+
+    def slow(gold: str, text: str) -> Any:  # a machine so slow that any parse overruns
+        deadline = time.process_time() + 10.0
+        while time.process_time() < deadline:
+            pass
+        raise AssertionError("unreachable")
+
+    monkeypatch.setattr(verifier, "_check_unlimited", slow)
+    assert AnswerChecker(timeout_s=0.1).check("x", answer) == normal
+
+
+def test_the_limit_counts_cpu_time_not_time_spent_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A check that waits (as on a machine busy with other processes) does not time out."""
+    real = verifier._check_unlimited
+    verifier._warm_up()
+
+    def descheduled(gold: str, answer: str) -> tuple[bool, str, str]:
+        time.sleep(1.5)  # wall-clock time passes, this process's CPU time does not
+        return real(gold, answer)
+
+    monkeypatch.setattr(verifier, "_check_unlimited", descheduled)
+    start = time.monotonic()
+    assert AnswerChecker(timeout_s=0.5).check("5", "5") == Verdict(True, "5")
+    assert time.monotonic() - start >= 1.5
+
+
+def test_a_timed_out_check_times_out_again_at_once() -> None:
+    checker = AnswerChecker(timeout_s=0.5)
+    checker.check("1", "1")
+    assert checker.check("5", PATHOLOGICAL) == Verdict(False, "", timed_out=True)
+    start = time.monotonic()
+    assert checker.check("5", PATHOLOGICAL) == Verdict(False, "", timed_out=True)
+    assert time.monotonic() - start < 0.2
+    assert _in_thread(lambda: checker.check("5", PATHOLOGICAL)) == Verdict(
+        False, "", timed_out=True
+    )
+    assert checker.check("5", "5") == Verdict(True, "5")
+
+
+@pytest.mark.parametrize("in_thread", [False, True])
+def test_an_answer_math_verify_fails_on_is_wrong_with_a_note(
+    in_thread: bool, fresh_pool: verifier._WorkerPool
+) -> None:
+    """Regression: math-verify raised ValueError (CPython's int-conversion limit) on this answer,
+    and the error ended the episode as an env_error."""
+    checker = AnswerChecker(timeout_s=30)
+    check = lambda: checker.check("5", r"\binom{15000}{7500}")  # noqa: E731
+    verdict = _in_thread(check) if in_thread else check()
+    assert verdict.correct is False and not verdict.timed_out
+    assert verdict.note.startswith("math-verify failed on the answer: ValueError")
 
 
 _COLD_START = """

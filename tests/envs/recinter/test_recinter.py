@@ -294,6 +294,43 @@ def test_market_passes_parallel_api_test() -> None:
     assert first == make_market(rounds=2, seed_sessions=10).reset(seed=4)[0]
 
 
+def test_market_step_after_the_end_raises_and_simulates_nothing() -> None:
+    """Regression: step() after the last round simulated another round."""
+    env = make_market(rounds=1, seed_sessions=5)
+    with pytest.raises(RuntimeError, match=r"before reset\(\); call reset"):
+        env.step({})
+    env.reset(seed=0)
+    _, _, terminations, _, _ = env.step({agent: "none" for agent in env.agents})
+    assert all(terminations.values()) and env.agents == []
+    assert env.world is not None
+    round_before, sold_before = env.world.round, env.world.sold.copy()
+    for actions in ({}, {"recommender": "i001", "merchant_0": "none"}):
+        with pytest.raises(RuntimeError, match=r"after the episode ended.*call reset\(\)"):
+            env.step(actions)
+    assert env.world.round == round_before and (env.world.sold == sold_before).all()
+    observations, _ = env.reset(seed=0)  # reset starts a new episode as usual
+    assert env.agents == env.possible_agents and set(observations) == set(env.agents)
+    with pytest.raises(TypeError, match="dict"):
+        env.step(["i001"])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("env_id", ["RecInterMerchant-v0", "market"])
+def test_reply_ids_with_thousands_of_digits_are_unreadable_not_an_error(env_id: str) -> None:
+    """Regression: ``int()`` of a 5000-digit review id raised ValueError (an env_error)."""
+    action = "[r" + "9" * 5000 + "] Thank you, sorry about the delivery."
+    if env_id == "market":
+        env = make_market(rounds=2, seed_sessions=5)
+        env.reset(seed=0)
+        _, _, _, _, infos = env.step({"recommender": "i001", "merchant_0": action})
+        assert infos["merchant_0"]["invalid_action"] is True
+        return
+    env = gym.make(env_id)
+    env.reset(seed=0)
+    _, _, terminated, _, info = env.step(action)
+    assert info["invalid_action"] and not terminated and info.get("stop_reason") is None
+    env.close()
+
+
 @pytest.mark.slow
 def test_replying_to_negative_reviews_lowers_switching() -> None:
     # a town of regulars (every shopper visits each round); a bad experience leaves the need

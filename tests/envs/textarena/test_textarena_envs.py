@@ -187,13 +187,81 @@ def test_other_textarena_ids_and_bad_ids() -> None:
         make_textarena_env("TicTacToe-v9", multi_agent=True)
 
 
-def test_textarena_env_error_is_reported_not_raised() -> None:
+@pytest.mark.parametrize("move", ["[a2a2]", "[e2e2]", "[e2e2q]", "[h8h8]"])
+def test_chess_same_square_move_is_an_invalid_move_of_the_mover(move: str) -> None:
+    """Regression: ``[e2e2]`` passes Chess's move pattern, then python-chess raises "invalid uci",
+    and the game used to end as ``env_error`` for both players (a loser could void the game)."""
+    env = make_multi_agent(aec_id("Chess"))
+    env.reset(seed=0)
+    env.step(move)
+    assert not any(env.terminations.values()) and env.agent_selection == "player_0"
+    assert (
+        env.infos["player_0"]["invalid_action"]
+        and "could not be played" in env.infos["player_0"]["error"]
+    )
+    assert "invalid uci" in str(env.observe("player_0"))  # the player is told what was wrong
+    env.step("[e2e4]")  # a valid move afterwards is played as usual
+    assert env.agent_selection == "player_1" and not env.infos["player_0"]["invalid_action"]
+    env.step(move.replace("2", "7"))  # the other player's same-square move: its warning
+    assert env.agent_selection == "player_1" and env.infos["player_1"]["invalid_action"]
+    env.step(move.replace("2", "7"))  # and its second one in a row loses the game
+    assert all(env.terminations.values())
+    assert env.infos["player_1"]["stop_reason"] == "invalid_action"
+    assert env.infos["player_0"]["stop_reason"] == "won"
+    assert env._cumulative_rewards == {"player_0": 1.0, "player_1": -1.0}
+
+    gym_env = gym.make(gym_id("Chess"), seat=0)
+    gym_env.reset(seed=0)
+    observation, reward, terminated, truncated, info = gym_env.step(move)
+    assert info["invalid_action"] and not (terminated or truncated) and reward == 0.0
+    assert "invalid uci" in observation
+    _, reward, terminated, _, info = gym_env.step(move)
+    assert terminated and info["stop_reason"] == "invalid_action"
+    assert info["reward_components"]["outcome"] == -1.0
+    gym_env.close()
+
+
+def test_any_exception_of_the_game_code_is_an_invalid_move() -> None:
     env = make_multi_agent(aec_id("Checkers"))
     env.reset(seed=0)
-    env._session.game.step = lambda action: 1 / 0  # a bug inside TextArena's game code
+    env._session.game.step = lambda action: 1 / 0  # TextArena's game code raises on a move
+    env.step("[5 0 4 1]")
+    assert not any(env.terminations.values()) and env.agent_selection == "player_0"
+    assert env.infos["player_0"]["invalid_action"]
+    assert "division by zero" in env.infos["player_0"]["error"]
+    env.step("[5 0 4 1]")
+    assert env.infos["player_0"]["stop_reason"] == "invalid_action"
+    assert env.infos["player_1"]["stop_reason"] == "won"
+
+
+def test_a_game_that_cannot_go_on_is_an_env_error_not_an_exception() -> None:
+    env = make_multi_agent(aec_id("Checkers"))
+    env.reset(seed=0)
+    env._session.game.step = lambda action: 1 / 0
+    env._session.game.state.step = lambda *args, **kwargs: 1 / 0  # and its state is broken too
     env.step("[5 0 4 1]")
     assert all(env.terminations.values())
     assert env.infos["player_0"]["stop_reason"] == "env_error"
+    assert "could not go on" in env.infos["player_0"]["error"]
+
+
+def test_a_failure_after_the_game_ended_keeps_the_result() -> None:
+    env = make_multi_agent(aec_id("TicTacToe"))
+    env.reset(seed=0)
+    game = env._session.game
+    real_step = game.step
+
+    def step_then_fail(action: str) -> Any:
+        result = real_step(action)
+        if game.state.done:
+            raise RuntimeError("rendering the final board failed")
+        return result
+
+    game.step = step_then_fail
+    for move in ["[0]", "[3]", "[1]", "[4]", "[2]"]:
+        env.step(move)
+    assert env.infos["player_0"]["stop_reason"] == "won"
+    assert env._cumulative_rewards == {"player_0": 1.0, "player_1": -1.0}
 
 
 def test_import_is_lazy_and_works_without_textarena() -> None:
