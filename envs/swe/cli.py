@@ -9,8 +9,8 @@ Examples::
 
 Both print a summary (kept, dropped and why) and write a JSON report next to the output
 (``OUTPUT.report.json`` unless ``--report`` says otherwise). Bad input (a missing or malformed
-file, a repository with no sources, an unusable runtime) prints one line on stderr and exits
-with status 2.
+file, a repository with no sources, a ``repo_path`` or REPO that must not be copied into a
+sandbox, an unusable runtime) prints one line on stderr and exits with status 2.
 
 Example:
     >>> swe_main(["validate", "/no/such/file.jsonl", "-o", "/tmp/out.jsonl"])
@@ -34,6 +34,7 @@ from arenagym.envs.swe.curation import (
 )
 from arenagym.envs.swe.synthesis import OPERATORS, library_source_files
 from arenagym.envs.swe.tasks import TaskFormatError, dump_tasks, load_tasks
+from arenagym.envs.swe.workspace import RepoPathError, check_repo_path
 
 _VALIDATE_EXAMPLES = """\
 examples:
@@ -161,6 +162,7 @@ def _run_validate(args: argparse.Namespace, console: Console) -> int:
     missing = [task.instance_id for task in tasks if task.repo_path is None]
     if missing:
         raise _UsageError(f"{args.candidates}: task {missing[0]} has no repo_path")
+    _check_sources({task.repo_path or "": task.instance_id for task in tasks})
     report = validate_tasks(
         tasks,
         runs=args.runs,
@@ -179,6 +181,16 @@ def _run_validate(args: argparse.Namespace, console: Console) -> int:
         f"wrote {len(report.kept_tasks())} task(s) to {args.output}, report {report_path}"
     )
     return 0
+
+
+def _check_sources(sources: dict[str, str]) -> None:
+    """Refuse (usage error) a repository that must not be copied into a sandbox (a system
+    folder, a home secret, a virtual environment...): ``sources`` maps paths to task ids."""
+    for path, instance_id in sources.items():
+        try:
+            check_repo_path(path, instance_id)
+        except RepoPathError as error:
+            raise _UsageError(str(error)) from None
 
 
 def _run_synthesize(args: argparse.Namespace, console: Console) -> int:
@@ -228,6 +240,7 @@ def swe_main(argv: Sequence[str] | None = None) -> int:
         if args.command == "synthesize":
             if not args.repo.is_dir():
                 raise _UsageError(f"repository {args.repo} is not a directory")
+            _check_sources({str(args.repo): "(synthesized)"})
             _operators(args.operators)
             if not library_source_files(args.repo):
                 raise _UsageError(f"{args.repo}: no Python source files outside the tests")

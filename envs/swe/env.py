@@ -4,6 +4,12 @@ The task format is SWE-bench's (see :mod:`~arenagym.envs.swe.tasks`), the tools 
 (:mod:`~arenagym.envs.swe.tools`), the reward is SWE-bench's "resolved" (every FAIL_TO_PASS and
 PASS_TO_PASS test passes), computed in a fresh sandbox from the workspace's diff with the tests
 restored (:mod:`~arenagym.envs.swe.grading`), as in Skywork-SWE's OpenHands-based pipeline.
+
+Whatever the agent sends or does is its own outcome, never an infrastructure fault: a call no
+shell or file system can take is an invalid action, and a workspace that cannot become a diff
+(over :data:`~arenagym.envs.swe.workspace.MAX_DIFF_BYTES`, unreadable files) is a failed grade
+with the reason. ``stop_reason="env_error"`` is left for a sandbox that itself failed, so a
+runner that replays ``env_error`` episodes never replays an agent's own failure.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from arenagym.envs.core.text_env import Episode, InvalidAction, TextEnv, Turn
-from arenagym.envs.swe.grading import GradeResult, grade
+from arenagym.envs.swe.grading import GradeResult, failed_grade, grade
 from arenagym.envs.swe.runtime.base import WORKSPACE, Limits, Runtime, RuntimeError_
 from arenagym.envs.swe.tasks import SWETask, load_tasks
 from arenagym.envs.swe.tools import (
@@ -31,7 +37,16 @@ from arenagym.envs.swe.tools import (
     parse_tool_call,
     tools_prompt,
 )
-from arenagym.envs.swe.workspace import Workspace, WorkspaceError, materialize
+from arenagym.envs.swe.workspace import (
+    ChangeTracker,
+    DiffError,
+    Workspace,
+    WorkspaceError,
+    check_repo_path,
+    check_snapshot_size,
+    is_git_repository,
+    materialize,
+)
 
 #: The tasks ``SWE-v0`` uses unless ``tasks=`` names a file.
 BUNDLED_TASKS = Path(__file__).resolve().parent / "data" / "tasks.jsonl"
@@ -68,6 +83,39 @@ def _cleanup(state: dict[str, Any]) -> None:
         shutil.rmtree(cache, ignore_errors=True)
 
 
+def _check_sources(tasks: tuple[SWETask, ...], path: Path) -> None:
+    """Raise ``ValueError`` for a task this env cannot materialise (no ``repo_path``, one that
+    :func:`~arenagym.envs.swe.workspace.check_repo_path` refuses, a directory snapshot over the
+    size cap): a mistake in the task file is reported when the env is made, not as a sandbox
+    fault in the middle of an episode. (A git repository's tree is measured when it is exported:
+    per commit, too slow to do here for every task.)"""
+    checked: set[str] = set()
+    for task in tasks:
+        if task.repo_path is None:
+            raise ValueError(
+                f"task {task.instance_id} in {path} has no repo_path: give the folder of its git "
+                "repository or directory snapshot"
+            )
+        if task.repo_path not in checked:
+            source = check_repo_path(task.repo_path, task.instance_id)
+            if not is_git_repository(source):
+                check_snapshot_size(source, task.instance_id)
+            checked.add(task.repo_path)
+
+
+def _diff_info(diff: bytes) -> dict[str, Any]:
+    """The diff for ``info``: as text (UTF-8; undecodable bytes replaced, for reading), its size
+    in bytes, and the exact bytes too when they are not UTF-8 (a latin-1 file's fix)."""
+    try:
+        return {"diff": diff.decode("utf-8"), "diff_size": len(diff)}
+    except UnicodeDecodeError:
+        return {
+            "diff": diff.decode("utf-8", "replace"),
+            "diff_size": len(diff),
+            "diff_bytes": diff,
+        }
+
+
 class SWEEnv(TextEnv):
     """Resolve a repository issue with bash and a file editor; graded by the repository's tests.
 
@@ -96,7 +144,11 @@ class SWEEnv(TextEnv):
     ## Rewards
     ``{"resolved": 1.0}`` at the end iff every FAIL_TO_PASS and PASS_TO_PASS test passes, else
     ``{"resolved": 0.0}``; invalid actions add ``-invalid_action_penalty``. ``info`` at the end
-    holds each test's status, the diff, and timings.
+    holds each test's status, the diff (``info["diff"]`` as text, ``info["diff_size"]`` in bytes,
+    and ``info["diff_bytes"]`` when it is not UTF-8) and timings. The diff is made on the host
+    against the pristine base (nothing in the workspace's ``.git`` matters) and graded byte for
+    byte; one over :data:`~arenagym.envs.swe.workspace.MAX_DIFF_BYTES` is not run: the grade
+    fails with the reason in ``info["grading"]["grading_error"]``.
 
     ## Starting State
     The task is drawn with the reset seed (or named by ``options={"task_id": ...}``). The sandbox
@@ -105,10 +157,16 @@ class SWEEnv(TextEnv):
     ## Episode End
     ``finish`` (``stop_reason`` ``solved`` or ``failed``), the turn limit (graded, then
     ``max_turns``), too many invalid actions (``invalid_action``, not graded), or a sandbox
-    failure (``env_error``).
+    failure (``env_error``). Invalid actions are replies without a valid call, and calls that can
+    never work: a NUL byte in a command or path, an over-long command or file name, an editor
+    write outside ``/workspace`` (only it persists), through a dangling or escaping symbolic
+    link, or under a regular file.
 
     ## Arguments
-    - ``tasks``: a SWE-bench-format JSONL file (default: the bundled tasks).
+    - ``tasks``: a SWE-bench-format JSONL file (default: the bundled tasks). Every task needs a
+      ``repo_path`` that :func:`~arenagym.envs.swe.workspace.check_repo_path` accepts (a git
+      repository or a folder you own; no system folder, home secret or virtual environment),
+      else the constructor raises ``ValueError`` naming the task, the path and the rule.
     - ``runtime``: ``"bubblewrap"`` (default), ``"docker"`` or ``"local"`` (needs
       ``allow_local=True``: no isolation, trusted code only); ``runtime_options`` go to it.
     - ``limits``: per-command limits, a dict of :class:`~arenagym.envs.swe.runtime.base.Limits`
@@ -171,6 +229,7 @@ class SWEEnv(TextEnv):
             )
         self.tasks: tuple[SWETask, ...] = read_task_file(path)
         self._by_id = {task.instance_id: task for task in self.tasks}
+        _check_sources(self.tasks, path)
         if runtime not in ("bubblewrap", "docker", "local"):
             raise ValueError(f"runtime must be 'bubblewrap', 'docker' or 'local', got {runtime!r}")
         if runtime == "local" and not allow_local:
@@ -198,6 +257,8 @@ class SWEEnv(TextEnv):
         self._bases: dict[str, Workspace] = {}
         self._task: SWETask | None = None
         self._tools: ToolRunner | None = None
+        self._tracker: ChangeTracker | None = None
+        self._sandboxes_started = 0
         self._episode_started = 0.0
 
     # ------------------------------------------------------------------------- episodes
@@ -243,6 +304,8 @@ class SWEEnv(TextEnv):
             result = self._tool_runner().run(call)
         except (RuntimeError_, WorkspaceError) as error:
             return self._env_error(error)
+        if result.invalid:  # a call that can never work: the agent's mistake, penalised
+            return InvalidAction(result.observation, info={"tool": call.name, **result.info})
         return self._after_tool(call.name, result.observation, result.info)
 
     def _after_tool(self, name: str, observation: str, info: dict[str, Any]) -> Turn:
@@ -261,17 +324,27 @@ class SWEEnv(TextEnv):
         task = self._task
         assert task is not None
         runtime = self._state.get("runtime")
-        diff = runtime.diff() if runtime is not None else ""
+        diff = b""
+        diff_error: str | None = None
+        if runtime is not None and self._tracker is not None:
+            try:
+                diff = self._tracker.diff(runtime)
+            except DiffError as error:  # what the agent left in the workspace: a failed grade
+                diff_error = f"no diff could be made of the workspace: {error}"
         self._stop_sandbox()
-        result: GradeResult = grade(
-            task,
-            diff,
-            runtime=self.runtime_name,
-            runtime_options=self.runtime_options,
-            timeout_s=self.grade_timeout_s,
-            workspace_dir=self._base(task).path,
-            limits=self.limits,
-        )
+        result: GradeResult
+        if diff_error is not None:
+            result = failed_grade(task, diff_error)
+        else:
+            result = grade(
+                task,
+                diff,
+                runtime=self.runtime_name,
+                runtime_options=self.runtime_options,
+                timeout_s=self.grade_timeout_s,
+                workspace_dir=self._base(task).path,
+                limits=self.limits,
+            )
         reward = 1.0 if result.resolved else 0.0
         summary = (
             f"Graded: {sum(s in ('passed', 'xfailed') for s in result.statuses.values())} of "
@@ -285,7 +358,7 @@ class SWEEnv(TextEnv):
             "resolved": result.resolved,
             "test_statuses": dict(result.statuses),
             "grading": result.to_info(),
-            "diff": diff,
+            **_diff_info(diff),
             "timings": {
                 **result.timings,
                 "episode_s": time.monotonic() - self._episode_started,
@@ -333,6 +406,11 @@ class SWEEnv(TextEnv):
             )
             self._state["runtime"] = runtime
             runtime.start(base.path, image=self._task.image)
+            self._sandboxes_started += 1
+            tracker = ChangeTracker(
+                base, self._cache_dir() / f"changes-{self._sandboxes_started:05d}"
+            )
+            self._tracker = tracker
             for command in self._task.setup_commands:  # e.g. building an extension in place
                 result = runtime.run(command, timeout_s=self.grade_timeout_s)
                 if result.exit_code != 0:
@@ -346,6 +424,12 @@ class SWEEnv(TextEnv):
                     "-c user.email=arenagym@localhost commit -q --no-verify -m 'Task set-up'; }",
                     timeout_s=120,
                 )
+                try:
+                    tracker.rebase(runtime)
+                except DiffError as error:
+                    raise WorkspaceError(
+                        f"the changes the task's set-up commands made cannot be tracked: {error}"
+                    ) from None
             self._tools = ToolRunner(
                 runtime,
                 max_observation_chars=self.max_observation_chars,
@@ -355,9 +439,12 @@ class SWEEnv(TextEnv):
 
     def _stop_sandbox(self) -> None:
         self._tools = None
+        tracker, self._tracker = self._tracker, None
         runtime = self._state.pop("runtime", None)
         if runtime is not None:
             runtime.stop()
+        if tracker is not None:
+            shutil.rmtree(tracker.scratch, ignore_errors=True)
 
     @property
     def runtime(self) -> Runtime | None:

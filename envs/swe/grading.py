@@ -5,7 +5,9 @@ sandbox is reused: only its diff comes along) and runs one script inside it that
 
 1. applies the diff (``git apply``, falling back to ``patch --fuzz``; an unappliable diff, or one
    touching ``.git``, absolute or ``..`` paths, is a failed grade with the reason; ``.git`` is
-   also fingerprinted before and after, so no patch dialect can slip a change into it);
+   also fingerprinted before and after, so no patch dialect can slip a change into it). The
+   diff travels as bytes, exactly as made (a fix to a latin-1 file applies), and one over
+   :data:`~arenagym.envs.swe.workspace.MAX_DIFF_BYTES` fails the grade with that reason;
 2. restores every test and test-configuration file the diff touched to the base version, or
    deletes it if the diff added it, git-ignored or not: anything under a ``test``/``tests`` or
    ``__pycache__`` folder, ``test_*.py`` and ``*_test.py``, ``conftest.py``, ``pytest.ini``,
@@ -64,7 +66,7 @@ from typing import Any
 
 from arenagym.envs.swe.runtime.base import Limits, Runtime, RuntimeError_
 from arenagym.envs.swe.tasks import SWETask
-from arenagym.envs.swe.workspace import materialize
+from arenagym.envs.swe.workspace import MAX_DIFF_BYTES, materialize
 
 #: Statuses a test can have; the passing ones are "passed" and "xfailed" (as in SWE-bench).
 STATUSES: tuple[str, ...] = ("passed", "xfailed", "failed", "error", "skipped", "missing")
@@ -289,6 +291,8 @@ except Exception:
 payload_dir = sys.argv[1]
 with open(os.path.join(payload_dir, "payload.json")) as handle:
     payload = json.load(handle)
+with open(os.path.join(payload_dir, "patch.diff"), "rb") as handle:
+    patch = handle.read()
 shutil.rmtree(payload_dir, ignore_errors=True)
 workspace = os.getcwd()  # the runtime starts commands in its workspace
 result = {"restored": [], "removed": [], "applied_with": None, "error": None, "exit_code": None,
@@ -327,7 +331,6 @@ def git_fingerprint():
         return None
     return (info.st_mode, info.st_ino, found)
 git_before = git_fingerprint()
-patch = payload["patch"].encode()
 if not patch.strip():
     result["applied_with"] = "empty"
 else:
@@ -560,7 +563,7 @@ def _failed_run(test_ids: Sequence[str] | None, error: str, started: float, **kw
 
 def run_tests(
     task: SWETask,
-    patch: str,
+    patch: str | bytes,
     test_ids: Sequence[str] | None,
     *,
     runtime: str | RuntimeFactory = "bubblewrap",
@@ -574,11 +577,21 @@ def run_tests(
 
     ``workspace_dir`` is an already materialised base of this task (the runtime copies it and
     never writes it); without it one is made and removed afterwards. Never raises for what the
-    patch or the tests do: failures become statuses and ``TestRun.error``.
+    patch or the tests do: failures become statuses and ``TestRun.error``. ``patch`` is applied
+    byte for byte (a ``str`` is UTF-8); one over :data:`MAX_DIFF_BYTES` is not applied and the
+    run fails with that reason.
     """
     started = time.monotonic()
     ids = None if test_ids is None else list(dict.fromkeys(test_ids))
-    reason = unsafe_patch_reason(patch)
+    patch_bytes = patch.encode("utf-8", "surrogateescape") if isinstance(patch, str) else patch
+    if len(patch_bytes) > MAX_DIFF_BYTES:
+        return _failed_run(
+            ids,
+            f"the diff is {len(patch_bytes)} bytes, over the limit of {MAX_DIFF_BYTES} bytes "
+            "(MAX_DIFF_BYTES); it was not applied",
+            started,
+        )
+    reason = unsafe_patch_reason(patch_bytes.decode("utf-8", "surrogateescape"))
     if reason is not None:
         return _failed_run(ids, reason, started)
     try:
@@ -606,7 +619,6 @@ def run_tests(
         payload = {
             "marker": marker,
             "receipt_token": secrets.token_hex(16),
-            "patch": patch,
             "test_patch": task.test_patch,
             "setup_commands": list(task.setup_commands),
             "test_ids": ids,
@@ -618,6 +630,7 @@ def run_tests(
             "extra_protected": sorted(extra),
         }
         sandbox.write_file(f"{payload_dir}/payload.json", json.dumps(payload).encode())
+        sandbox.write_file(f"{payload_dir}/patch.diff", patch_bytes)
         sandbox.write_file(f"{payload_dir}/runner.py", RUNNER_SOURCE.encode())
         # The runner is loaded, then deletes its own folder before anything of the diff runs.
         command = (
@@ -668,13 +681,24 @@ def run_tests(
     return TestRun(statuses, output, time.monotonic() - started, **common)
 
 
-def grade(task: SWETask, patch: str, **kwargs: Any) -> GradeResult:
+def grade(task: SWETask, patch: str | bytes, **kwargs: Any) -> GradeResult:
     """Grade ``patch`` on ``task``: resolved iff every FAIL_TO_PASS and PASS_TO_PASS test is
     ``passed`` (or ``xfailed``). Keyword arguments go to :func:`run_tests`."""
     if not task.FAIL_TO_PASS and not task.PASS_TO_PASS:
         raise ValueError(f"task {task.instance_id} lists no FAIL_TO_PASS or PASS_TO_PASS tests")
     started = time.monotonic()
-    run = run_tests(task, patch, task.selected_tests, **kwargs)
+    return _graded(task, run_tests(task, patch, task.selected_tests, **kwargs), started)
+
+
+def failed_grade(task: SWETask, reason: str) -> GradeResult:
+    """The grade of a task whose tests were not run (e.g. no diff could be made of the agent's
+    workspace): not resolved, every selected test ``"error"``, ``reason`` as the error."""
+    started = time.monotonic()
+    return _graded(task, _failed_run(task.selected_tests, reason, started), started)
+
+
+def _graded(task: SWETask, run: TestRun, started: float) -> GradeResult:
+    """A run's grade: resolved iff it has no error and every selected test passes."""
     fail_to_pass = {test_id: run.statuses.get(test_id, "missing") for test_id in task.FAIL_TO_PASS}
     pass_to_pass = {test_id: run.statuses.get(test_id, "missing") for test_id in task.PASS_TO_PASS}
     resolved = run.error is None and all(

@@ -7,7 +7,9 @@ may be JSON lists or strings holding a JSON list (as on the Hugging Face hub). a
 
 - ``repo_path``: where the source comes from, a local git repository (exported at
   ``base_commit``) or a plain directory snapshot; a relative path is resolved against the folder
-  of the JSONL file when it is loaded;
+  of the JSONL file when it is loaded (and ``~`` expanded). Whoever materialises the task checks
+  it with :func:`~arenagym.envs.swe.workspace.check_repo_path`: a git repository or a folder you
+  own, never a system folder, home secret or virtual environment, and a size cap;
 - ``base_patch``: applied to the source before the agent's base commit is made (e.g. an injected
   bug), never shown to the agent as a patch;
 - ``setup_commands``: shell commands run in the sandbox before the tests (list or JSON string);

@@ -23,6 +23,13 @@ around the call (the model's reasoning) is ignored; only the first call of a rep
 file operation goes through the runtime, so it obeys the sandbox. Long observations keep their
 head and tail around a marker.
 
+What no shell or file system can take is refused when the call is parsed, as an invalid action:
+a NUL byte or a lone surrogate in a value, a command over :data:`MAX_COMMAND_BYTES`, a file name
+over :data:`MAX_NAME_BYTES` or a path over :data:`MAX_PATH_BYTES`. The editor writes only under
+``/workspace`` (only it is kept for sure between calls, and graded), never through a
+symbolic link that leaves it or points nowhere, nor under a regular file; such a write is an
+invalid action whose observation says why (:attr:`ToolResult.invalid`).
+
 Example:
     >>> call = parse_tool_call('Look first.\\n<function=str_replace_editor>\\n'
     ...     '<parameter=command>view</parameter>\\n<parameter=path>/workspace</parameter>\\n'
@@ -48,7 +55,12 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from arenagym.envs.swe.runtime.base import WORKSPACE, Runtime, UnreadableFileError
+from arenagym.envs.swe.runtime.base import (
+    WORKSPACE,
+    Runtime,
+    RuntimeError_,
+    UnreadableFileError,
+)
 
 TOOL_NAMES: tuple[str, ...] = ("execute_bash", "str_replace_editor", "think", "finish")
 EDITOR_COMMANDS: tuple[str, ...] = ("view", "create", "str_replace", "insert", "undo_edit")
@@ -58,6 +70,15 @@ _IGNORED_PARAMETERS = frozenset({"security_risk", "task_completed", "summary", "
 SNIPPET_LINES = 4
 #: Longest file view before clipping (OpenHands' MAX_RESPONSE_LEN_CHAR).
 MAX_FILE_VIEW_CHARS = 16_000
+#: Longest ``execute_bash`` command, in UTF-8 bytes: every runtime hands the command to bash as
+#: one argument, and Linux refuses an argument over 128 KiB.
+MAX_COMMAND_BYTES = 120_000
+#: Longest file name (one path component) and whole path, in UTF-8 bytes (Linux's NAME_MAX and
+#: PATH_MAX less its NUL).
+MAX_NAME_BYTES = 255
+MAX_PATH_BYTES = 4095
+#: Editor commands that write the file they name.
+WRITING_COMMANDS: tuple[str, ...] = ("create", "str_replace", "insert", "undo_edit")
 
 _STRING = {"type": "string"}
 TOOL_SPECS: list[dict[str, Any]] = [
@@ -200,11 +221,17 @@ class ToolCall:
 
 @dataclass(frozen=True)
 class ToolResult:
-    """What running one call produced: the observation, and whether the agent called finish."""
+    """What running one call produced: the observation, and whether the agent called finish.
+
+    ``invalid`` marks a call the tool refused to carry out because it can never work (a write
+    outside ``/workspace``, through a dangling link, under a regular file): an env counts it
+    as an invalid action; ``observation`` then says why and what to do instead.
+    """
 
     observation: str
     finished: bool = False
     info: dict[str, Any] = field(default_factory=dict)
+    invalid: bool = False
 
 
 # ------------------------------------------------------------------------------- parsing
@@ -392,12 +419,54 @@ def validate_call(call: ToolCall) -> ToolCall:
             raise ToolCallError(f"{name} must be a string, not {type(value).__name__}")
         else:
             clean[name] = value
+    for name, value in clean.items():
+        if isinstance(value, str):
+            _check_text(name, value)
+    if call.name == "execute_bash":
+        size = len(clean["command"].encode("utf-8"))
+        if size > MAX_COMMAND_BYTES:
+            raise ToolCallError(
+                f"the command is {size} bytes, over the limit of {MAX_COMMAND_BYTES}; write a "
+                "long script to a file with str_replace_editor create and run that file"
+            )
+    if "path" in clean:
+        _check_path(clean["path"])
     if call.name == "str_replace_editor" and clean["command"] not in EDITOR_COMMANDS:
         raise ToolCallError(
             f"str_replace_editor's command must be one of {', '.join(EDITOR_COMMANDS)}, "
             f"got {clean['command']!r:.60}"
         )
     return ToolCall(call.name, clean, call.note)
+
+
+def _check_text(name: str, value: str) -> None:
+    """Refuse what no shell or file can hold: a NUL byte in a command or path (C strings end
+    there) and lone surrogates anywhere (not Unicode text, so not encodable as UTF-8)."""
+    if "\x00" in value and name in ("command", "path"):
+        raise ToolCallError(
+            f"{name} contains a NUL byte (\\x00), which no shell command or file name can hold"
+        )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ToolCallError(
+            f"{name} holds {value[error.start]!r}, a lone surrogate that is not Unicode text; "
+            "send valid UTF-8 text"
+        ) from None
+
+
+def _check_path(path: str) -> None:
+    """Refuse a path the file system cannot take: a name over :data:`MAX_NAME_BYTES` or a path
+    over :data:`MAX_PATH_BYTES` (both in UTF-8 bytes)."""
+    size = len(_absolute(path).encode("utf-8"))
+    if size > MAX_PATH_BYTES:
+        raise ToolCallError(f"the path is {size} bytes long, over the limit of {MAX_PATH_BYTES}")
+    for part in PurePosixPath(path).parts:
+        if len(part.encode("utf-8")) > MAX_NAME_BYTES:
+            raise ToolCallError(
+                f"the file name {part[:40]!r}... is {len(part.encode('utf-8'))} bytes long; a "
+                f"file name has at most {MAX_NAME_BYTES} bytes"
+            )
 
 
 # ---------------------------------------------------------------------------- rendering
@@ -468,7 +537,10 @@ class ToolRunner:
             result = ToolResult(call.arguments.get("message", "") or "Finished.", finished=True)
         if call.note:
             result = ToolResult(
-                f"{result.observation}\n[Note: {call.note}.]", result.finished, result.info
+                f"{result.observation}\n[Note: {call.note}.]",
+                result.finished,
+                result.info,
+                result.invalid,
             )
         return result
 
@@ -504,6 +576,13 @@ class ToolRunner:
         for name in needed:
             if name not in arguments:
                 return _error(f"Parameter `{name}` is required for command: {command}.")
+        if command in WRITING_COMMANDS and not _in_workspace(path):
+            return _invalid(
+                f"{path} is outside {WORKSPACE}: only files under {WORKSPACE} are kept between "
+                "tool calls and graded (the sandbox may reset every other folder, /tmp included, "
+                f"after each call). Put the file under {WORKSPACE} instead, e.g. "
+                f"{WORKSPACE}/{PurePosixPath(path).name or 'scratch.py'}."
+            )
         try:
             if command == "view":
                 return self._view(path, arguments.get("view_range"))
@@ -524,6 +603,13 @@ class ToolRunner:
             return _error(f"The file {path} is not UTF-8 text; use execute_bash to inspect it.")
         except UnreadableFileError as error:
             return _error(f"The editor cannot open {path}: {error}; use execute_bash instead.")
+        except (OSError, RuntimeError_) as error:
+            # The sandbox refused the path (a name the file system cannot take, a folder that
+            # is a file...). Only if it still answers is that the call's fault: a dead
+            # sandbox raises here, and the env reports an infrastructure fault.
+            self.runtime.run("true", timeout_s=30)
+            verb = "read" if command == "view" else "written"
+            return _invalid(f"The path {path} cannot be {verb}: {_reason(error)}")
 
     def _read_text(self, path: str) -> str:
         return self.runtime.read_file(path).decode("utf-8")
@@ -594,18 +680,41 @@ class ToolRunner:
         )
 
     def _create(self, path: str, file_text: str) -> ToolResult:
-        try:
-            self.runtime.read_file(path)
-        except FileNotFoundError:
-            pass
-        except IsADirectoryError:
+        problem, kind = self._probe(path)
+        if problem is not None:
+            return _invalid(f"Cannot create {path}: {problem}.")
+        if kind == "directory":
             return _error(f"The path {path} is a directory. Cannot create a file there.")
-        else:
+        if kind is not None:
             return _error(
                 f"File already exists at: {path}. Cannot overwrite files using command `create`."
             )
         self._write(path, file_text, None)
         return ToolResult(f"File created successfully at: {path}")
+
+    def _probe(self, path: str) -> tuple[str | None, str | None]:
+        """(why a file cannot be created at ``path``, or None; what is there now: None,
+        ``"file"``, ``"directory"`` or ``"other"``), looked up inside the sandbox."""
+        marker = "@@arenagym-probe@@"
+        result = self.runtime.run(
+            f"exec python -I -S -c {shlex.quote(_PROBE_SOURCE)} "
+            f"{shlex.quote(_command_path(path))} {marker}",
+            timeout_s=30,
+        )
+        for line in reversed(result.output.splitlines()):
+            if line.startswith(marker):
+                try:
+                    answer = json.loads(line[len(marker) :])
+                    return answer["problem"], answer["kind"]
+                except (ValueError, KeyError, TypeError):
+                    break
+        try:  # no answer (an image without python): look the path up as before
+            self.runtime.read_file(path)
+        except FileNotFoundError:
+            return None, None
+        except IsADirectoryError:
+            return None, "directory"
+        return None, "file"
 
     def _str_replace(self, path: str, old: str, new: str) -> ToolResult:
         if old == "":
@@ -689,6 +798,57 @@ class ToolRunner:
         return numbered("\n".join(lines[start:end]), start + 1)
 
 
+def _in_workspace(path: str) -> bool:
+    """Whether an absolute, normalised sandbox path is ``/workspace`` or under it."""
+    return path == WORKSPACE or path.startswith(WORKSPACE + "/")
+
+
+def _reason(error: BaseException) -> str:
+    """The part of an OS or sandbox error that tells the agent what is wrong with its path."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    text = str(error).strip().splitlines()
+    return text[-1][-300:] if text else type(error).__name__
+
+
+#: Runs in the sandbox, in the workspace (``python -I -S``): argv = a workspace path (relative,
+#: as :func:`_command_path` writes it) and a marker. Walks the path one name at a time and prints
+#: the marker and JSON ``{"problem": why a file cannot be created there or null, "kind": what is
+#: there now}``: a regular file on the way, or a symbolic link that leaves the workspace or points
+#: at nothing, is a problem.
+_PROBE_SOURCE = r"""
+import json, os, sys
+relative, marker = sys.argv[1], sys.argv[2]
+root = os.path.realpath(".")
+names = [name for name in relative.split("/") if name not in ("", ".")]
+def answer(problem=None, kind=None):
+    sys.stdout.write("\n" + marker + json.dumps({"problem": problem, "kind": kind}) + "\n")
+    sys.exit(0)
+def shown(count):
+    return "/".join(["/workspace"] + names[:count])
+current = root
+for count, name in enumerate(names, 1):
+    here = os.path.join(current, name)
+    if os.path.islink(here):
+        link, target = os.readlink(here), os.path.realpath(here)
+        if target != root and not target.startswith(root + os.sep):
+            answer("%s is a symbolic link to %s, outside /workspace (only files under /workspace "
+                   "are kept and graded)" % (shown(count), link))
+        if not os.path.lexists(target):
+            answer("%s is a symbolic link to %s, which does not exist; create that file instead, "
+                   "or remove the link" % (shown(count), link))
+        here = target
+    if not os.path.lexists(here):
+        answer()
+    if count < len(names) and not os.path.isdir(here):
+        answer("%s is a file, not a folder, so nothing can be created under it" % shown(count))
+    current = here
+if os.path.isdir(current):
+    answer(None, "directory")
+answer(None, "file" if os.path.isfile(current) else "other")
+"""
+
+
 def _command_path(path: str) -> str:
     """A path usable inside commands (workspace paths relative, as the local runtime maps them)."""
     if path == WORKSPACE or path.startswith(WORKSPACE + "/"):
@@ -698,3 +858,8 @@ def _command_path(path: str) -> str:
 
 def _error(message: str) -> ToolResult:
     return ToolResult(f"ERROR:\n{message}", info={"tool_error": True})
+
+
+def _invalid(message: str) -> ToolResult:
+    """A call that can never work: an env counts it as an invalid action."""
+    return ToolResult(message, info={"tool_error": True}, invalid=True)

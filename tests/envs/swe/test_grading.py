@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -193,6 +195,45 @@ def test_fuzzy_and_unappliable_diffs(calc_task: SWETask, kit) -> None:
     assert set(result.statuses.values()) == {"error"}
     unsafe = grade(calc_task, kit.unified_diff("", "[core]\n\tfsmonitor = evil\n", ".git/config"))
     assert not unsafe.resolved and "git's own data" in (unsafe.error or "")
+
+
+def _latin1_task(tmp_path: Path, kit) -> SWETask:
+    """The calc task over a snapshot whose source is latin-1 (a comment with an é next to the
+    bug), so any diff of the fix holds a byte that is not UTF-8."""
+    library = kit.write_calc_library(tmp_path / "latin-lib")
+    source = kit.BUGGY_SOURCE.replace("def add(a, b):", "# caf\xe9\ndef add(a, b):")
+    (library / "calc" / "__init__.py").write_bytes(source.encode("latin-1"))
+    return kit.snapshot_task(tmp_path, repo_path=str(library), base_patch="")
+
+
+@needs_bubblewrap
+def test_a_diff_is_applied_byte_for_byte(tmp_path: Path, kit) -> None:
+    task = _latin1_task(tmp_path, kit)
+    buggy = (Path(task.repo_path) / "calc" / "__init__.py").read_bytes()
+    text = buggy.decode("latin-1")
+    fix = kit.unified_diff(text, text.replace("a - b", "a + b"), "calc/__init__.py")
+    fix_bytes = fix.encode("latin-1")
+    assert b"# caf\xe9\n" in fix_bytes  # context that is not UTF-8
+    result = grade(task, fix_bytes)
+    assert result.resolved and result.run.patch_applied_with == "git apply", result.error
+
+
+def test_a_diff_over_the_size_limit_is_not_applied(calc_task: SWETask, kit) -> None:
+    from arenagym.envs.swe.grading import MAX_DIFF_BYTES
+
+    data = "".join(f"+row {index}\n" for index in range(MAX_DIFF_BYTES // 8))
+    patch = kit.GOLD_PATCH + f"--- /dev/null\n+++ b/data.txt\n@@ -0,0 +1,{MAX_DIFF_BYTES // 8} @@\n"
+    patch += data
+    started = time.monotonic()
+    result = grade(calc_task, patch, runtime=_no_sandbox)  # refused before any sandbox starts
+    assert not result.resolved and time.monotonic() - started < 5
+    assert f"over the limit of {MAX_DIFF_BYTES} bytes" in (result.error or "")
+    assert result.to_info()["grading_error"] == result.error
+    assert set(result.statuses.values()) == {"error"}
+
+
+def _no_sandbox(_limits: object) -> NoReturn:
+    raise AssertionError("no sandbox may start for a diff over the size limit")
 
 
 # ------------------------------------------------------------------------- spoofing attempts

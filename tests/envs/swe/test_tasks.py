@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -12,7 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from arenagym.envs.swe.tasks import SWETask, TaskFormatError, dump_tasks, load_tasks, parse_task
-from arenagym.envs.swe.workspace import WorkspaceError, materialize
+from arenagym.envs.swe.workspace import (
+    RepoPathError,
+    WorkspaceError,
+    check_repo_path,
+    materialize,
+)
 
 MINIMAL = {
     "instance_id": "o__r-1",
@@ -250,14 +257,180 @@ def test_a_crafted_tree_cannot_write_outside_the_workspace_or_into_git(tmp_path:
     assert list(outside.iterdir()) == []
 
 
-@pytest.mark.parametrize("where", ["/", "home", "project"])
-def test_repo_path_holding_host_secrets_is_refused(tmp_path: Path, where: str) -> None:
-    repo_path = {
-        "/": "/",
-        "home": str(Path.home()),
-        "project": str(Path(__file__).resolve().parents[3]),
-    }[where]
-    task = SWETask("greedy-1", "x/y", "", "", "", "Fix it.", repo_path=repo_path)
-    with pytest.raises(WorkspaceError, match="refusing to copy it"):
+PROJECT = Path(__file__).resolve().parents[3]
+
+
+def _bad_repo_path(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """(repo_path as a task file would hold it, the rule its error must name) for ``case``."""
+    if case == "etc":
+        return "/etc", "/etc is a system folder"
+    if case == "link-to-etc":
+        (tmp_path / "etc-link").symlink_to("/etc")
+        return str(tmp_path / "etc-link"), f"/etc (given as {tmp_path / 'etc-link'}) is a system"
+    if case == "dot-dot-etc":
+        return os.path.relpath("/etc", tmp_path), "/etc is a system folder"
+    if case == "ssh":
+        monkeypatch.setenv("HOME", str(tmp_path / "home"))
+        (tmp_path / "home" / ".ssh").mkdir(parents=True)
+        return "~/.ssh", "is in ~/.ssh, a hidden folder of your home"
+    if case == "proc-self-cwd":
+        monkeypatch.chdir(tmp_path)
+        return "/proc/self/cwd", "goes through /proc, the kernel's view"
+    if case == "home":
+        return str(Path.home()), "is your home folder or holds it"
+    if case == "root":
+        return "/", "is your home folder or holds it"
+    if case == "tmp":
+        return "/tmp", "is a shared folder"
+    if case == "project":
+        return str(PROJECT), "holds this package"
+    if case == "a-venv":
+        (tmp_path / "venv" / "lib" / "site" / "pkg").mkdir(parents=True)
+        (tmp_path / "venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+        return str(tmp_path / "venv" / "lib" / "site" / "pkg"), "which is a virtual environment"
+    if case == "this-venv":
+        if sys.prefix == sys.base_prefix:
+            pytest.skip("the tests do not run in a virtual environment")
+        return sys.prefix, "is a virtual environment"
+    if case == "site-packages":
+        (tmp_path / "lib" / "site-packages" / "pkg").mkdir(parents=True)
+        return str(tmp_path / "lib" / "site-packages" / "pkg"), "is in an installation's site-pa"
+    if case == "not-owned":
+        if os.geteuid() != 0:
+            pytest.skip("making a folder someone else owns needs root")
+        (tmp_path / "theirs").mkdir()
+        os.chown(tmp_path / "theirs", 65534, 65534)
+        return str(tmp_path / "theirs"), "is owned by uid 65534, not by you"
+    if case == "missing":
+        return str(tmp_path / "nowhere"), "does not exist"
+    assert case == "a-file"
+    (tmp_path / "file.txt").write_text("x")
+    return str(tmp_path / "file.txt"), "is not a directory"
+
+
+BAD_REPO_PATHS = [
+    "etc", "link-to-etc", "dot-dot-etc", "ssh", "proc-self-cwd", "home", "root", "tmp", "project",
+    "a-venv", "this-venv", "site-packages", "not-owned", "missing", "a-file",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", BAD_REPO_PATHS)
+def test_a_bad_repo_path_is_refused_naming_the_path_and_the_rule(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    from arenagym.envs.swe.env import SWEEnv
+
+    repo_path, rule = _bad_repo_path(case, tmp_path, monkeypatch)
+    row = {**MINIMAL, "base_commit": "", "repo_path": repo_path, "FAIL_TO_PASS": ["t.py::t"]}
+    path = tmp_path / "tasks.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    [task] = load_tasks(path)
+    for attempt in (
+        lambda: check_repo_path(task.repo_path or "", task.instance_id),
+        lambda: materialize(task, tmp_path / "ws"),
+        lambda: SWEEnv(tasks=str(path)),  # a user error: the constructor says so
+    ):
+        with pytest.raises(ValueError) as caught:
+            attempt()
+        message = str(caught.value)
+        assert isinstance(caught.value, RepoPathError)
+        assert rule in message and "A repo_path must be a git repository" in message
+        assert message.startswith("task o__r-1: repo_path ")
+    assert not (tmp_path / "ws").exists()
+
+
+def test_a_git_repository_or_your_own_folder_is_accepted(tmp_path: Path, kit) -> None:
+    task, _ = kit.git_task(tmp_path)
+    assert check_repo_path(task.repo_path or "") == Path(task.repo_path or "").resolve()
+    (tmp_path / "link").symlink_to(task.repo_path or "")
+    assert check_repo_path(tmp_path / "link") == Path(task.repo_path or "").resolve()
+    assert check_repo_path(kit.snapshot_task(tmp_path).repo_path or "")
+    if os.geteuid() == 0:  # a repository someone else owns: only its base commit is read
+        for entry in [Path(task.repo_path or ""), *Path(task.repo_path or "").rglob("*")]:
+            os.lchown(entry, 65534, 65534)
+        assert materialize(task, tmp_path / "ws").commit
+
+
+def test_the_bundled_libraries_are_accepted_wherever_the_package_is_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import arenagym.envs.swe.workspace as workspace
+
+    bundled = Path(workspace.__file__).resolve().parent / "data" / "repos"
+    if bundled.is_dir():
+        for library in bundled.iterdir():
+            assert check_repo_path(library) == library.resolve()
+    installed = tmp_path / "venv" / "lib" / "site-packages" / "arenagym" / "envs"
+    (installed / "swe" / "data" / "repos" / "lib").mkdir(parents=True)
+    (tmp_path / "venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    monkeypatch.setattr(workspace, "__file__", str(installed / "swe" / "workspace.py"))
+    library = installed / "swe" / "data" / "repos" / "lib"
+    assert check_repo_path(library) == library
+    with pytest.raises(RepoPathError, match="holds this package"):
+        check_repo_path(tmp_path / "venv" / "lib" / "site-packages")
+    (installed.parent.parent / "other").mkdir()
+    with pytest.raises(RepoPathError, match="is in an installation's site-packages"):
+        check_repo_path(installed.parent.parent / "other")
+
+
+@pytest.mark.parametrize("kind", ["snapshot", "git"])
+def test_a_source_over_the_size_cap_is_refused_before_it_is_copied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kit, kind: str
+) -> None:
+    import arenagym.envs.swe.workspace as workspace
+
+    task = kit.snapshot_task(tmp_path) if kind == "snapshot" else kit.git_task(tmp_path)[0]
+    monkeypatch.setattr(workspace, "MAX_SOURCE_BYTES", 300)
+    with pytest.raises(RepoPathError, match="holds more than the source limit") as caught:
         materialize(task, tmp_path / "ws")
-    assert not (tmp_path / "ws").exists() or not any((tmp_path / "ws").iterdir())
+    assert "the limit is 200000 files and 300 bytes" in str(caught.value)
+    assert task.repo_path in str(caught.value) and not (tmp_path / "ws").exists()
+    monkeypatch.setattr(workspace, "MAX_SOURCE_BYTES", 1 << 30)
+    monkeypatch.setattr(workspace, "MAX_SOURCE_FILES", 2)
+    with pytest.raises(RepoPathError, match="the limit is 2 files"):
+        materialize(task, tmp_path / "ws")
+    if kind == "snapshot":  # cheap to measure: an env refuses it when it is made
+        from arenagym.envs.swe.env import SWEEnv
+
+        dump_tasks([task], tmp_path / "tasks.jsonl")
+        with pytest.raises(ValueError, match="holds more than the source limit"):
+            SWEEnv(tasks=str(tmp_path / "tasks.jsonl"))
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, WorkspaceError])
+@pytest.mark.parametrize("existed", [False, True])
+def test_a_failed_materialisation_leaves_nothing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kit, interrupt: type, existed: bool
+) -> None:
+    import arenagym.envs.swe.workspace as workspace
+
+    def fail(*_args: object, **_kwargs: object) -> None:
+        raise interrupt("stopped while applying the base patch")
+
+    monkeypatch.setattr(workspace, "apply_patch_on_host", fail)
+    destination = tmp_path / "ws"
+    if existed:
+        destination.mkdir()
+    with pytest.raises(interrupt):
+        materialize(kit.snapshot_task(tmp_path), destination)
+    assert (list(destination.iterdir()) == []) if existed else not destination.exists()
+
+
+@pytest.mark.parametrize("command", ["validate", "synthesize"])
+def test_the_cli_refuses_a_bad_repository_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    from arenagym.envs.swe.cli import swe_main
+
+    (tmp_path / "etc-link").symlink_to("/etc")
+    if command == "validate":
+        row = {**MINIMAL, "repo_path": "etc-link"}
+        (tmp_path / "candidates.jsonl").write_text(json.dumps(row) + "\n")
+        source = str(tmp_path / "candidates.jsonl")
+    else:
+        source = str(tmp_path / "etc-link")
+    assert swe_main([command, source, "-o", str(tmp_path / "out.jsonl"), "--no-progress"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: task ") and "\n" not in error
+    assert f"repo_path /etc (given as {tmp_path / 'etc-link'}) is a system folder" in error
+    assert not (tmp_path / "out.jsonl").exists()

@@ -11,13 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from arenagym.envs.swe.runtime import make_runtime
+from arenagym.envs.swe.runtime import CommandResult, Runtime, RuntimeError_, make_runtime
 from arenagym.envs.swe.runtime.bubblewrap import bubblewrap_unavailable_reason
 from arenagym.envs.swe.tools import (
     FORMAT_HELP,
     TOOL_NAMES,
     ToolCall,
     ToolCallError,
+    ToolResult,
     ToolRunner,
     parse_tool_call,
     tools_prompt,
@@ -134,6 +135,39 @@ def test_types_are_coerced_from_text() -> None:
 def test_invalid_calls_say_what_was_wrong(reply: str, message: str) -> None:
     with pytest.raises(ToolCallError, match=message.replace("[", r"\[")):
         parse_tool_call(reply)
+
+
+def _call(name: str, **arguments: object) -> str:
+    return json.dumps({"name": name, "arguments": arguments})
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        (_call("execute_bash", command="echo a\u0000b"), r"command contains a NUL byte \(\\x00\)"),
+        (_call("str_replace_editor", command="view", path="/workspace/a\u0000"), "path contains"),
+        (_call("execute_bash", command="echo \ud800"), "lone surrogate"),
+        (_call("str_replace_editor", command="create", path="a", file_text="\udfff"), "file_text"),
+        (_call("execute_bash", command="x" * 130_000), "130000 bytes, over the limit of 120000"),
+        (
+            _call("str_replace_editor", command="create", path="/workspace/" + "a" * 300,
+                  file_text="x"),
+            "300 bytes long; a file name has at most 255 bytes",
+        ),
+        (
+            _call("str_replace_editor", command="view", path="/workspace/" + "é/" * 1500),
+            "over the limit of 4095",
+        ),
+    ],
+)  # fmt: skip
+def test_values_no_shell_or_file_system_takes_are_invalid_calls(reply: str, message: str) -> None:
+    with pytest.raises(ToolCallError, match=message):
+        parse_tool_call(reply)
+
+
+def test_nul_bytes_in_file_contents_are_fine() -> None:
+    call = parse_tool_call(_call("str_replace_editor", command="create", path="a", file_text="\0"))
+    assert call.arguments["file_text"] == "\0"
 
 
 def test_only_the_first_of_several_calls_runs_with_a_note() -> None:
@@ -364,7 +398,9 @@ def test_editor_obeys_the_sandbox(tmp_path: Path) -> None:
         assert "x = 1" in editor(tools, command="view", path="/workspace/a.py")
         assert "does not exist" in editor(tools, command="view", path=str(Path.home() / ".bashrc"))
         assert "does not exist" in editor(tools, command="view", path=str(Path(__file__)))
-        assert "ERROR" in editor(tools, command="create", path="/usr/evil.py", file_text="x")
+        assert "outside /workspace" in editor(
+            tools, command="create", path="/usr/evil.py", file_text="x"
+        )
         editor(tools, command="str_replace", path="a.py", old_str="x = 1", new_str="x = 2")
         assert runtime.read_file("a.py") == b"x = 2\n"
         # traversal resolves inside the sandbox: its generated passwd, not the host's
@@ -376,3 +412,95 @@ def test_editor_obeys_the_sandbox(tmp_path: Path) -> None:
             assert "cannot open" in editor(tools, command="view", path=path)
         assert "cannot open" in editor(tools, command="str_replace", path="pipe", old_str="a")
     assert (tmp_path / "a.py").read_text() == "x = 1\n"  # the caller's folder is untouched
+
+
+def run_editor(runner: ToolRunner, **arguments: object) -> ToolResult:
+    return runner.run(parse_tool_call(_call("str_replace_editor", **arguments)))
+
+
+@pytest.mark.parametrize(
+    ("command", "arguments"),
+    [
+        ("create", {"file_text": "x"}),
+        ("str_replace", {"old_str": "a", "new_str": "b"}),
+        ("insert", {"insert_line": 0, "new_str": "b"}),
+        ("undo_edit", {}),
+    ],
+)
+@pytest.mark.parametrize("path", ["/tmp/scratch.py", "/proc/x", "/workspace/../etc/motd"])
+def test_edits_outside_the_workspace_are_refused_and_say_why(
+    runner: ToolRunner, command: str, arguments: dict[str, object], path: str
+) -> None:
+    result = run_editor(runner, command=command, path=path, **arguments)
+    assert result.invalid and not result.finished
+    assert "outside /workspace: only files under /workspace are kept" in result.observation
+    assert "Put the file under /workspace instead" in result.observation
+    assert run_editor(runner, command="view", path="/workspace/pkg/mod.py").invalid is False
+
+
+@pytest.mark.parametrize(
+    ("setup", "path", "problem"),
+    [
+        ("", "/workspace/pkg/mod.py/x.py", "/workspace/pkg/mod.py is a file, not a folder"),
+        ("ln -s missing.py dangling", "/workspace/dangling",
+         "/workspace/dangling is a symbolic link to missing.py, which does not exist"),
+        ("ln -s /nonexistent/x away", "/workspace/away", "outside /workspace"),
+        ("ln -s .. up", "/workspace/up/escaped.py", "/workspace/up is a symbolic link to .., outside"),
+        ("ln -s pkg/mod.py alias", "/workspace/alias/x", "is a file, not a folder"),
+    ],
+)  # fmt: skip
+def test_create_where_no_file_can_be_is_an_invalid_call(
+    runner: ToolRunner, setup: str, path: str, problem: str
+) -> None:
+    if setup:
+        assert runner.runtime.run(setup).exit_code == 0
+    result = run_editor(runner, command="create", path=path, file_text="x = 1\n")
+    assert result.invalid and result.observation.startswith(f"Cannot create {path}: ")
+    assert problem in result.observation
+    linked = run_editor(runner, command="create", path="/workspace/pkg/sub/new.py", file_text="")
+    assert not linked.invalid and "created successfully" in linked.observation
+
+
+def test_create_through_a_link_inside_the_workspace_works(runner: ToolRunner) -> None:
+    assert runner.runtime.run("ln -s pkg/sub inner").exit_code == 0
+    result = run_editor(runner, command="create", path="/workspace/inner/n.py", file_text="n = 1\n")
+    assert result.observation == "File created successfully at: /workspace/inner/n.py"
+    assert runner.runtime.read_file("pkg/sub/n.py") == b"n = 1\n"
+
+
+class _RefusingRuntime:
+    """A runtime whose file transfers fail the way a sandbox reports a path it cannot take;
+    ``alive`` says whether it still answers commands."""
+
+    def __init__(self, inner: Runtime, *, alive: bool) -> None:
+        self.inner, self.alive = inner, alive
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def run(self, command: str, **kwargs: object) -> CommandResult:
+        if not self.alive:
+            raise RuntimeError_("the sandbox died")
+        return self.inner.run(command, **kwargs)  # type: ignore[arg-type]
+
+    def read_file(self, path: str) -> bytes:
+        raise RuntimeError_(f"reading {path} failed: head: Input/output error")
+
+    def write_file(self, path: str, data: bytes) -> None:
+        raise OSError(36, "File name too long")
+
+
+def test_a_path_the_sandbox_refuses_is_an_invalid_call_but_a_dead_sandbox_raises(
+    runner: ToolRunner,
+) -> None:
+    refusing = ToolRunner(_RefusingRuntime(runner.runtime, alive=True))  # type: ignore[arg-type]
+    viewed = refusing.run(parse_tool_call(_call("str_replace_editor", command="view", path=FILE)))
+    assert viewed.invalid and "cannot be read: reading" in viewed.observation
+    written = refusing.run(
+        parse_tool_call(_call("str_replace_editor", command="create", path="/workspace/n.py",
+                              file_text="x"))
+    )  # fmt: skip
+    assert written.invalid and "cannot be written: File name too long" in written.observation
+    dead = ToolRunner(_RefusingRuntime(runner.runtime, alive=False))  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError_, match="the sandbox died"):
+        dead.run(parse_tool_call(_call("str_replace_editor", command="view", path=FILE)))
