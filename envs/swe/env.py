@@ -170,7 +170,11 @@ class SWEEnv(TextEnv):
     - ``runtime``: ``"bubblewrap"`` (default), ``"docker"`` or ``"local"`` (needs
       ``allow_local=True``: no isolation, trusted code only); ``runtime_options`` go to it.
     - ``limits``: per-command limits, a dict of :class:`~arenagym.envs.swe.runtime.base.Limits`
-      fields (``timeout_s``, ``memory_mb``, ``max_processes``, ``max_output_bytes``).
+      fields (``timeout_s``, ``memory_mb``, ``max_processes``, ``max_output_bytes``), and the
+      workspace's disk budget: ``max_workspace_mb`` (2048) and ``max_workspace_inodes``
+      (100,000 names) that the agent's commands may add to ``/workspace``; a command that goes
+      past it is killed and the agent told to delete files. The budget is enforced by the
+      bubblewrap and local runtimes, not by Docker. Grading runs under the same limits.
     - ``max_turns`` (100, as OpenHands), ``max_invalid_actions`` (10), ``invalid_action_penalty``.
     - ``grade_timeout_s``: the test run's time limit; ``max_observation_chars``: clip length.
     - ``show_hints``: add the task's ``hints_text`` to the prompt (SWE-bench's default: off).

@@ -60,7 +60,7 @@ import tempfile
 import time
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -576,10 +576,12 @@ def run_tests(
     test files restored and the test patch applied, in a fresh sandbox.
 
     ``workspace_dir`` is an already materialised base of this task (the runtime copies it and
-    never writes it); without it one is made and removed afterwards. Never raises for what the
-    patch or the tests do: failures become statuses and ``TestRun.error``. ``patch`` is applied
-    byte for byte (a ``str`` is UTF-8); one over :data:`MAX_DIFF_BYTES` is not applied and the
-    run fails with that reason.
+    never writes it); without it one is made and removed afterwards. ``limits`` are the
+    sandbox's (default :class:`Limits`) but for its timeout, which ``timeout_s`` sets, and its
+    output cap, raised to carry the test report. Never raises for what the patch or the tests
+    do: failures become statuses and ``TestRun.error``. ``patch`` is applied byte for byte (a
+    ``str`` is UTF-8); one over :data:`MAX_DIFF_BYTES` is not applied and the run fails with
+    that reason.
     """
     started = time.monotonic()
     ids = None if test_ids is None else list(dict.fromkeys(test_ids))
@@ -604,11 +606,16 @@ def run_tests(
         if workspace_dir is None:
             own_dir = Path(tempfile.mkdtemp(prefix="arenagym-swe-grade-"))
             workspace_dir = materialize(task, own_dir / "base").path
+        # The grading sandbox runs the agent's code (its patch, under the tests) with the
+        # caller's limits: memory, processes and the workspace's disk budget are inherited, so a
+        # budget lowered to protect the host holds here too, and one raised for a repository
+        # whose tests need room does not fail every grade. Only the time (the test run's own
+        # timeout and slack for set-up) and the output cap (the JUnit report travels on the
+        # output) are the grader's.
         base_limits = limits or Limits()
-        sandbox_limits = Limits(
+        sandbox_limits = replace(
+            base_limits,
             timeout_s=timeout_s + 120,
-            memory_mb=base_limits.memory_mb,
-            max_processes=base_limits.max_processes,
             max_output_bytes=max(base_limits.max_output_bytes, 96 << 20),
         )
         sandbox = _resolve_runtime(runtime, runtime_options, sandbox_limits)

@@ -558,6 +558,8 @@ class ToolRunner:
             status = f"[The command timed out after {timeout:g} seconds and was killed.]"
         elif result.exit_code is None:
             reason = result.killed_reason or "a resource limit"
+            if reason == "disk":
+                reason = "disk budget"
             status = f"[The command was killed ({reason}).]"
         else:
             status = f"[The command completed with exit code {result.exit_code}.]"

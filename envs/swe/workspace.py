@@ -692,17 +692,6 @@ _NO_OBJECT = b"0" * 40
 _MODES = frozenset({b"100644", b"100755", b"120000"})
 
 
-def _harness_run(runtime: Runtime, command: str, timeout_s: float) -> CommandResult:
-    """Run one of the harness's own commands in the sandbox: outside the workspace's disk budget
-    where the runtime keeps one (a workspace the agent left near its budget must still yield its
-    diff), else as any command."""
-    unbudgeted = getattr(runtime, "_run_unbudgeted", None)
-    if callable(unbudgeted):
-        result: CommandResult = unbudgeted(command, timeout_s=timeout_s)
-        return result
-    return runtime.run(command, timeout_s=timeout_s)
-
-
 def _write_blob(objects: Path, data: bytes) -> bytes:
     """Store ``data`` as a loose git blob under ``objects``; returns its hash."""
     header = b"blob %d\0" % len(data)
@@ -725,7 +714,9 @@ class ChangeTracker:
 
     The baseline is the pristine base commit, or what :meth:`rebase` saw (after a task's set-up
     commands). :meth:`diff` has the sandbox list the files that differ from the baseline and hand
-    their bytes over, stores them in a private bare repository under ``scratch`` whose other
+    their bytes over (with :meth:`~arenagym.envs.swe.runtime.base.Runtime.run_unbudgeted`: the
+    copies it stages in the workspace must not be stopped by, or count against, the agent's disk
+    budget), stores them in a private bare repository under ``scratch`` whose other
     objects come from the base, and diffs the two trees there (``git diff-tree --binary``). The
     workspace's own ``.git`` plays no part, so deleting it, an ``fsmonitor`` or hook in its
     configuration, or rewritten objects change nothing; the diff is bytes, whatever the files'
@@ -827,7 +818,7 @@ class ChangeTracker:
                 ["exec python -I -S -c", shlex.quote(SNAPSHOT_SOURCE), shlex.quote(payload),
                  str(MAX_CHANGED_BYTES), str(PART_BYTES), shlex.quote(marker)]
             )  # fmt: skip
-            result = _harness_run(runtime, command, SNAPSHOT_TIMEOUT_S)
+            result = runtime.run_unbudgeted(command, timeout_s=SNAPSHOT_TIMEOUT_S)
             parts = self._report(runtime, result, marker)
             try:
                 index = json.loads(runtime.read_file(f"{WORKSPACE}/{payload}/index.json"))
@@ -841,7 +832,7 @@ class ChangeTracker:
                 ) from None
         finally:  # a sandbox that died meanwhile has already said so (or will, next call)
             with contextlib.suppress(RuntimeError_):
-                _harness_run(runtime, f"rm -rf -- {shlex.quote(payload)}", 60)
+                runtime.run_unbudgeted(f"rm -rf -- {shlex.quote(payload)}", timeout_s=60)
         return self._unpack(index, data)
 
     @staticmethod

@@ -2,9 +2,11 @@
 
 A runtime owns one isolated workspace for one episode: ``start`` makes it from a prepared
 directory on the host (a git repository whose history ends at the task's base commit), ``run``
-executes a shell command inside it under :class:`Limits`, ``read_file``/``write_file`` move bytes
-in and out, ``diff`` reports what changed since the base commit, and ``stop`` releases everything
-(processes, mounts, containers, temporary directories). ``stop`` is idempotent.
+executes a shell command inside it under :class:`Limits` (``run_unbudgeted`` runs the caller's
+own bookkeeping commands outside the workspace's disk budget), ``read_file``/``write_file`` move
+bytes in and out, and ``stop`` releases everything (processes, mounts, containers, temporary
+directories). ``stop`` is idempotent. What the agent changed is worked out by the caller
+(:class:`~arenagym.envs.swe.workspace.ChangeTracker`), never by the runtime.
 
 Inside every runtime the workspace is at :data:`WORKSPACE` and ``python`` on ``PATH`` is a Python
 (3.11 or newer) that can import ``pytest``; ``git`` is available. Nothing from the host's home or
@@ -155,26 +157,18 @@ class Runtime(abc.ABC):
     @abc.abstractmethod
     def write_file(self, path: str, data: bytes) -> None:
         """Write a file by its path inside the sandbox, creating parent directories; an existing
-        path that is not a regular file raises :class:`UnreadableFileError`."""
+        path that is not a regular file raises :class:`UnreadableFileError`, and a workspace over
+        its disk budget :class:`WorkspaceFullError`."""
 
-    def diff(self) -> str:
-        """The workspace's changes since the base commit as a ``git apply``-able patch, new
-        untracked files included (binary files as git binary patches). Runs ``git`` inside the
-        sandbox, never on the host: the agent controls ``.git/config``."""
-        result = self._run_unbudgeted(
-            "git add -A >/dev/null 2>&1 && git -c core.fsmonitor= diff --cached --binary "
-            "--no-color --no-ext-diff HEAD",
-            timeout_s=60,
-        )
-        if result.exit_code != 0:
-            raise RuntimeError_(f"git diff failed in the {self.name} sandbox: {result.output[-500:]}")
-        return result.output
-
-    def _run_unbudgeted(self, command: str, *, timeout_s: float) -> CommandResult:
-        """:meth:`run` for the runtime's own commands (``diff``), outside the workspace's disk
-        budget: ``git add -A`` stores a copy of every new file in ``.git``, and a workspace near
-        its budget must still yield its diff. Runtimes with a budget override it."""
-        return self.run(command, timeout_s=timeout_s)
+    @abc.abstractmethod
+    def run_unbudgeted(self, command: str, *, timeout_s: float) -> CommandResult:
+        """:meth:`run` (in the workspace, with the default environment) for the env's own
+        bookkeeping commands, which must neither count against nor be stopped by the
+        workspace's disk budget: listing the agent's changes stages a copy of them in the
+        workspace, and a workspace the agent left near its budget must still yield its diff,
+        then be rid of that copy. Every other limit holds, and the workspace is measured again
+        before the next budgeted command. Runtimes without a budget (Docker) run it as
+        :meth:`run`. Never give it the agent's commands: they would escape the budget."""
 
     @abc.abstractmethod
     def stop(self) -> None:

@@ -361,7 +361,7 @@ class BubblewrapRuntime(Runtime):
         timeout = self.limits.timeout_s if timeout_s is None else timeout_s
         return self._run(command, timeout=timeout, cwd=cwd, env=env, budgeted=True)
 
-    def _run_unbudgeted(self, command: str, *, timeout_s: float) -> CommandResult:
+    def run_unbudgeted(self, command: str, *, timeout_s: float) -> CommandResult:
         return self._run(command, timeout=timeout_s, cwd=WORKSPACE, env=None, budgeted=False)
 
     def _run(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
@@ -20,7 +21,7 @@ from arenagym.envs.swe.grading import (
     unconfirmed_passes,
     unsafe_patch_reason,
 )
-from arenagym.envs.swe.runtime import make_runtime
+from arenagym.envs.swe.runtime import Limits, RuntimeError_, make_runtime
 from arenagym.envs.swe.runtime.bubblewrap import bubblewrap_unavailable_reason
 from arenagym.envs.swe.runtime.docker import docker_unavailable_reason
 from arenagym.envs.swe.tasks import SWETask, load_tasks
@@ -234,6 +235,22 @@ def test_a_diff_over_the_size_limit_is_not_applied(calc_task: SWETask, kit) -> N
 
 def _no_sandbox(_limits: object) -> NoReturn:
     raise AssertionError("no sandbox may start for a diff over the size limit")
+
+
+def test_the_grading_sandbox_keeps_the_callers_limits_but_its_own_time(
+    calc_task: SWETask, kit
+) -> None:
+    seen: list[Limits] = []
+
+    def record(limits: Limits) -> NoReturn:
+        seen.append(limits)
+        raise RuntimeError_("not started")
+
+    limits = Limits(timeout_s=5, memory_mb=300, max_processes=50, max_output_bytes=1000,
+                    max_workspace_mb=7, max_workspace_inodes=900)  # fmt: skip
+    result = grade(calc_task, kit.GOLD_PATCH, runtime=record, timeout_s=30, limits=limits)
+    assert not result.resolved and "not started" in (result.error or "")
+    assert seen == [replace(limits, timeout_s=150, max_output_bytes=96 << 20)]
 
 
 # ------------------------------------------------------------------------- spoofing attempts

@@ -23,6 +23,7 @@ from arenagym.envs.swe.runtime import Limits, Runtime, WorkspaceFullError, make_
 from arenagym.envs.swe.runtime import disk as disk_module
 from arenagym.envs.swe.runtime._process import run_capped
 from arenagym.envs.swe.runtime.disk import MAX_OPEN_DIRECTORIES, WorkspaceDisk, tree_usage
+from arenagym.envs.swe.workspace import ChangeTracker, Workspace
 
 GIT_IDENTITY = ["-c", "user.name=arenagym", "-c", "user.email=arenagym@example.invalid"]
 #: Twenty nested directories of 250-character names: the file at the bottom has a 5,000-odd
@@ -279,16 +280,24 @@ def test_a_flood_with_its_output_closed_is_stopped_before_the_timeout(
 
 
 @pytest.mark.parametrize(("name", "mode"), BUDGETED)
-def test_diff_works_when_git_would_push_the_workspace_over_its_budget(
-    name: str, mode: str | None, repo: Path
+def test_the_diff_works_when_its_staged_copy_would_push_the_workspace_over_its_budget(
+    name: str, mode: str | None, repo: Path, tmp_path: Path
 ) -> None:
-    # `git add -A` stores a second copy of every new file: the runtime's own diff is not held
-    # to the agent's budget
-    with budgeted(name, mode, repo, max_workspace_mb=5, max_output_bytes=20_000_000) as runtime:
-        made = runtime.run("head -c 4000000 /dev/urandom > blob.bin && echo MADE")
+    # listing the changes stages a copy of every changed file in the workspace: that copy is
+    # not held to the agent's budget (held to it, the listing is often stopped midway), and is
+    # gone (not counted) by the agent's next command
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True,
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    tracker = ChangeTracker(Workspace(repo, head), tmp_path / "tracker")
+    with budgeted(name, mode, repo, max_workspace_mb=60) as runtime:
+        made = runtime.run("head -c 50000000 /dev/zero > blob.bin && echo MADE")
         assert (made.killed_reason, made.output) == (None, "MADE\n")
-        patch = runtime.diff()
-        assert "diff --git a/blob.bin b/blob.bin" in patch and "GIT binary patch" in patch
+        patch = tracker.diff(runtime)
+        assert b"diff --git a/blob.bin b/blob.bin" in patch and b"GIT binary patch" in patch
+        assert tracker.diff(runtime) == patch
+        after = runtime.run("ls -A && head -c 500000 /dev/zero > more.bin && echo MORE")
+        assert after.killed_reason is None and after.output.endswith("blob.bin\nMORE\n"), after
+        assert ".arenagym" not in after.output
 
 
 @pytest.mark.parametrize(("name", "mode"), BUDGETED)

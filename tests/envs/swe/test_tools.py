@@ -11,7 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from arenagym.envs.swe.runtime import CommandResult, Runtime, RuntimeError_, make_runtime
+from arenagym.envs.swe.runtime import (
+    CommandResult,
+    Limits,
+    Runtime,
+    RuntimeError_,
+    make_runtime,
+)
 from arenagym.envs.swe.runtime.bubblewrap import bubblewrap_unavailable_reason
 from arenagym.envs.swe.tools import (
     FORMAT_HELP,
@@ -378,6 +384,17 @@ def test_bash_exit_codes_timeouts_and_clipping(runner: ToolRunner) -> None:
     assert long.startswith("1\n2\n3\n") and "characters omitted" in long
     assert long.endswith("4999\n5000\n[The command completed with exit code 0.]")
     assert "the command is empty" in bash(runner, "   ")
+
+
+def test_a_command_killed_for_the_disk_budget_says_so(tmp_path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        runtime = make_runtime("local", allow_local=True, limits=Limits(max_workspace_mb=1))
+    with runtime:
+        runtime.start(tmp_path)
+        observation = bash(ToolRunner(runtime), "head -c 3000000 /dev/zero > big.bin")
+    assert observation.endswith("[The command was killed (disk budget).]"), observation
+    assert "disk budget of 1 MB" in observation and "delete files" in observation
 
 
 def test_think_and_finish(runner: ToolRunner) -> None:
