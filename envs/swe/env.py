@@ -7,8 +7,9 @@ restored (:mod:`~arenagym.envs.swe.grading`), as in Skywork-SWE's OpenHands-base
 
 Whatever the agent sends or does is its own outcome, never an infrastructure fault: a call no
 shell or file system can take is an invalid action, and a workspace that cannot become a diff
-(over :data:`~arenagym.envs.swe.workspace.MAX_DIFF_BYTES`, unreadable files) is a failed grade
-with the reason. ``stop_reason="env_error"`` is left for a sandbox that itself failed, so a
+(over :data:`~arenagym.envs.swe.workspace.MAX_DIFF_BYTES`, files the agent changed and made
+unreadable) is a failed grade with the reason; a file of the task's repository that the sandbox
+cannot read is no obstacle while the agent leaves it alone. ``stop_reason="env_error"`` is left for a sandbox that itself failed, so a
 runner that replays ``env_error`` episodes never replays an agent's own failure.
 """
 
@@ -415,6 +416,10 @@ class SWEEnv(TextEnv):
                 base, self._cache_dir() / f"changes-{self._sandboxes_started:05d}"
             )
             self._tracker = tracker
+            try:  # the files as they are now are the baseline's: later diffs skip unchanged ones
+                tracker.record(runtime)
+            except DiffError as error:
+                raise WorkspaceError(f"the fresh workspace cannot be tracked: {error}") from None
             for command in self._task.setup_commands:  # e.g. building an extension in place
                 result = runtime.run(command, timeout_s=self.grade_timeout_s)
                 if result.exit_code != 0:

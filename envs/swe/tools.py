@@ -25,10 +25,14 @@ head and tail around a marker.
 
 What no shell or file system can take is refused when the call is parsed, as an invalid action:
 a NUL byte or a lone surrogate in a value, a command over :data:`MAX_COMMAND_BYTES`, a file name
-over :data:`MAX_NAME_BYTES` or a path over :data:`MAX_PATH_BYTES`. The editor writes only under
-``/workspace`` (only it is kept for sure between calls, and graded), never through a
-symbolic link that leaves it or points nowhere, nor under a regular file; such a write is an
-invalid action whose observation says why (:attr:`ToolResult.invalid`).
+over :data:`MAX_NAME_BYTES` or a path over :data:`MAX_PATH_BYTES`. So is JSON nested deeper than
+:data:`MAX_JSON_DEPTH` or holding an integer of more than :data:`MAX_JSON_INTEGER_DIGITS` digits,
+and an integer parameter beyond :data:`MAX_INTEGER` or a ``timeout`` that is not a finite
+positive number. Parsing takes time linear in the reply's length, whatever the reply holds.
+
+The editor writes only under ``/workspace`` (only it is kept for sure between calls, and
+graded), never through a symbolic link that leaves it or points nowhere, nor under a regular
+file; such a write is an invalid action whose observation says why (:attr:`ToolResult.invalid`).
 
 Example:
     >>> call = parse_tool_call('Look first.\\n<function=str_replace_editor>\\n'
@@ -49,8 +53,10 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 import re
 import shlex
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -79,6 +85,12 @@ MAX_NAME_BYTES = 255
 MAX_PATH_BYTES = 4095
 #: Editor commands that write the file they name.
 WRITING_COMMANDS: tuple[str, ...] = ("create", "str_replace", "insert", "undo_edit")
+#: The deepest nesting of JSON arrays and objects a reply may hold (a tool call needs four).
+MAX_JSON_DEPTH = 64
+#: The most digits of an integer written in a reply's JSON.
+MAX_JSON_INTEGER_DIGITS = 64
+#: The largest magnitude of an integer parameter (a line number): no file has more lines.
+MAX_INTEGER = 2**31 - 1
 
 _STRING = {"type": "string"}
 TOOL_SPECS: list[dict[str, Any]] = [
@@ -235,10 +247,13 @@ class ToolResult:
 
 
 # ------------------------------------------------------------------------------- parsing
-_FUNCTION = re.compile(r"<function\s*=\s*([^>\s]*)\s*>(.*?)</function\s*>", re.DOTALL)
-_FUNCTION_OPEN = re.compile(r"<function\s*=", re.IGNORECASE)
-_PARAMETER = re.compile(r"<parameter\s*=\s*([^>\s]*)\s*>(.*?)</parameter\s*>", re.DOTALL)
-_FENCE = re.compile(r"^```(?:json)?\s*\n(.*?)\n?```$", re.DOTALL)
+# Tags are found with possessive quantifiers and names that cannot hold "<", so every attempt to
+# match one reads only up to the next "<": a scan of the whole reply is linear in its length.
+_FUNCTION_OPEN = re.compile(r"<function\s*+=", re.IGNORECASE)
+_FUNCTION_TAG = re.compile(r"<function\s*+=\s*+([^<>\s]*+)\s*+>")
+_FUNCTION_END = re.compile(r"</function\s*+>")
+_PARAMETER_TAG = re.compile(r"<parameter\s*+=\s*+([^<>\s]*+)\s*+>")
+_PARAMETER_END = re.compile(r"</parameter\s*+>")
 
 
 #: Text-format parameters whose whitespace is content (everything else is stripped).
@@ -251,27 +266,106 @@ def _text_value(key: str, raw: str) -> str:
     return raw.removeprefix("\n").removesuffix("\n")
 
 
+def _tagged_blocks(
+    text: str, opening: re.Pattern[str], closing: re.Pattern[str]
+) -> Iterator[tuple[re.Match[str], int, int]]:
+    """Each block of ``text`` that an ``opening`` tag starts and the first ``closing`` tag after
+    it ends, in order and without overlaps, as ``(the opening tag's match, where the body ends,
+    where the block ends)``. Once an opening tag has no closing tag after it, no later one has,
+    so the scan ends there: every character is read a bounded number of times."""
+    position = 0
+    while True:
+        start = opening.search(text, position)
+        if start is None:
+            return
+        end = closing.search(text, start.end())
+        if end is None:
+            return
+        yield start, end.start(), end.end()
+        position = end.end()
+
+
 def _parse_text_call(text: str) -> ToolCall:
-    matches = list(_FUNCTION.finditer(text))
-    if not matches:
+    calls = _tagged_blocks(text, _FUNCTION_TAG, _FUNCTION_END)
+    first = next(calls, None)
+    if first is None:
         raise ToolCallError(
-            "a <function=...> tag is not closed by </function>; write the whole call"
+            "a <function=...> tag is not closed by </function>, or is not written "
+            "<function=TOOL_NAME>; write the whole call"
         )
-    first = matches[0]
-    name = first.group(1).strip().strip("\"'")
+    opening, body_end, _ = first
+    name = opening.group(1).strip().strip("\"'")
+    body = text[opening.end() : body_end]
     arguments: dict[str, Any] = {}
-    for parameter in _PARAMETER.finditer(first.group(2)):
-        key = parameter.group(1).strip().strip("\"'")
+    unclosed = False
+    position = 0
+    for tag, value_end, block_end in _tagged_blocks(body, _PARAMETER_TAG, _PARAMETER_END):
+        unclosed = unclosed or "<parameter" in body[position : tag.start()]
+        key = tag.group(1).strip().strip("\"'")
         if key in arguments:
-            raise ToolCallError(f"the parameter {key!r} is given twice")
-        arguments[key] = _text_value(key, parameter.group(2))
-    leftover = _PARAMETER.sub("", first.group(2)).strip()
-    if "<parameter" in leftover:
+            raise ToolCallError(f"the parameter {key!r:.60} is given twice")
+        arguments[key] = _text_value(key, body[tag.end() : value_end])
+        position = block_end
+    if unclosed or "<parameter" in body[position:]:
         raise ToolCallError("a <parameter=...> tag is not closed by </parameter>")
+    count = 1 + sum(1 for _ in calls)
     note = None
-    if len(matches) > 1:
-        note = f"only the first of the {len(matches)} tool calls in the reply was run"
+    if count > 1:
+        note = f"only the first of the {count} tool calls in the reply was run"
     return ToolCall(name, arguments, note)
+
+
+class _LongInteger(ValueError):
+    """An integer in a reply's JSON with more than :data:`MAX_JSON_INTEGER_DIGITS` digits."""
+
+    def __init__(self, digits: int) -> None:
+        super().__init__(f"an integer of {digits} digits")
+        self.digits = digits
+
+
+def _json_integer(text: str) -> int:
+    digits = len(text) - text.startswith("-")
+    if digits > MAX_JSON_INTEGER_DIGITS:
+        raise _LongInteger(digits)
+    return int(text)
+
+
+def _nested_deeper_than(data: Any, limit: int) -> bool:
+    """Whether JSON ``data`` nests arrays and objects more than ``limit`` levels (iteratively:
+    no recursion, whatever the depth)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def _load_json(text: str, what: str) -> Any:
+    """``json.loads`` for text an agent wrote. Whatever is wrong with it raises
+    :class:`ToolCallError` with a message that starts with ``what``: not JSON, arrays and objects
+    nested more than :data:`MAX_JSON_DEPTH` levels (however deep: Python's recursion limit is
+    never the answer), or an integer of more than :data:`MAX_JSON_INTEGER_DIGITS` digits."""
+    too_deep = (
+        f"{what} nests arrays and objects more than {MAX_JSON_DEPTH} levels deep (a tool call "
+        "needs four)"
+    )
+    try:
+        data = json.loads(text, parse_int=_json_integer)
+    except _LongInteger as error:
+        raise ToolCallError(
+            f"{what} holds an integer of {error.digits} digits; integers in a tool call have at "
+            f"most {MAX_JSON_INTEGER_DIGITS}"
+        ) from None
+    except RecursionError:
+        raise ToolCallError(too_deep) from None
+    except ValueError as error:  # json.JSONDecodeError
+        raise ToolCallError(f"{what} is not JSON ({error})") from None
+    if isinstance(data, dict | list) and _nested_deeper_than(data, MAX_JSON_DEPTH):
+        raise ToolCallError(too_deep)
+    return data
 
 
 def _unwrap_json_call(data: Any) -> tuple[dict[str, Any], str | None]:
@@ -303,10 +397,9 @@ def _parse_json_call(data: Any) -> ToolCall:
         raise ToolCallError('the JSON tool call has no "name" string')
     arguments = call.get("arguments", call.get("parameters", {}))
     if isinstance(arguments, str):
-        try:
-            arguments = json.loads(arguments) if arguments.strip() else {}
-        except json.JSONDecodeError as error:
-            raise ToolCallError(f'"arguments" is a string that is not JSON ({error})') from None
+        arguments = (
+            _load_json(arguments, '"arguments" is a string that') if arguments.strip() else {}
+        )
     if arguments is None:
         arguments = {}
     if not isinstance(arguments, dict):
@@ -314,17 +407,25 @@ def _parse_json_call(data: Any) -> ToolCall:
     return ToolCall(name, dict(arguments), note)
 
 
+def _unfenced(text: str) -> str:
+    """The body of a reply that is one fenced block (```` ``` ```` or ```` ```json ````, then a
+    line break, then the body, then ```` ``` ````), stripped; any other text as it is."""
+    if len(text) < 6 or not text.startswith("```") or not text.endswith("```"):
+        return text
+    inner = text[3:-3].removeprefix("json")
+    head, newline, body = inner.partition("\n")
+    if not newline or head.strip():
+        return text
+    return body.strip()
+
+
 def _json_candidate(text: str) -> Any:
-    stripped = text.strip()
-    fenced = _FENCE.match(stripped)
-    if fenced:
-        stripped = fenced.group(1).strip()
+    """The JSON of a reply that is a JSON call (or a fenced block of one); None when the reply
+    does not start like JSON. A reply that does but is no usable JSON raises ToolCallError."""
+    stripped = _unfenced(text.strip())
     if not stripped or stripped[0] not in "[{":
         return None
-    try:
-        return json.loads(stripped)
-    except (json.JSONDecodeError, RecursionError):
-        return None
+    return _load_json(stripped, "the reply starts like a JSON function call but")
 
 
 def parse_tool_call(text: str) -> ToolCall:
@@ -348,25 +449,62 @@ def parse_tool_call(text: str) -> ToolCall:
     return validate_call(call)
 
 
+_INTEGER_TEXT = re.compile(r"\s*+-?(\d++)\s*+")
+
+
 def _coerce_int(value: Any, name: str) -> int:
+    """An integer parameter (an int, an integral float or decimal digits) within
+    ±:data:`MAX_INTEGER`; anything else raises :class:`ToolCallError` saying why."""
+
+    def out_of_range() -> ToolCallError:
+        return ToolCallError(
+            f"{name} must be an integer from {-MAX_INTEGER} to {MAX_INTEGER}, got {value!r:.60}"
+        )
+
     if isinstance(value, bool):
         raise ToolCallError(f"{name} must be an integer, not a boolean")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer():
+            raise ToolCallError(f"{name} must be an integer, got {value!r:.60}")
+        if abs(value) > MAX_INTEGER:
+            raise out_of_range()
         return int(value)
-    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
-        return int(value)
-    raise ToolCallError(f"{name} must be an integer, got {value!r:.60}")
+    if isinstance(value, str):
+        digits = _INTEGER_TEXT.fullmatch(value)
+        if digits is None:
+            raise ToolCallError(f"{name} must be an integer, got {value!r:.60}")
+        if len(digits.group(1).lstrip("0")) > len(str(MAX_INTEGER)):  # before a slow int()
+            raise out_of_range()
+        value = int(value)
+    if not isinstance(value, int):
+        raise ToolCallError(f"{name} must be an integer, got {value!r:.60}")
+    if abs(value) > MAX_INTEGER:
+        raise out_of_range()
+    return value
+
+
+def _coerce_seconds(value: Any, name: str) -> float:
+    """A finite, positive number of seconds (a number or its text); else :class:`ToolCallError`."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ToolCallError(f"{name} must be a number, got {value!r:.60}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ToolCallError(f"{name} must be a number, got {value!r:.60}") from None
+    except OverflowError:  # an int too large for a float
+        number = math.inf
+    if not (math.isfinite(number) and number > 0):
+        raise ToolCallError(f"{name} must be a positive number of seconds, got {value!r:.60}")
+    return number
 
 
 def _coerce_view_range(value: Any) -> list[int]:
     if isinstance(value, str):
         try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
+            value = _load_json(value, "the text given")
+        except ToolCallError as error:
             raise ToolCallError(
-                f"view_range must be a list of two integers like [1, 20], got {value!r:.60}"
+                f"view_range must be a list of two integers like [1, 20]; {error}"
             ) from None
     if not isinstance(value, list) or len(value) != 2:
         raise ToolCallError(
@@ -408,13 +546,7 @@ def validate_call(call: ToolCall) -> ToolCall:
         elif kind == "integer":
             clean[name] = _coerce_int(value, name)
         elif kind == "number":
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                raise ToolCallError(f"{name} must be a number, got {value!r:.60}") from None
-            if not number > 0 or number != number or number == float("inf"):
-                raise ToolCallError(f"{name} must be a positive number of seconds, got {value!r}")
-            clean[name] = number
+            clean[name] = _coerce_seconds(value, name)
         elif not isinstance(value, str):
             raise ToolCallError(f"{name} must be a string, not {type(value).__name__}")
         else:

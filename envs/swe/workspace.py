@@ -19,7 +19,8 @@ The agent's diff is made here too (:class:`ChangeTracker`): the sandbox only rep
 differ from the episode's baseline and hands their bytes over; the diff itself is computed on the
 host, in a private repository whose objects come from the pristine base, so nothing the agent
 does to the workspace's ``.git`` (deleting it, an fsmonitor hook, rewritten objects) changes it,
-and it is carried as bytes (any encoding, binary files) up to :data:`MAX_DIFF_BYTES`.
+and it is carried as bytes (any encoding, binary files) up to :data:`MAX_DIFF_BYTES`. As git's
+index does, it reads only the files whose size, mtime or mode changed since the sandbox started.
 
 Host-side ``git`` runs with system and global configuration, hooks and fsmonitor disabled; apart
 from the read-only object export from the task's own repository it only ever runs in
@@ -47,6 +48,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import secrets
 import shlex
 import shutil
@@ -486,23 +488,35 @@ class DiffError(Exception):
 #: The folders in the workspace through which changes leave the sandbox (never in a diff).
 _PAYLOAD_PREFIX = ".arenagym-changes-"
 #: Runs inside the sandbox (any Python 3.8+, stdlib only, ``python -I -S``, in the workspace).
-#: argv: the payload folder (holding ``baseline``: ``mode sha path`` records, NUL-terminated),
-#: the byte limit, the part size, the marker. Lists the files ``git add -A`` would take (with a
-#: fresh, private git folder: the workspace's ``.git`` and its configuration play no part;
-#: ``.gitignore`` and the base's excludes apply to new files, never to baseline files), hashes
-#: them as ``git add`` would (``.gitattributes`` conversions included), and writes what git would
-#: store of the ones that differ from the baseline into ``part-N`` files with an ``index.json``.
+#: argv: the payload folder (holding ``baseline``: ``mode sha stat path`` records,
+#: NUL-terminated, ``stat`` being ``size:mtime_ns:st_mode`` as recorded, or ``-``), the byte
+#: limit, the part size, the marker, the task (``record``, ``rebase`` or ``diff``) and when the
+#: recorded stat information was taken (the mtime, in ns, of a file made just before).
+#:
+#: ``record`` only looks up the stat information of the baseline's files (the workspace is the
+#: baseline then) and writes it into ``stats-N`` files. ``diff`` lists the files ``git add -A``
+#: would take (with a fresh, private git folder: the workspace's ``.git`` and its configuration
+#: play no part; ``.gitignore`` and the base's excludes apply to new files, never to baseline
+#: files), hashes them as ``git add`` would (``.gitattributes`` conversions included), and writes
+#: what git would store of the ones that differ from the baseline into ``part-N`` files with an
+#: ``index.json``. As git's index does, it reads no file whose size, mtime and mode are as
+#: recorded, unless its mtime is not older than the recording (it may have changed within the
+#: clock's resolution); such a file that cannot be read is taken as unchanged too. ``rebase``
+#: is ``diff`` that also writes the stat information of every file it saw.
+#:
 #: Prints the marker and a JSON report last; an ``error`` there is the agent's doing (a failed
 #: grade); exit status 3 without a report is an infrastructure fault.
 SNAPSHOT_SOURCE = r"""
-import hashlib, json, os, stat, subprocess, sys, tempfile
+import errno, hashlib, json, os, stat, subprocess, sys, tempfile
 payload, limit, part_bytes, marker = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+task, recorded = sys.argv[5], int(sys.argv[6])
 EXCLUDES = @EXCLUDES@
 OWN = @PREFIX@
 class Failure(Exception):
     pass
-def finish(error=None, parts=0):
-    sys.stdout.write("\n" + marker + json.dumps({"error": error, "parts": parts}) + "\n")
+def finish(error=None, parts=0, stats=0, stamp=0):
+    report = {"error": error, "parts": parts, "stats": stats, "stamp": stamp}
+    sys.stdout.write("\n" + marker + json.dumps(report) + "\n")
     sys.stdout.flush()
     os._exit(0)
 def shown(path):
@@ -528,14 +542,15 @@ def raw_sha(path, info):
         digest.update(chunk)
     return digest.hexdigest().encode()
 class Parts:
-    def __init__(self):
-        self.count, self.room, self.handle = 0, 0, None
+    def __init__(self, prefix="part"):
+        self.prefix, self.count, self.room, self.handle = prefix, 0, 0, None
     def write(self, data):
         while data:
             if self.room == 0:
                 if self.handle is not None:
                     self.handle.close()
-                self.handle = open(os.path.join(payload, "part-%d" % self.count), "wb")
+                self.handle = open(os.path.join(payload, "%s-%d" % (self.prefix, self.count)),
+                                   "wb")
                 self.count, self.room = self.count + 1, part_bytes
             piece = data[:self.room]
             self.handle.write(piece)
@@ -544,14 +559,65 @@ class Parts:
     def close(self):
         if self.handle is not None:
             self.handle.close()
+def key(info):
+    return (info.st_size, info.st_mtime_ns, info.st_mode)
+def new_stamp():
+    name = os.path.join(payload, "stamp")
+    with open(name, "wb"):
+        pass
+    return os.stat(name).st_mtime_ns
+def write_stats(seen):
+    stats = Parts("stats")
+    for path, info in seen:
+        stats.write(b"%d:%d:%d %s\0" % (key(info) + (path,)))
+    stats.close()
+    return stats.count
+folders = {}
+def reachable(parts):
+    prefix = b""
+    for part in parts[:-1]:
+        prefix = prefix + b"/" + part if prefix else part
+        known = folders.get(prefix)
+        if known is None:
+            try:
+                known = stat.S_ISDIR(os.lstat(prefix).st_mode)
+            except (FileNotFoundError, NotADirectoryError):
+                known = False
+            except OSError as error:
+                raise Failure("cannot read %s (%s)" % (shown(prefix), error.strerror))
+            folders[prefix] = known
+        if not known:
+            return False
+    return True
+def record(baseline):
+    stamp, seen = new_stamp(), []
+    for path in baseline:
+        try:
+            info = os.lstat(path) if reachable(path.split(b"/")) else None
+        except (OSError, Failure):
+            continue  # not recorded: read when the diff is made
+        if info is not None and (stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode)):
+            seen.append((path, info))
+    return 0, write_stats(seen), stamp
+def unreadable(path):
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK))
+    except OSError as error:
+        return error.errno in (errno.EACCES, errno.EPERM)
+    return False
 def main():
     with open(os.path.join(payload, "baseline"), "rb") as handle:
         records = handle.read().split(b"\0")
-    baseline = {}
-    for record in records:
-        if record:
-            mode, sha, path = record.split(b" ", 2)
+    baseline, known = {}, {}
+    for record_ in records:
+        if record_:
+            mode, sha, seen, path = record_.split(b" ", 3)
             baseline[path] = (mode, sha)
+            if seen != b"-":
+                known[path] = tuple(int(number) for number in seen.split(b":"))
+    if task == "record":
+        return record(baseline)
+    stamp = new_stamp() if task == "rebase" else 0
     scratch = tempfile.mkdtemp(prefix="arenagym-changes-")
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": scratch, "LC_ALL": "C",
            "XDG_CONFIG_HOME": os.path.join(scratch, "xdg"), "GIT_CONFIG_NOSYSTEM": "1",
@@ -573,23 +639,6 @@ def main():
         handle.write("\n".join(EXCLUDES + ["/" + OWN.decode() + "*/"]) + "\n")
     listing = run_git(["ls-files", "-o", "--exclude-standard", "-z"], what="list the workspace")
     listed = [path for path in listing.split(b"\0") if path and not path.endswith(b"/")]
-    folders = {}
-    def reachable(parts):
-        prefix = b""
-        for part in parts[:-1]:
-            prefix = prefix + b"/" + part if prefix else part
-            known = folders.get(prefix)
-            if known is None:
-                try:
-                    known = stat.S_ISDIR(os.lstat(prefix).st_mode)
-                except (FileNotFoundError, NotADirectoryError):
-                    known = False
-                except OSError as error:
-                    raise Failure("cannot read %s (%s)" % (shown(prefix), error.strerror))
-                folders[prefix] = known
-            if not known:
-                return False
-        return True
     present, deleted = [], []
     for path in sorted(set(listed) | set(baseline)):
         parts = path.split(b"/")
@@ -608,15 +657,24 @@ def main():
                 deleted.append(path)
             continue
         present.append((path, info))
-    # Regular files are hashed as `git add` would (the workspace's .gitattributes conversions
-    # apply; no filter runs, as a fresh configuration defines none); names git's line-based
-    # input cannot carry, and symbolic links, are hashed here as they are.
-    by_git = [(p, i) for p, i in present if stat.S_ISREG(i.st_mode) and b"\n" not in p
-              and not p.startswith(b'"') and not p.endswith(b"\r")]
+    # Regular files whose stat information is as recorded are the baseline's (unless they may
+    # have changed within the clock's resolution and can be read); the others are hashed as
+    # `git add` would (the workspace's .gitattributes conversions apply; no filter runs, as a
+    # fresh configuration defines none); names git's line-based input cannot carry, and
+    # symbolic links, are hashed here as they are.
+    unchanged = set()
+    for path, info in present:
+        if stat.S_ISREG(info.st_mode) and known.get(path) == key(info):
+            if info.st_mtime_ns < recorded or unreadable(path):
+                unchanged.add(path)
+    by_git = [(p, i) for p, i in present if stat.S_ISREG(i.st_mode) and p not in unchanged
+              and b"\n" not in p and not p.startswith(b'"') and not p.endswith(b"\r")]
     shas = run_git(["hash-object", "--stdin-paths"], b"".join(p + b"\n" for p, _ in by_git))
     hashed = dict(zip([p for p, _ in by_git], shas.split()))
     changed, total = [], 0
     for path, info in present:
+        if path in unchanged:
+            continue
         if stat.S_ISLNK(info.st_mode):
             target = os.readlink(path)
             mode, sha = b"120000", hashlib.sha1(b"blob %d\0" % len(target) + target).hexdigest()
@@ -670,14 +728,15 @@ def main():
                  "deleted": [path.hex() for path in deleted]}
         with open(os.path.join(payload, "index.json"), "w") as handle:
             json.dump(index, handle)
+        stats = write_stats(present) if task == "rebase" else 0
     except OSError as error:
         raise Failure("the changes could not be written out of the workspace (%s)" % error)
     finally:
         reader.stdin.close()
         reader.wait()
-    return parts.count
+    return parts.count, stats, stamp
 try:
-    finish(None, main())
+    finish(None, *main())
 except Failure as error:
     finish(str(error))
 except Exception:
@@ -690,6 +749,19 @@ except Exception:
 
 _NO_OBJECT = b"0" * 40
 _MODES = frozenset({b"100644", b"100755", b"120000"})
+#: A file's stat information as the snapshot writes it: ``size:mtime_ns:st_mode``.
+_STAT = re.compile(rb"[0-9]{1,20}:-?[0-9]{1,20}:[0-9]{1,20}")
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """What the snapshot found: changed files as (path, mode, content), deleted paths, and
+    (when asked) every file's stat information with the time it was taken."""
+
+    changed: list[tuple[bytes, bytes, bytes]]
+    deleted: list[bytes]
+    stats: dict[bytes, bytes]
+    stamp: int
 
 
 def _write_blob(objects: Path, data: bytes) -> bytes:
@@ -713,7 +785,11 @@ class ChangeTracker:
     """One episode's changes to its workspace, as a diff made on the host.
 
     The baseline is the pristine base commit, or what :meth:`rebase` saw (after a task's set-up
-    commands). :meth:`diff` has the sandbox list the files that differ from the baseline and hand
+    commands). :meth:`record` (right after the sandbox started) and :meth:`rebase` remember each
+    baseline file's size, mtime and mode, as git's index does: a file whose stat information is
+    unchanged is not read again, so a file of the task's repository that the sandbox cannot
+    read (a root-only file copied in) does not stop the diff unless the agent changed it.
+    :meth:`diff` has the sandbox list the files that differ from the baseline and hand
     their bytes over (with :meth:`~arenagym.envs.swe.runtime.base.Runtime.run_unbudgeted`: the
     copies it stages in the workspace must not be stopped by, or count against, the agent's disk
     budget), stores them in a private bare repository under ``scratch`` whose other
@@ -737,16 +813,28 @@ class ChangeTracker:
         alternates.write_text(str((base.path / ".git" / "objects").resolve()) + "\n")
         self.baseline_tree = self._git(["rev-parse", f"{base.commit}^{{tree}}"]).decode().strip()
         self._baseline = self._entries(self.baseline_tree)
+        #: Baseline files' stat information (``size:mtime_ns:st_mode``), and when it was taken.
+        self._stats: dict[bytes, bytes] = {}
+        self._stamp = 0
+
+    def record(self, runtime: Runtime) -> None:
+        """Remember the stat information of the workspace's files, which must be the baseline's
+        as they are now (call it right after the sandbox started, before anything ran in it).
+        Without it, every diff reads every file."""
+        snapshot = self._collect(runtime, "record")
+        self._stats, self._stamp = snapshot.stats, snapshot.stamp
 
     def rebase(self, runtime: Runtime) -> None:
         """Make the workspace as it is now the baseline (after a task's set-up commands)."""
-        self.baseline_tree = self._tree(runtime)
+        snapshot = self._collect(runtime, "rebase")
+        self.baseline_tree = self._tree(snapshot)
         self._baseline = self._entries(self.baseline_tree)
+        self._stats, self._stamp = snapshot.stats, snapshot.stamp
 
     def diff(self, runtime: Runtime) -> bytes:
         """The workspace's changes since the baseline as a ``git apply``-able patch (bytes; new
         files included, binary files as binary patches, no renames)."""
-        tree = self._tree(runtime)
+        tree = self._tree(self._collect(runtime, "diff"))
         if tree == self.baseline_tree:
             return b""
         patch = self._git(
@@ -777,8 +865,8 @@ class ChangeTracker:
                 entries[path] = (fields[0], fields[2])
         return entries
 
-    def _tree(self, runtime: Runtime) -> str:
-        changed, deleted = self._collect(runtime)
+    def _tree(self, snapshot: _Snapshot) -> str:
+        changed, deleted = snapshot.changed, snapshot.deleted
         if not changed and not deleted:
             return self.baseline_tree
         objects = self._git_dir / "objects"
@@ -799,13 +887,15 @@ class ChangeTracker:
         finally:
             index.unlink(missing_ok=True)
 
-    def _collect(self, runtime: Runtime) -> tuple[list[tuple[bytes, bytes, bytes]], list[bytes]]:
-        """(changed files as (path, mode, content), deleted paths), read out of the sandbox."""
+    def _collect(self, runtime: Runtime, task: str) -> _Snapshot:
+        """Run :data:`SNAPSHOT_SOURCE`'s ``task`` (``record``, ``rebase`` or ``diff``) in the
+        sandbox and read what it found out of it."""
         token = secrets.token_hex(8)
         payload = f"{_PAYLOAD_PREFIX}{token}"
         marker = f"@@arenagym-changes-{token}@@"
         manifest = b"".join(
-            mode + b" " + sha + b" " + path + b"\0" for path, (mode, sha) in self._baseline.items()
+            b" ".join((mode, sha, self._stats.get(path, b"-"), path)) + b"\0"
+            for path, (mode, sha) in self._baseline.items()
         )
         try:
             try:
@@ -816,16 +906,26 @@ class ChangeTracker:
                 ) from None
             command = " ".join(
                 ["exec python -I -S -c", shlex.quote(SNAPSHOT_SOURCE), shlex.quote(payload),
-                 str(MAX_CHANGED_BYTES), str(PART_BYTES), shlex.quote(marker)]
+                 str(MAX_CHANGED_BYTES), str(PART_BYTES), shlex.quote(marker), task,
+                 str(self._stamp)]
             )  # fmt: skip
             result = runtime.run_unbudgeted(command, timeout_s=SNAPSHOT_TIMEOUT_S)
-            parts = self._report(runtime, result, marker)
-            try:
-                index = json.loads(runtime.read_file(f"{WORKSPACE}/{payload}/index.json"))
-                data = b"".join(
-                    runtime.read_file(f"{WORKSPACE}/{payload}/part-{number}")
-                    for number in range(parts)
+            parts, stat_parts, stamp = self._report(runtime, result, marker)
+
+            def read(name: str, count: int) -> bytes:
+                return b"".join(
+                    runtime.read_file(f"{WORKSPACE}/{payload}/{name}-{number}")
+                    for number in range(count)
                 )
+
+            try:
+                index = (
+                    {"changed": [], "deleted": []}
+                    if task == "record"
+                    else json.loads(runtime.read_file(f"{WORKSPACE}/{payload}/index.json"))
+                )
+                data = read("part", parts)
+                stats = read("stats", stat_parts)
             except (OSError, ValueError) as error:
                 raise DiffError(
                     f"the workspace's changes could not be read back ({error})"
@@ -833,10 +933,24 @@ class ChangeTracker:
         finally:  # a sandbox that died meanwhile has already said so (or will, next call)
             with contextlib.suppress(RuntimeError_):
                 runtime.run_unbudgeted(f"rm -rf -- {shlex.quote(payload)}", timeout_s=60)
-        return self._unpack(index, data)
+        changed, deleted = self._unpack(index, data)
+        return _Snapshot(changed, deleted, self._unpack_stats(stats), stamp)
 
     @staticmethod
-    def _report(runtime: Runtime, result: CommandResult, marker: str) -> int:
+    def _unpack_stats(data: bytes) -> dict[bytes, bytes]:
+        """``path -> size:mtime_ns:st_mode`` from the snapshot's stat records (a malformed one is
+        left out: that file is read again at the next diff)."""
+        stats: dict[bytes, bytes] = {}
+        for record in data.split(b"\0"):
+            seen, _, path = record.partition(b" ")
+            if path and _STAT.fullmatch(seen):
+                stats[path] = seen
+        return stats
+
+    @staticmethod
+    def _report(runtime: Runtime, result: CommandResult, marker: str) -> tuple[int, int, int]:
+        """(how many ``part-N`` files, how many ``stats-N`` files, the stamp) from the report the
+        snapshot printed; its ``error`` raises :class:`DiffError`."""
         position = result.output.rfind(marker)
         tail = result.output[-500:].strip()
         if position < 0:
@@ -851,13 +965,14 @@ class ChangeTracker:
         try:
             report = json.loads(result.output[position + len(marker) :].splitlines()[0])
             error, parts = report["error"], int(report["parts"])
+            stat_parts, stamp = int(report["stats"]), int(report["stamp"])
         except (ValueError, KeyError, IndexError, TypeError):
             raise RuntimeError_(
                 f"the listing of the workspace's changes is unreadable: {tail}"
             ) from None
         if error is not None:
             raise DiffError(str(error))
-        return parts
+        return parts, stat_parts, stamp
 
     @staticmethod
     def _unpack(index: object, data: bytes) -> tuple[list[tuple[bytes, bytes, bytes]], list[bytes]]:

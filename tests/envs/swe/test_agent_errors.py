@@ -147,6 +147,42 @@ def test_a_call_no_sandbox_can_carry_out_is_a_penalised_invalid_action(
     env.close()
 
 
+#: Replies Python's own parsing cannot take (a recursion limit, an integer of too many digits, an
+#: int too large for a float), and replies that took a quadratic parse.
+UNPARSABLE_REPLIES = {
+    "timeout-overflows-a-float": '{"name":"execute_bash","arguments":{"command":"ls","timeout":1'
+    + "0" * 400 + "}}",
+    "arguments-nested-5000-deep": json.dumps(
+        {"name": "execute_bash", "arguments": '{"a":' * 5000 + "1" + "}" * 5000}
+    ),
+    "integer-over-python-digit-limit": '{"name":"think","arguments":{"thought":"x"},"pad":1'
+    + "0" * 5000 + "}",
+    "insert-line-of-5000-digits": editor(
+        command="insert", path="/workspace/a", new_str="x", insert_line="9" * 5000
+    ),
+    "view-range-of-100000-brackets": editor(
+        command="view", path="/workspace/a", view_range="[" * 100_000
+    ),
+    "unclosed-functions": "<function=a>" * 8000,
+    "unclosed-parameters": "<function=execute_bash>" + "<parameter=command>" * 8000
+    + "</function>",
+}  # fmt: skip
+
+
+def test_replies_python_cannot_parse_are_penalised_invalid_actions(tmp_path: Path, kit) -> None:
+    env = make_env(tmp_path, kit.snapshot_task(tmp_path), "local")
+    for case, reply in UNPARSABLE_REPLIES.items():
+        started = time.monotonic()
+        observation, reward, terminated, truncated, info = env.step(reply)
+        assert time.monotonic() - started < 2.0, case
+        assert not terminated and not truncated and "stop_reason" not in info, (case, info)
+        assert info["invalid_action"] is True and reward == -PENALTY, case
+        assert observation.startswith("Invalid action: "), case
+        assert len(observation) < 2000 and "Call exactly one tool per reply" in observation, case
+    assert "exit code 0" in env.step(bash("true"))[0]  # the episode goes on
+    env.close()
+
+
 @needs_bubblewrap
 def test_reading_a_file_the_sandbox_cannot_read_is_an_invalid_action(tmp_path: Path, kit) -> None:
     env = make_env(tmp_path, kit.snapshot_task(tmp_path))
@@ -294,6 +330,46 @@ def test_a_file_the_agent_made_unreadable_fails_the_grade(tmp_path: Path, kit) -
     env.close()
 
 
+def _task_with_a_secret(tmp_path: Path, kit) -> SWETask:
+    """The calc task whose repository holds a file no one but root may read (mode 000): the
+    host copies it, the sandbox cannot read it."""
+    library = kit.write_calc_library(tmp_path / "secret-lib")
+    (library / "secret.txt").write_text("only root reads this\n")
+    (library / "secret.txt").chmod(0)
+    return kit.snapshot_task(tmp_path, repo_path=str(library))
+
+
+needs_root_and_bubblewrap = pytest.mark.skipif(
+    os.geteuid() != 0 or _BWRAP_REASON is not None,
+    reason="only root copies a file it cannot read into a sandbox that cannot read it either",
+)
+
+
+@needs_root_and_bubblewrap
+def test_a_fix_in_a_repo_with_a_file_the_sandbox_cannot_read_is_solved(tmp_path: Path, kit) -> None:
+    env = make_env(tmp_path, _task_with_a_secret(tmp_path, kit))
+    assert "Permission denied" in env.step(bash("cat secret.txt"))[0]
+    observation, reward, *_, info = play(env, FIX, FINISH)
+    assert (info["stop_reason"], reward) == ("solved", 1.0), observation
+    assert info["grading"]["grading_error"] is None and "secret.txt" not in info["diff"]
+    env.close()
+
+
+@needs_root_and_bubblewrap
+def test_an_unreadable_file_the_agent_changed_fails_the_grade_with_the_reason(
+    tmp_path: Path, kit
+) -> None:
+    env = make_env(tmp_path, _task_with_a_secret(tmp_path, kit))
+    change = bash("chmod u+w secret.txt && echo more >> secret.txt && chmod 000 secret.txt")
+    assert "exit code 0" in env.step(change)[0]
+    observation, reward, *_, info = play(env, FIX, FINISH)
+    assert (info["stop_reason"], reward) == ("failed", 0.0), observation
+    reason = info["grading"]["grading_error"]
+    assert reason.startswith("no diff could be made of the workspace: ")
+    assert "secret.txt" in reason and "Permission denied" in reason
+    env.close()
+
+
 @needs_bubblewrap
 def test_a_sandbox_that_dies_while_the_diff_is_made_is_an_env_error(tmp_path: Path, kit) -> None:
     env = make_env(tmp_path, kit.snapshot_task(tmp_path))
@@ -347,3 +423,33 @@ def test_the_diff_carries_every_kind_of_change_and_applies_to_the_base(
     ])  # fmt: skip
     assert os.readlink(copy / "link") == "calc" and os.access(copy / "calc/__init__.py", os.X_OK)
     assert (copy / "lat\udce9n").read_bytes() == b"caf\xe9\n"
+
+
+#: In the sandbox: give calc/__init__.py the fix (same size) and set its times back as they were.
+SAME_SIZE_FIX_SAME_MTIME = bash(
+    "python -c \"import os; p = 'calc/__init__.py'; s = os.stat(p); "
+    "t = open(p).read().replace('a - b', 'a + b'); open(p, 'w').write(t); "
+    'os.utime(p, ns=(s.st_atime_ns, s.st_mtime_ns))"'
+)
+
+
+@pytest.mark.parametrize("runtime", _runtimes())
+def test_a_change_within_the_clock_resolution_of_the_recording_is_still_seen(
+    tmp_path: Path, kit, runtime: str
+) -> None:
+    """A file whose mtime is not older than the recorded stat information may have changed
+    without its stat information changing: it is read again, so the same-size fix is seen."""
+    base = workspace.materialize(kit.snapshot_task(tmp_path), tmp_path / "base")
+    source = base.path / "calc" / "__init__.py"
+    future = time.time_ns() + 3600 * 10**9
+    os.utime(source, ns=(future, future))
+    options = {"allow_local": True} if runtime == "local" else {}
+    with make_runtime(runtime, **options) as sandbox:
+        sandbox.start(base.path)
+        tracker = workspace.ChangeTracker(base, tmp_path / "scratch")
+        tracker.record(sandbox)
+        assert tracker.diff(sandbox) == b""
+        command = json.loads(SAME_SIZE_FIX_SAME_MTIME)["arguments"]["command"]
+        assert sandbox.run(command).exit_code == 0
+        patch = tracker.diff(sandbox)
+    assert b"-    return a - b\n+    return a + b\n" in patch

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +23,8 @@ from arenagym.envs.swe.runtime import (
 from arenagym.envs.swe.runtime.bubblewrap import bubblewrap_unavailable_reason
 from arenagym.envs.swe.tools import (
     FORMAT_HELP,
+    MAX_INTEGER,
+    MAX_JSON_DEPTH,
     TOOL_NAMES,
     ToolCall,
     ToolCallError,
@@ -219,6 +223,182 @@ def test_garbage_never_raises_anything_but_a_tool_call_error(reply: str) -> None
         assert str(error)
     else:
         assert call.name in TOOL_NAMES
+
+
+# Replies whose JSON or numbers Python itself cannot take (a recursion limit, an integer of too
+# many digits, an int too large for a float): each is the agent's invalid call.
+OVERSIZED = {
+    "timeout-overflows-a-float": (
+        '{"name":"execute_bash","arguments":{"command":"ls","timeout":1' + "0" * 400 + "}}",
+        "an integer of 401 digits",
+    ),
+    "arguments-nested-5000-deep": (
+        json.dumps({"name": "execute_bash", "arguments": '{"a":' * 5000 + "1" + "}" * 5000}),
+        f'"arguments" is a string that nests arrays and objects more than {MAX_JSON_DEPTH} levels',
+    ),
+    "integer-over-python-digit-limit": (
+        '{"name":"think","arguments":{"thought":"x"},"pad":1' + "0" * 5000 + "}",
+        "an integer of 5001 digits",
+    ),
+    "insert-line-of-5000-digits": (
+        _call("str_replace_editor", command="insert", path="/workspace/a", new_str="x",
+              insert_line="9" * 5000),
+        f"insert_line must be an integer from {-MAX_INTEGER} to {MAX_INTEGER}",
+    ),
+    "view-range-of-100000-brackets": (
+        _call("str_replace_editor", command="view", path="/workspace/a", view_range="[" * 100_000),
+        "view_range must be a list of two integers like [1, 20]; the text given nests",
+    ),
+    "reply-nested-900-deep": (
+        '{"name":"think","arguments":{"thought":"x","deep":' + "[" * 900 + "]" * 900 + "}}",
+        "the reply starts like a JSON function call but nests arrays and objects",
+    ),
+    "timeout-infinite": (
+        '{"name":"execute_bash","arguments":{"command":"ls","timeout":"1e999"}}',
+        "timeout must be a positive number of seconds",
+    ),
+    "timeout-nan": (
+        '{"name":"execute_bash","arguments":{"command":"ls","timeout":NaN}}',
+        "timeout must be a positive number of seconds",
+    ),
+    "insert-line-float-too-large": (
+        '{"name":"str_replace_editor","arguments":{"command":"insert","path":"a","new_str":"x",'
+        '"insert_line":1e300}}',
+        "insert_line must be an integer from",
+    ),
+    "view-range-infinite": (
+        '{"name":"str_replace_editor","arguments":{"command":"view","path":"a",'
+        '"view_range":[1, Infinity]}}',
+        "each view_range item must be an integer, got inf",
+    ),
+    "text-format-timeout-of-400-digits": (
+        "<function=execute_bash><parameter=command>ls</parameter><parameter=timeout>1"
+        + "0" * 400 + "</parameter></function>",
+        "timeout must be a positive number of seconds",
+    ),
+    "text-format-line-of-5000-digits": (
+        "<function=str_replace_editor><parameter=command>insert</parameter><parameter=path>a"
+        "</parameter><parameter=new_str>x</parameter><parameter=insert_line>" + "9" * 5000
+        + "</parameter></function>",
+        "insert_line must be an integer from",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(OVERSIZED))
+def test_json_and_numbers_python_cannot_take_are_invalid_calls(case: str) -> None:
+    reply, message = OVERSIZED[case]
+    with pytest.raises(ToolCallError) as raised:
+        parse_tool_call(reply)
+    assert message in str(raised.value)
+    assert len(str(raised.value)) < 400  # the message names the problem, not the whole value
+
+
+def test_large_line_numbers_within_range_and_leading_zeros_still_parse() -> None:
+    call = parse_tool_call(
+        _call("str_replace_editor", command="view", path="a", view_range=f"[1, {MAX_INTEGER}]")
+    )
+    assert call.arguments["view_range"] == [1, MAX_INTEGER]
+    call = parse_tool_call(
+        _call("str_replace_editor", command="insert", path="a", new_str="x",
+              insert_line="0" * 50 + "7")
+    )  # fmt: skip
+    assert call.arguments["insert_line"] == 7
+
+
+def _nested(depth: int, leaf: str) -> str:
+    return (
+        "".join('{"a":' if i % 2 else "[" for i in range(depth))
+        + leaf
+        + "".join("}" if i % 2 else "]" for i in reversed(range(depth)))
+    )
+
+
+_NUMBER_TEXT = st.one_of(
+    st.integers(min_value=-(10**80), max_value=10**80).map(str),
+    st.integers(min_value=1, max_value=6000).map(lambda digits: "9" * digits),
+    st.integers(min_value=1, max_value=6000).map(lambda digits: "-1" + "0" * digits),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.sampled_from(["1e999", "-1e999", "1e-999", "NaN", "Infinity", "-Infinity", "1.5", "0"]),
+)
+_JSON_TEXT = st.one_of(
+    _NUMBER_TEXT,
+    st.builds(_nested, st.integers(min_value=0, max_value=3000), _NUMBER_TEXT),
+    st.integers(min_value=1, max_value=120_000).map(lambda depth: "[" * depth),
+    st.integers(min_value=1, max_value=30_000).map(lambda depth: '{"a":' * depth),
+    st.builds(lambda n, item: "[" + ",".join([item] * n) + "]", st.integers(0, 3), _NUMBER_TEXT),
+)
+#: Calls with a hole (@) for a value, as JSON, and as the text format (a parameter's value).
+_JSON_TEMPLATES = (
+    '{"name":"execute_bash","arguments":{"command":"ls","timeout":@}}',
+    '{"name":"str_replace_editor","arguments":{"command":"view","path":"a","view_range":@}}',
+    '{"name":"str_replace_editor","arguments":{"command":"insert","path":"a","new_str":"x",'
+    '"insert_line":@}}',
+    '{"name":"execute_bash","arguments":{"command":"ls","is_input":@}}',
+    '{"name":"think","arguments":@}',
+    '{"name":"think","arguments":{"thought":"x"},"pad":@}',
+    '[{"name":"finish"},@]',
+    "@",
+)
+_TEXT_TEMPLATES = (
+    "<function=execute_bash><parameter=command>ls</parameter><parameter=timeout>@</parameter>"
+    "</function>",
+    "<function=str_replace_editor><parameter=command>view</parameter><parameter=path>a"
+    "</parameter><parameter=view_range>@</parameter></function>",
+    "<function=str_replace_editor><parameter=command>insert</parameter><parameter=path>a"
+    "</parameter><parameter=new_str>x</parameter><parameter=insert_line>@</parameter></function>",
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    template=st.sampled_from(_JSON_TEMPLATES + _TEXT_TEMPLATES),
+    value=_JSON_TEXT,
+    as_string=st.booleans(),
+)
+def test_nested_and_huge_json_never_raises_anything_but_a_tool_call_error(
+    template: str, value: str, as_string: bool
+) -> None:
+    if as_string and template.startswith(("{", "[")):
+        value = json.dumps(value)  # e.g. "arguments" or "view_range" as a JSON string
+    try:
+        call = parse_tool_call(template.replace("@", value))
+    except ToolCallError as error:
+        assert str(error) and len(str(error)) < 1000
+    else:
+        assert call.name in TOOL_NAMES
+
+
+LONG_TEXT_REPLIES = {
+    "unclosed-functions": "<function=a>" * 8000,
+    "unclosed-parameters": "<function=execute_bash>" + "<parameter=command>" * 8000 + "</function>",
+    "spaces-in-a-tag": "<function=" + " " * 250_000 + "x y",
+    "spaces-in-a-parameter-tag": "<function=think><parameter=" + " " * 250_000 + "x</function>",
+    "function-without-equals": "<function" * 29_000,
+    "unclosed-fence": "```" + " \n" * 130_000,
+    "many-calls": "<function=think><parameter=thought>x</parameter></function>" * 4400,
+    "nested-parameter-tags": "<function=think><parameter=thought>" + "<parameter=a>" * 20_000
+    + "</parameter></function>",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(LONG_TEXT_REPLIES))
+def test_long_replies_parse_in_linear_time(case: str) -> None:
+    reply = LONG_TEXT_REPLIES[case]
+    assert len(reply) <= 262_144  # SWEEnv's max_action_length
+    started = time.perf_counter()
+    with contextlib.suppress(ToolCallError):
+        parse_tool_call(reply)
+    assert time.perf_counter() - started < 2.0
+
+
+def test_unclosed_tags_still_say_what_is_wrong() -> None:
+    with pytest.raises(ToolCallError, match="not closed by </function>"):
+        parse_tool_call(LONG_TEXT_REPLIES["unclosed-functions"])
+    with pytest.raises(ToolCallError, match="not closed by </parameter>"):
+        parse_tool_call(LONG_TEXT_REPLIES["unclosed-parameters"])
+    call = parse_tool_call(LONG_TEXT_REPLIES["many-calls"])
+    assert call.arguments == {"thought": "x"} and "first of the 4400" in (call.note or "")
 
 
 def test_prompt_documents_every_tool_and_both_formats() -> None:
