@@ -13,9 +13,15 @@ A mean of task scores only means something when the tasks share a scale. A suite
 not (MedDialog's columns: BLEU, a reward above 1, F1, accuracy) names a primary task in its
 ``[leaderboard]`` table: the overall column is then that task's score, labelled with its name,
 and every task's cell also shows the agent's rank on that task alone (``#1``), so that each
-metric is ranked on its own scale. Agents the suite lists as ``reference_agents`` (by name on the
-board or by agent spec; e.g. an oracle that replays the data's own generator) are shown below the
-ranked agents as reference rows, outside the ranking and the per-task ranks. The runner keeps
+metric is ranked on its own scale. An agent with no episode of the primary task yet has no overall
+score (shown as "—") and is listed after those that have one, by name (so before the primary task
+has any rows, the board lists every agent by name). Agents the suite lists as
+``reference_agents`` (e.g. an oracle that replays the data's own generator) are shown below the
+ranked agents as reference rows, outside the ranking and the per-task ranks. An entry names an
+agent by its name on the board, or by its spec and kwargs as its rows record them, written as
+:func:`~arenagym.benchmarks.runner.agent_display_name` writes them (``"pkg.mod:Oracle"`` for the
+spec run without kwargs, ``"pkg.mod:Oracle(seed=1)"`` with them): a spec run with other kwargs is
+another agent, ranked as usual. The runner keeps
 these settings in the results store (:meth:`~arenagym.benchmarks.store.ResultsStore.
 leaderboard_settings`), so a board built from the store alone reads the same.
 
@@ -51,6 +57,7 @@ from rich.console import Console
 from rich.table import Table
 
 from arenagym.benchmarks.ratings import RatingBoard
+from arenagym.benchmarks.runner import agent_display_name
 from arenagym.benchmarks.store import EpisodeRow, ResultsStore
 
 
@@ -150,7 +157,8 @@ def leaderboard_from_rows(
 ) -> Leaderboard:
     """The leaderboard of ``suite`` from its rows (rows of other suites are ignored).
 
-    ``primary_task`` makes that task's score the overall one; agents whose name or spec is in
+    ``primary_task`` makes that task's score the overall one; agents whose name, or whose spec
+    and kwargs (as :func:`~arenagym.benchmarks.runner.agent_display_name` writes them), are in
     ``reference_agents`` become reference lines (see the module doc).
     """
     references = frozenset(reference_agents)
@@ -159,7 +167,8 @@ def leaderboard_from_rows(
     for row in rows:
         if row.suite == suite:
             by_cell[row.agent, row.task].append(row)
-            specs[row.agent].add(row.agent_spec)
+            if row.agent_spec:
+                specs[row.agent].add(agent_display_name(row.agent_spec, row.agent_kwargs))
     tasks = tuple(sorted({task for _, task in by_cell}))
     metrics = {
         task: "/".join(

@@ -13,9 +13,12 @@ game gets fresh agents. An exception from an agent (``SystemExit`` and ``Keyboar
 raised by its code included) ends the game with ``agent_error`` (not rated); one from the env
 with ``env_error``. An agent that runs past the suite's time limits (``agent_call_timeout_s`` for
 one call, ``episode_timeout_s`` for all of one seat's calls in a game) ends the game with
-``agent_timeout`` and forfeits it, as a seat whose agent stops its episode does (-1 for it, +1
-for the others; rated). Up to ``concurrency`` games run at once, each on a daemon thread of its
-own, and agent code runs on one more per game (see
+``agent_timeout`` and forfeits it (-1 for it, +1 for the others; rated), as does a seat whose
+agent stops its episode with an :class:`~arenagym.agents.base.EpisodeStop` whose reason is the
+agent's to give (:func:`~arenagym.benchmarks.runner.check_agent_stop`; any other
+``EpisodeStop`` is an ``agent_error`` saying what was refused). Time limits beyond
+``threading.TIMEOUT_MAX`` mean no limit. Up to ``concurrency`` games run at once, each on a
+daemon thread of its own, and agent code runs on one more per game (see
 :class:`~arenagym.benchmarks.runner.AgentThread`): a hung agent never holds up the run or the
 process's exit, and a real Ctrl-C stops the run at once, keeping every game recorded.
 API keys in the players' specs or kwargs never reach the store or a message (shown as ``***``).
@@ -38,7 +41,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import threading
 import time
 import traceback
@@ -62,9 +64,14 @@ from arenagym.benchmarks.runner import (
     AgentClock,
     AgentThread,
     AgentTimeout,
+    RefusedEpisodeStop,
     RunSetupError,
     _progress_bar,
+    check_agent_stop,
+    check_seeds,
     check_time_limit,
+    stop_details,
+    wait_timeout,
 )
 from arenagym.benchmarks.store import AGENT_TIMEOUT, MatchRow, ResultsStore
 from arenagym.benchmarks.suite import (
@@ -155,6 +162,7 @@ def run_matches(
         _check_player(player)
     seats: dict[str, int] = {}
     for task in suite.matches:
+        check_seeds(f"match task {task.name!r}", task.seeds)
         try:
             env = make_multi_agent(task.env, **task.kwargs)
         except Exception as error:
@@ -385,7 +393,7 @@ def play_game(
             stop_reason = ended.stop_reason
             if isinstance(ended.error, EpisodeStop):  # e.g. an LLM out of context: it forfeits
                 forfeit = ended.seat
-                details["stopped"] = {"seat": name, "message": str(ended.error), **ended.error.info}
+                details["stopped"] = {**stop_details(ended.error), "seat": name}
             else:
                 if stop_reason == AGENT_TIMEOUT:  # the agent's own failure: it forfeits
                     forfeit = ended.seat
@@ -450,7 +458,7 @@ def _seat_caller(
             raise _SeatEnded(seat, AGENT_TIMEOUT, AgentTimeout(clock.message(what, limit)))
         future = calls.submit(function, *args, **kwargs)
         began = time.perf_counter()
-        finished, _ = wait([future], timeout=None if math.isinf(limit) else limit)
+        finished, _ = wait([future], timeout=wait_timeout(limit))
         clock.spend(time.perf_counter() - began)
         if not finished:
             trace = calls.stack()
@@ -463,8 +471,13 @@ def _seat_caller(
         error = future.exception()
         if error is None:
             return future.result()
+        trace = "".join(traceback.format_exception(error))
         if isinstance(error, EpisodeStop):  # the agent ends its episode on purpose
+            try:
+                check_agent_stop(error)
+            except RefusedEpisodeStop as refused:
+                raise _SeatEnded(seat, "agent_error", refused, trace) from error
             raise _SeatEnded(seat, error.stop_reason, error)
-        raise _SeatEnded(seat, "agent_error", error, "".join(traceback.format_exception(error)))
+        raise _SeatEnded(seat, "agent_error", error, trace)
 
     return call

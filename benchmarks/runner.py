@@ -7,11 +7,16 @@ resumes where it stopped.
 How it runs: asyncio, ``concurrency`` worker coroutines that take episodes from one lazy
 iterator (a suite of a million episodes costs no more memory than one of ten). The env's
 blocking calls (``gym.make``, ``env.reset``/``step``/``close``) run in a thread pool of
-``concurrency`` threads. The agent's code runs apart from it: a plain synchronous agent is built,
-reset and asked to act on an :class:`AgentThread` of its episode (a daemon thread), and an agent
-with ``async def aact(observation)`` (and optionally ``async def areset(system_prompt)``) is
-awaited on the event loop, so waiting for a model server holds no thread. Each episode gets a
-fresh agent from ``load_agent(spec, **kwargs)``.
+``concurrency`` threads. The agent's code runs apart from both: a plain synchronous agent is
+built, reset and asked to act on an :class:`AgentThread` of its episode (a daemon thread), and an
+agent with ``async def aact(observation)`` (and optionally ``async def areset(system_prompt)``)
+runs its coroutines on the run's :class:`AgentLoop`, an event loop on a daemon thread of its own
+that all the run's episodes share (so waiting for a model server holds no thread, and concurrent
+episodes' requests are batched). The runner's own event loop never runs agent code: an async
+agent that blocks its loop (``time.sleep`` in ``aact``) or ignores cancellation delays only the
+agent's own calls (its other episodes' calls wait on the same loop, and that wait counts against
+their time), is timed out like a hung synchronous agent, and never keeps the run from returning.
+Each episode gets a fresh agent from ``load_agent(spec, **kwargs)``.
 
 How an episode ends besides the env's own ending: an exception from the agent or the env ends
 only that episode, recorded with ``stop_reason`` ``"agent_error"`` / ``"env_error"`` and the error
@@ -19,12 +24,21 @@ in ``info`` (``SystemExit`` and ``KeyboardInterrupt`` raised by agent code too: 
 Ctrl-C stops the run, which keeps every episode already recorded); an episode that reaches the
 task's ``max_steps`` is stopped with ``"max_steps"``; an agent that raises
 :class:`~arenagym.agents.base.EpisodeStop` (an LLM agent out of context or tokens) ends its
-episode with that stop reason, not as an error. An agent call that runs past the suite's
+episode with that stop reason, not as an error, if the reason is the agent's to give (see
+:func:`check_agent_stop`: a snake_case name outside :data:`RESERVED_STOP_REASONS`, the reasons
+the envs and the runners record themselves); any other ``EpisodeStop`` is recorded as
+``"agent_error"`` saying what was refused. An episode's score is always what the env gave: an
+episode the agent or the runner ended (a stop, an error, a timeout) scores its rewards so far, and
+counts as solved (metric ``success``) only if the env itself ended it as solved. StopIteration
+raised by agent or env code is recorded as a RuntimeError caused by it. An agent call that runs
+past the suite's
 ``agent_call_timeout_s``, or past what is left of ``episode_timeout_s`` (the agent's calls of one
 episode together), ends the episode with ``"agent_timeout"``: the runner stops waiting and goes
 on, and ``info["traceback"]`` shows where the agent was. Python cannot stop a thread, so a hung
 agent keeps its daemon thread until its call returns; it holds no thread of the pool, and the
-process does not wait for it at exit.
+process does not wait for it at exit (an async agent's timed-out call is cancelled; one that
+ignores the cancellation keeps the agent loop's daemon thread the same way). Time limits beyond
+``threading.TIMEOUT_MAX`` (about 292 years) mean no limit.
 
 Before the first episode, the agent and each task's env are built once, so a typo in kwargs is
 one clear :class:`RunSetupError` rather than a store full of error rows (that first build has no
@@ -51,6 +65,7 @@ import inspect
 import json
 import math
 import queue
+import re
 import sys
 import threading
 import time
@@ -85,7 +100,7 @@ from arenagym.agents.base import (
     secret_values,
 )
 from arenagym.benchmarks.store import AGENT_TIMEOUT, EpisodeRow, ResultsStore
-from arenagym.benchmarks.suite import Suite, Task, episode_reset_seed
+from arenagym.benchmarks.suite import MAX_SEED, Suite, Task, episode_reset_seed
 
 T = TypeVar("T")
 
@@ -104,6 +119,122 @@ class AgentTimeout(Exception):
 #: Stop reasons that count as failed episodes in a run's summary and progress bar.
 FAILED_STOP_REASONS: frozenset[str] = frozenset({"agent_error", "env_error", AGENT_TIMEOUT})
 
+#: Stop reasons an agent may not give with :class:`~arenagym.agents.base.EpisodeStop`: those the
+#: envs record (the shared ones of ``arenagym.envs.core.text_env.STOP_REASONS``, the families'
+#: own, the games' won/lost/draw) and those the runners record themselves.
+RESERVED_STOP_REASONS: frozenset[str] = frozenset(
+    {
+        # the envs' shared reasons
+        "solved",
+        "failed",
+        "max_turns",
+        "invalid_action",
+        "timeout",
+        "env_error",
+        # the families' own, and the games'
+        "no_answer",
+        "completed",
+        "won",
+        "lost",
+        "draw",
+        # the runners'
+        "agent_error",
+        AGENT_TIMEOUT,
+        "max_steps",
+        "terminated",
+        "truncated",
+        "unfinished",
+    }
+)
+
+_AGENT_STOP_REASON = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+class RefusedEpisodeStop(Exception):
+    """An agent raised an :class:`~arenagym.agents.base.EpisodeStop` whose stop reason is not
+    the agent's to give (recorded as the episode's ``agent_error``)."""
+
+
+def check_agent_stop(stop: EpisodeStop) -> None:
+    """Raise :class:`RefusedEpisodeStop` unless ``stop`` names a stop reason an agent may give:
+    a snake_case name (at most 64 characters) outside :data:`RESERVED_STOP_REASONS`, such as the
+    chat agent's ``"context_overflow"`` and ``"max_tokens"``.
+
+    Example:
+        >>> check_agent_stop(EpisodeStop("context_overflow"))
+        >>> check_agent_stop(EpisodeStop("solved", "I win"))
+        Traceback (most recent call last):
+        ...
+        arenagym.benchmarks.runner.RefusedEpisodeStop: the agent raised EpisodeStop('solved'),
+        but 'solved' is a stop reason only the env or the runner records; ...
+    """
+    reason = getattr(stop, "stop_reason", None)
+    if not isinstance(reason, str) or not _AGENT_STOP_REASON.fullmatch(reason):
+        shown = _safe_repr(reason)
+        raise RefusedEpisodeStop(
+            f"the agent raised EpisodeStop({shown}), but a stop reason must be a snake_case "
+            "string of at most 64 characters, such as 'context_overflow' or 'max_tokens'"
+        )
+    if reason in RESERVED_STOP_REASONS:
+        raise RefusedEpisodeStop(
+            f"the agent raised EpisodeStop({reason!r}), but {reason!r} is a stop reason only the "
+            "env or the runner records; an agent ends its episode with a reason of its own, "
+            "such as 'context_overflow' or 'max_tokens'"
+        )
+
+
+def stop_details(stop: EpisodeStop) -> dict[str, Any]:
+    """What an accepted :class:`~arenagym.agents.base.EpisodeStop` tells about itself, for a
+    row's ``info``: its message and its ``info`` (when that is a dict)."""
+    info = getattr(stop, "info", None)
+    extra = dict(info) if isinstance(info, dict) else {}
+    if info is not None and not isinstance(info, dict):
+        extra["info"] = _safe_repr(info)
+    return {**extra, "message": _safe_str(stop)}
+
+
+def _safe_str(value: object) -> str:
+    try:
+        return str(value)
+    except Exception as error:  # an agent's exception whose __str__ raises
+        return f"<str() failed: {type(error).__name__}>"
+
+
+def _safe_repr(value: object) -> str:
+    try:
+        text = repr(value)
+    except Exception as error:
+        return f"<repr() failed: {type(error).__name__}>"
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+def no_stop_iteration[R](function: Callable[..., R], /, *args: Any, **kwargs: Any) -> R:
+    """``function(*args, **kwargs)``, with a ``StopIteration`` it raises re-raised as a
+    ``RuntimeError`` caused by it (as a generator does): a future cannot carry StopIteration
+    into asyncio (``asyncio.wrap_future`` would never resolve).
+
+    Example:
+        >>> no_stop_iteration(next, iter([]))
+        Traceback (most recent call last):
+        ...
+        RuntimeError: the call raised StopIteration()
+    """
+    try:
+        return function(*args, **kwargs)
+    except StopIteration as error:
+        raise RuntimeError(f"the call raised {error!r}") from error
+
+
+def wait_timeout(seconds: float) -> float | None:
+    """``seconds`` as a timeout for a wait: ``None`` (no limit) for ``inf`` and for anything
+    beyond ``threading.TIMEOUT_MAX``, which the waits of ``threading`` and
+    ``concurrent.futures`` refuse with an OverflowError.
+
+    >>> wait_timeout(2.5), wait_timeout(math.inf), wait_timeout(1e10)
+    (2.5, None, None)
+    """
+    return None if seconds > threading.TIMEOUT_MAX else seconds
+
 
 class AgentThread:
     """Runs one episode's agent calls, one at a time, on a daemon thread of its own.
@@ -113,8 +244,9 @@ class AgentThread:
     for good (as many hung agents as the concurrency stall the run) and the process would wait
     for it at exit; on its own daemon thread it holds only that thread, and the caller just stops
     waiting for the call's future. Every exception of the call, ``SystemExit`` and
-    ``KeyboardInterrupt`` included, goes to its future, never up the thread. The thread starts
-    with the first call and ends after :meth:`close` (once the call it is in, if any, returns).
+    ``KeyboardInterrupt`` included, goes to its future, never up the thread (``StopIteration`` as
+    a ``RuntimeError`` caused by it, see :func:`no_stop_iteration`). The thread starts with the
+    first call and ends after :meth:`close` (once the call it is in, if any, returns).
 
     Example:
         >>> calls = AgentThread("demo")
@@ -158,7 +290,7 @@ class AgentThread:
             if future.set_running_or_notify_cancel():
                 self._busy = True
                 try:
-                    result = call()
+                    result = no_stop_iteration(call)
                 except BaseException as error:  # the agent's SystemExit too: the caller judges
                     future.set_exception(error)
                 else:
@@ -166,6 +298,108 @@ class AgentThread:
                 finally:
                     self._busy = False
             del item, future, call  # hold nothing of a finished call while waiting
+
+
+class AgentLoop:
+    """An event loop on a daemon thread of its own, where async agents' coroutines run.
+
+    Why not the caller's loop: an agent's coroutine that blocks (``time.sleep`` in ``aact``)
+    would stall every wait of the runner, and one that ignores cancellation would keep
+    ``asyncio.run`` from returning. Here the caller only waits for a call's future: a timed-out
+    call is cancelled (its future is cancelled), and one that ignores the cancellation is left
+    running. The loop starts with the first call; :meth:`close` lets it cancel what is left and
+    end, which a coroutine that ignores cancellation delays for good, on a daemon thread that
+    the process does not wait for at exit.
+
+    Example:
+        >>> async def double(x: int) -> int:
+        ...     return 2 * x
+        >>> agents = AgentLoop("demo")
+        >>> agents.submit(lambda: double(21)).result()
+        42
+        >>> agents.close()
+    """
+
+    def __init__(self, name: str = "arenagym-agent-loop") -> None:
+        self.name = name
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self._tasks: dict[Future[Any], list[asyncio.Task[Any]]] = {}
+
+    def submit(self, start: Callable[[], Awaitable[T]]) -> Future[T]:
+        """Run ``await start()`` on the loop; the future holds its result or exception
+        (``SystemExit``/``KeyboardInterrupt`` of the agent's code as :class:`_AgentRaised`).
+        Cancelling the future cancels the coroutine."""
+        holder: list[asyncio.Task[Any]] = []
+        future = asyncio.run_coroutine_threadsafe(self._run(start, holder), self._started())
+        with self._lock:
+            self._tasks[future] = holder
+        future.add_done_callback(self._forget)  # at once if it is done already
+        return future
+
+    def stack(self, future: Future[Any]) -> str:
+        """Where the coroutine of ``future``'s call is now ("" once it has finished): the loop
+        thread's stack while the coroutine runs (e.g. blocks the loop), else where it awaits."""
+        with self._lock:
+            holder = self._tasks.get(future)
+            thread = self._thread
+        if not holder:
+            return ""
+        if getattr(holder[0].get_coro(), "cr_running", False) and thread is not None:
+            frame = sys._current_frames().get(thread.ident or -1)
+            if frame is not None:
+                return "".join(traceback.format_stack(frame))
+        return _task_stack(holder[0])
+
+    def close(self) -> None:
+        """Let the loop cancel the calls still running and end once they have (idempotent)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            loop = self._loop
+        if loop is not None:
+            loop.call_soon_threadsafe(loop.stop)
+
+    def _started(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"{self.name} is closed")
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                self._thread = threading.Thread(
+                    target=self._serve, args=(loop,), name=self.name, daemon=True
+                )
+                self._thread.start()
+                self._loop = loop
+            return self._loop
+
+    def _forget(self, future: Future[Any]) -> None:
+        with self._lock:
+            self._tasks.pop(future, None)
+
+    @staticmethod
+    async def _run(start: Callable[[], Awaitable[T]], holder: list[asyncio.Task[Any]]) -> T:
+        task = asyncio.current_task()
+        if task is not None:
+            holder.append(task)
+        return await _contained(no_stop_iteration(start))
+
+    def _serve(self, loop: asyncio.AbstractEventLoop) -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_forever()  # until close()
+            left = asyncio.all_tasks(loop)
+            for task in left:
+                task.cancel()
+            if left:  # a coroutine that ignores cancellation keeps this daemon thread
+                loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            loop.close()
 
 
 class AgentClock:
@@ -200,10 +434,17 @@ class AgentClock:
 
 
 def check_time_limit(name: str, value: float) -> float:
-    """``value`` as a float if it is a time limit (seconds > 0, ``inf``: none), else ValueError."""
+    """``value`` as a float if it is a time limit (seconds > 0, ``inf``: none), else ValueError.
+
+    An integer too large for a float is ``inf``: beyond ``threading.TIMEOUT_MAX`` every limit
+    means none (:func:`wait_timeout`).
+    """
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise ValueError(f"{name} must be a number of seconds > 0 (inf: no limit), got {value!r}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
 
 
 @dataclass(frozen=True)
@@ -386,6 +627,8 @@ async def _run(
         resolve_agent_factory(agent_spec)
     except ValueError as error:
         raise RunSetupError(redact_secrets(str(error), secrets)) from None
+    for task in suite.tasks:
+        check_seeds(f"task {task.name!r}", task.seeds)
 
     finished = store.finished_keys(suite.name, name)
     if retry_errors:
@@ -401,6 +644,7 @@ async def _run(
     stop_reasons: Counter[str] = Counter()
     loop = asyncio.get_running_loop()
     executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="arenagym-run")
+    agent_loop = AgentLoop(f"arenagym-agent-loop:{suite.name}")
     try:
         if left:
             pending_tasks = [task for task in suite.tasks if done[task.name] < task.n_episodes]
@@ -420,7 +664,16 @@ async def _run(
             async def play_and_record() -> None:
                 for job in jobs:  # each worker takes the next episode when it is free
                     row = await _play_episode(
-                        loop, executor, suite, job, agent_spec, kwargs, name, clock, secrets
+                        loop,
+                        executor,
+                        agent_loop,
+                        suite,
+                        job,
+                        agent_spec,
+                        kwargs,
+                        name,
+                        clock,
+                        secrets,
                     )
                     store.add(row)  # on the event-loop thread, one transaction per episode
                     stop_reasons[row.stop_reason] += 1
@@ -437,6 +690,7 @@ async def _run(
                 await asyncio.gather(*workers, return_exceptions=True)
                 raise
     finally:
+        agent_loop.close()  # never waited for: a hung async agent keeps only its daemon thread
         executor.shutdown(wait=False, cancel_futures=True)
     ran = sum(stop_reasons.values())
     return RunSummary(
@@ -449,6 +703,17 @@ async def _run(
         duration_s=time.perf_counter() - started,
         stop_reasons=dict(stop_reasons),
     )
+
+
+def check_seeds(where: str, seeds: tuple[int, ...]) -> None:
+    """Raise :class:`RunSetupError` unless every seed is an int in ``0..MAX_SEED`` (the store
+    keeps seeds as signed 64-bit integers)."""
+    for seed in seeds:
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+            raise RunSetupError(
+                f"{where}: seed {_safe_repr(seed)} is not an integer from 0 to {MAX_SEED} "
+                "(2**63 - 1)"
+            )
 
 
 def _count_done(tasks: tuple[Task, ...], finished: set[tuple[str, int, int]]) -> Counter[str]:
@@ -489,7 +754,9 @@ async def _check_setup(
         builder.close()
     for task in tasks:
         try:
-            env = await loop.run_in_executor(executor, lambda t=task: gym.make(t.env, **t.kwargs))
+            env = await loop.run_in_executor(
+                executor, lambda t=task: no_stop_iteration(gym.make, t.env, **t.kwargs)
+            )
         except asyncio.CancelledError:
             raise
         except BaseException as error:
@@ -506,6 +773,7 @@ async def _check_setup(
 async def _play_episode(
     loop: asyncio.AbstractEventLoop,
     executor: ThreadPoolExecutor,
+    agent_loop: AgentLoop,
     suite: Suite,
     job: _Job,
     agent_spec: str,
@@ -518,7 +786,7 @@ async def _play_episode(
     return its row (with every secret of the agent's spec and kwargs hidden)."""
 
     def blocking(function: Callable[..., T], *args: Any, **kwargs: Any) -> Awaitable[T]:
-        return loop.run_in_executor(executor, lambda: function(*args, **kwargs))
+        return loop.run_in_executor(executor, partial(no_stop_iteration, function, *args, **kwargs))
 
     async def env_call(awaitable: Awaitable[T]) -> T:
         try:
@@ -531,25 +799,28 @@ async def _play_episode(
     calls = AgentThread(f"arenagym-agent:{job.task.name}:{job.seed}:{job.episode}")
     clock = AgentClock(limits.call_limit_s, limits.episode_limit_s)
 
-    async def agent_call(what: str, start: Callable[[], Awaitable[T]]) -> T:
-        """Await an agent call within the time it has left; every way it fails ends the
-        episode as the agent's (an EpisodeStop as the stop it asks for)."""
+    async def agent_call(what: str, start: Callable[[], Future[T]]) -> T:
+        """Await an agent call (on the episode's agent thread or the agent loop) within the time
+        it has left; every way it fails ends the episode as the agent's (an EpisodeStop whose
+        reason is the agent's to give as the stop it asks for)."""
         limit = clock.next_limit()
         if limit <= 0:
             raise _EpisodeFailure(AGENT_TIMEOUT, AgentTimeout(clock.message(what, limit)))
-        pending = asyncio.ensure_future(_contained(start()))
+        try:
+            future = start()
+        except BaseException as error:  # e.g. an attribute of the agent that raises
+            raise _EpisodeFailure("agent_error", error) from error
+        pending = asyncio.wrap_future(future)  # cancelling it cancels the call's future
         began = time.perf_counter()
         try:
-            finished, _ = await asyncio.wait(
-                {pending}, timeout=None if math.isinf(limit) else limit
-            )
+            finished, _ = await asyncio.wait({pending}, timeout=wait_timeout(limit))
         except BaseException:  # the run is cancelled: stop the agent's coroutine too
             pending.cancel()
             raise
         finally:
             clock.spend(time.perf_counter() - began)
         if not finished:
-            trace = calls.stack() or _task_stack(pending)
+            trace = calls.stack() or agent_loop.stack(future)
             pending.cancel()
             raise _EpisodeFailure(
                 AGENT_TIMEOUT,
@@ -558,7 +829,12 @@ async def _play_episode(
             )
         try:
             return pending.result()
-        except EpisodeStop:  # the agent ends the episode on purpose (e.g. context_overflow)
+        except EpisodeStop as stop:  # the agent ends the episode on purpose (context_overflow)
+            try:
+                check_agent_stop(stop)
+            except RefusedEpisodeStop as refused:
+                trace = "".join(traceback.format_exception(stop))
+                raise _EpisodeFailure("agent_error", refused, trace=trace) from stop
             raise
         except _AgentRaised as raised:
             raise _EpisodeFailure("agent_error", raised.error) from raised.error
@@ -571,6 +847,7 @@ async def _play_episode(
     reward = clean_reward = 0.0
     turns = invalid_actions = 0
     stop_reason = ""
+    env_stop_reason = ""  # set only when the env itself ended the episode
     details: dict[str, Any] = {}
     env: gym.Env[Any, Any] | None = None
     try:
@@ -578,10 +855,9 @@ async def _play_episode(
         observation, info = await env_call(blocking(env.reset, seed=reset_seed))
         details["task_id"] = info.get("task_id")
         agent: Agent = await agent_call(
-            "building the agent",
-            lambda: asyncio.wrap_future(calls.submit(load_agent, agent_spec, **agent_kwargs)),
+            "building the agent", partial(calls.submit, load_agent, agent_spec, **agent_kwargs)
         )
-        act, reset = _agent_calls(agent, calls)
+        act, reset = _agent_calls(agent, calls, agent_loop)
         system_prompt = str(info.get("system_prompt", ""))
         await agent_call("reset()", lambda: reset(system_prompt))
         while True:
@@ -599,15 +875,15 @@ async def _play_episode(
             if "reward_components" in info:
                 details["reward_components"] = info["reward_components"]
             if terminated or truncated:
-                stop_reason = str(
+                stop_reason = env_stop_reason = str(
                     info.get("stop_reason") or ("terminated" if terminated else "truncated")
                 )
                 if stop_reason == "env_error" and "error" in info:  # the env's own fault report
                     details["error"] = info["error"]
                 break
-    except EpisodeStop as stop:
+    except EpisodeStop as stop:  # accepted by agent_call: a reason of the agent's own
         stop_reason = stop.stop_reason
-        details["stop"] = {"message": str(stop), **stop.info}
+        details["stop"] = stop_details(stop)
     except _EpisodeFailure as failure:
         stop_reason = failure.stop_reason
         details["error"] = f"{type(failure.error).__name__}: {failure.error}"
@@ -631,7 +907,7 @@ async def _play_episode(
         episode=job.episode,
         reset_seed=reset_seed,
         metric=task.metric,
-        score=_score(task.metric, reward, clean_reward, stop_reason),
+        score=_score(task.metric, reward, clean_reward, env_stop_reason),
         reward=reward,
         clean_reward=clean_reward,
         turns=turns,
@@ -646,21 +922,21 @@ async def _play_episode(
 
 
 def _agent_calls(
-    agent: Agent, calls: AgentThread
-) -> tuple[Callable[[str], Awaitable[str]], Callable[[str], Awaitable[None]]]:
-    """``(act, reset)`` as awaitables: the agent's own coroutines if it has them, else calls on
-    the episode's agent thread."""
+    agent: Agent, calls: AgentThread, agent_loop: AgentLoop
+) -> tuple[Callable[[str], Future[str]], Callable[[str], Future[None]]]:
+    """``(act, reset)`` as calls that return futures: the agent's own coroutines on the agent
+    loop if it has them, else calls on the episode's agent thread."""
     aact = getattr(agent, "aact", None)
     areset = getattr(agent, "areset", None)
-    act = (
-        aact
+    act: Callable[[str], Future[str]] = (
+        (lambda obs: agent_loop.submit(partial(aact, obs)))
         if inspect.iscoroutinefunction(aact)
-        else (lambda obs: asyncio.wrap_future(calls.submit(agent.act, obs)))
+        else (lambda obs: calls.submit(agent.act, obs))
     )
-    reset = (
-        areset
+    reset: Callable[[str], Future[None]] = (
+        (lambda prompt: agent_loop.submit(partial(areset, prompt)))
         if inspect.iscoroutinefunction(areset)
-        else (lambda prompt: asyncio.wrap_future(calls.submit(agent.reset, prompt)))
+        else (lambda prompt: calls.submit(agent.reset, prompt))
     )
     return act, reset
 
@@ -679,9 +955,11 @@ def _task_stack(task: asyncio.Future[Any]) -> str:
     return "".join(traceback.format_list(traceback.StackSummary.extract(iter(frames))))
 
 
-def _score(metric: str, reward: float, clean_reward: float, stop_reason: str) -> float:
+def _score(metric: str, reward: float, clean_reward: float, env_stop_reason: str) -> float:
+    """The episode's score: its summed (clean) reward, or for ``success`` 1.0 if the env ended
+    it as ``solved`` (``env_stop_reason`` is "" when the agent or the runner ended it)."""
     if metric == "success":
-        return float(stop_reason == "solved")
+        return float(env_stop_reason == "solved")
     return reward if metric == "reward" else clean_reward
 
 

@@ -10,7 +10,7 @@ A suite file looks like this (every field but ``env``, ``episodes`` and ``seeds`
     env = "Math-v0"                      # a registered id, or "package.module:Name-v0"
     kwargs = { difficulty = 1 }          # passed to gym.make; must be JSON-serialisable
     episodes = 10                        # per seed
-    seeds = [0, 1, 2]
+    seeds = [0, 1, 2]                    # integers from 0 to 2**63 - 1
     metric = "clean_reward"              # clean_reward (default) | reward | success
     max_steps = 50                       # safety cap on steps per episode (default 1000)
 
@@ -20,12 +20,12 @@ OpenSkill (see :mod:`arenagym.benchmarks.matches` and :mod:`arenagym.benchmarks.
     [[players]]                          # who plays the matches (``arenagym run --agent`` adds one)
     name = "random"
     agent = "arenagym.envs.textarena.opponents:RandomLegalOpponent"
-    kwargs = { seed = 0 }                # optional
+    kwargs = { seed = 0 }                # optional; must be JSON-serialisable
 
     [[matches]]
     name = "tictactoe"                   # default: the env id
     env = "TextArena/TicTacToe-AEC-v0"   # a multi-agent (PettingZoo) id
-    kwargs = {}                          # optional, for make_multi_agent
+    kwargs = {}                          # optional, for make_multi_agent; JSON-serialisable
     episodes = 1                         # games per seed for each seating of each pair
     seeds = [0, 1]
     max_steps = 1000                     # optional safety cap on moves per game
@@ -49,6 +49,8 @@ in a game it forfeits) and the run goes on::
     agent_call_timeout_s = 600           # one call: building the agent, reset, act (default 600)
     episode_timeout_s = 3600             # the agent's calls of one episode together (default 3600)
 
+(A limit beyond ``threading.TIMEOUT_MAX``, about 292 years, is no limit.)
+
 A suite may say how its leaderboard reads (``[leaderboard]``, see
 :mod:`arenagym.benchmarks.leaderboard`)::
 
@@ -56,12 +58,15 @@ A suite may say how its leaderboard reads (``[leaderboard]``, see
     primary_task = "Entity-F1"           # the Overall column is this task's score (default: the
                                          # mean of the task scores, for tasks on one scale); each
                                          # task is then also ranked on its own
-    reference_agents = ["pkg.mod:Oracle"]  # names or specs of agents shown as reference rows,
-                                         # outside the ranking (e.g. an oracle upper bound)
+    reference_agents = ["pkg.mod:Oracle"]  # agents shown as reference rows, outside the
+                                         # ranking (e.g. an oracle upper bound): by name on the
+                                         # board, or by spec and kwargs as in the default name
+                                         # ("pkg.mod:Oracle(seed=1)")
 
 A task (and a match task, per lineup) holds at most :data:`MAX_TASK_EPISODES` episodes
 (``episodes`` times the number of seeds). Messages about a field name the line it is on where the
-file has one (``suite.toml:12: tasks[0] (name 'x'): field 'episodes' ...``).
+file has one (``suite.toml:12: tasks[0] (name 'x'): field 'episodes' ...``); a field that is
+missing, at the line of its table's header.
 
 Each (task, seed, episode) is one fixed episode: the env is reset with
 :func:`episode_reset_seed` ``(seed, episode)``, which depends on nothing else (not the agent, not
@@ -87,7 +92,9 @@ import difflib
 import hashlib
 import importlib
 import json
+import math
 import re
+import sys
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -108,6 +115,10 @@ DEFAULT_MAX_STEPS = 1_000
 #: bound that keeps a typo (``episodes = 100000000000``) a clear error instead of a run that
 #: never ends.
 MAX_TASK_EPISODES = 1_000_000
+
+#: The largest seed of a task: seeds are integers from 0 (Gymnasium's seeds are non-negative)
+#: to 2**63 - 1 (the results store keeps them as signed 64-bit SQLite integers).
+MAX_SEED = 2**63 - 1
 
 #: Seconds one agent call (building the agent, ``reset``, ``act``) may take by default.
 DEFAULT_AGENT_CALL_TIMEOUT_S = 600.0
@@ -310,6 +321,15 @@ def parse_suite(text: str, source: str = "<string>", default_name: str | None = 
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise SuiteError(f"{source}: not valid TOML ({error})") from None
+    except ValueError as error:  # e.g. an integer over Python's digit limit for int(str)
+        line = _long_number_line(text)
+        if line is None:
+            raise SuiteError(f"{source}: not valid TOML ({error})") from None
+        limit = sys.get_int_max_str_digits()
+        raise SuiteError(
+            f"{source}:{line}: not valid TOML (an integer has more than {limit} digits, "
+            "more than Python reads)"
+        ) from None
     except RecursionError:  # tomllib reads nested arrays and inline tables recursively
         line = _deepest_line(text)
         raise SuiteError(
@@ -382,32 +402,55 @@ class _Lines:
     """Where the tables of a suite's TOML text and their fields are (1-based line numbers), so
     that messages can point at them.
 
-    A scan of header lines (``[[tasks]]``, ``[generation]``) and ``key = ...`` lines, not a TOML
-    parser: a table written inline (``tasks = [{...}]``) has no line of its own, and callers use
-    the lines of an array of tables only when the scan found as many headers as the parser found
-    tables (:meth:`count`).
+    A scan of header lines (``[[tasks]]``, ``[generation]``, ``[tasks.kwargs]``) and
+    ``key = ...`` lines, not a TOML parser: a table written inline (``tasks = [{...}]``) has no
+    line of its own, and callers use the lines of an array of tables only when the scan found as
+    many headers as the parser found tables (:meth:`count`). A sub-table header
+    (``[tasks.kwargs]``, after ``[[tasks]]``) is the line of its field (``kwargs``) in the table
+    it belongs to; the keys under it are not fields of that table. After a header the scan
+    cannot read (quoted keys), keys are not attributed to any table.
     """
 
-    _ARRAY = re.compile(r"\[\[\s*([A-Za-z0-9_-]+)\s*\]\]\s*(#.*)?$")
-    _TABLE = re.compile(r"\[\s*([A-Za-z0-9_-]+)\s*\]\s*(#.*)?$")
-    _KEY = re.compile(r"([A-Za-z0-9_-]+)\s*=")
+    _NAME = r"[A-Za-z0-9_-]+"
+    _DOTTED = rf"{_NAME}(?:\s*\.\s*{_NAME})*"
+    _ARRAY = re.compile(rf"\[\[\s*({_DOTTED})\s*\]\]\s*(#.*)?$")
+    _TABLE = re.compile(rf"\[\s*({_DOTTED})\s*\]\s*(#.*)?$")
+    _KEY = re.compile(rf"({_NAME})\s*[.=]")
 
     def __init__(self, text: str) -> None:
         self._lines: dict[tuple[str, int | None, str], int] = {}
         self._counts: dict[str, int] = {}
-        table: tuple[str, int | None] = ("", None)
+        # the table keys now go to: (name, index of an array's table), or None (no table)
+        table: tuple[str, int | None] | None = ("", None)
         for number, line in enumerate(text.splitlines(), start=1):
             stripped = line.strip()
-            if match := self._ARRAY.match(stripped):
-                index = self._counts.get(match[1], 0)
-                self._counts[match[1]] = index + 1
-                table = (match[1], index)
-                self._lines.setdefault((*table, ""), number)
-            elif match := self._TABLE.match(stripped):
-                table = (match[1], None)
-                self._lines.setdefault((*table, ""), number)
-            elif match := self._KEY.match(stripped):
-                self._lines.setdefault((*table, match[1]), number)
+            if array := self._ARRAY.match(stripped):
+                table = self._header(array[1], number, array=True)
+            elif header := self._TABLE.match(stripped):
+                table = self._header(header[1], number, array=False)
+            elif stripped.startswith("["):  # a header this scan cannot read
+                table = None
+            elif table is not None and (key := self._KEY.match(stripped)):
+                self._lines.setdefault((table[0], table[1], key[1]), number)
+
+    def _header(self, dotted: str, number: int, *, array: bool) -> tuple[str, int | None] | None:
+        """Record the header ``[dotted]`` (or ``[[dotted]]``) at line ``number``; the table its
+        keys belong to (``None`` for a sub-table: its keys are not fields of a suite table)."""
+        parts = [part.strip() for part in dotted.split(".")]
+        if len(parts) == 1:
+            index = None
+            if array:
+                index = self._counts.get(parts[0], 0)
+                self._counts[parts[0]] = index + 1
+            self._lines.setdefault((parts[0], index, ""), number)
+            return (parts[0], index)
+        # a sub-table of the latest table of an array ([[tasks]] ... [tasks.kwargs]), or of a
+        # table ([generation.x]): the line of field parts[1] there
+        parent = parts[0]
+        count = self._counts.get(parent, 0)
+        index = count - 1 if count else None
+        self._lines.setdefault((parent, index, parts[1]), number)
+        return None
 
     def count(self, array: str) -> int:
         """How many ``[[array]]`` headers the text has."""
@@ -420,18 +463,34 @@ class _Lines:
 
 @dataclass(frozen=True)
 class _Where:
-    """The head of a message about one table of a suite: ``file:line: label``."""
+    """The head of a message about one table of a suite: ``file:line: label``.
+
+    ``fields`` are the keys the table has, when known: a message about a field it lacks points
+    at the table's header line.
+    """
 
     source: str
     label: str
     lines: _Lines | None
     table: str = ""
     index: int | None = None
+    fields: frozenset[str] | None = None
 
     def __call__(self, field: str = "") -> str:
+        if field and self.fields is not None and field not in self.fields:
+            field = ""  # missing: the header's line
         line = self.lines.line(self.table, self.index, field) if self.lines else None
         head = f"{self.source}:{line}" if line else self.source
         return f"{head}: {self.label}" if self.label else head
+
+
+def _long_number_line(text: str) -> int | None:
+    """The line of the first run of more digits than Python's limit for ``int(str)``."""
+    limit = sys.get_int_max_str_digits()
+    if not limit:
+        return None
+    match = re.search(rf"[0-9_]{{{limit + 1},}}", text)
+    return text.count("\n", 0, match.start()) + 1 if match else None
 
 
 def _deepest_line(text: str) -> int | None:
@@ -478,7 +537,7 @@ def _table(data: dict[str, Any], key: str, top: _Where) -> dict[str, Any]:
 
 def _parse_generation(raw: dict[str, Any], source: str, lines: _Lines) -> dict[str, Any]:
     """The ``[generation]`` table: budgets and sampling settings for LLM agents."""
-    at = _Where(source, "[generation]", lines, "generation")
+    at = _Where(source, "[generation]", lines, "generation", fields=frozenset(raw))
     _check_keys(raw, frozenset(GENERATION_KEYS), at)
     for key, value in raw.items():
         if key in ("max_tokens", "max_total_tokens"):
@@ -503,7 +562,7 @@ def _parse_generation(raw: dict[str, Any], source: str, lines: _Lines) -> dict[s
 
 def _parse_settings(raw: dict[str, Any], source: str, lines: _Lines) -> dict[str, float]:
     """The ``[settings]`` table: the agent's time limits, in seconds (defaults filled in)."""
-    at = _Where(source, "[settings]", lines, "settings")
+    at = _Where(source, "[settings]", lines, "settings", fields=frozenset(raw))
     _check_keys(raw, _SETTINGS_KEYS, at)
     defaults = {
         "agent_call_timeout_s": DEFAULT_AGENT_CALL_TIMEOUT_S,
@@ -517,7 +576,10 @@ def _parse_settings(raw: dict[str, Any], source: str, lines: _Lines) -> dict[str
                 f"{at(key)}: field {key!r} must be a number of seconds > 0 (inf: no limit), "
                 f"got {value!r}"
             )
-        settings[key] = float(value)
+        try:
+            settings[key] = float(value)
+        except OverflowError:  # an integer beyond any float: no limit
+            settings[key] = math.inf
     return settings
 
 
@@ -525,7 +587,7 @@ def _parse_leaderboard(
     raw: dict[str, Any], source: str, lines: _Lines, task_names: list[str]
 ) -> tuple[str | None, tuple[str, ...]]:
     """The ``[leaderboard]`` table: ``(primary_task, reference_agents)``."""
-    at = _Where(source, "[leaderboard]", lines, "leaderboard")
+    at = _Where(source, "[leaderboard]", lines, "leaderboard", fields=frozenset(raw))
     _check_keys(raw, _LEADERBOARD_KEYS, at)
     primary = raw.get("primary_task")
     if primary is not None and primary not in task_names:
@@ -562,7 +624,7 @@ def _parse_matches(
     player_lines = lines if lines.count("players") == len(raw_players) else None
     players: list[Player] = []
     for index, raw in enumerate(raw_players):
-        at = _Where(source, f"players[{index}]", player_lines, "players", index)
+        at = _Where(source, f"players[{index}]", player_lines, "players", index, frozenset(raw))
         _check_keys(raw, _PLAYER_KEYS, at)
         name, agent, kwargs = raw.get("name"), raw.get("agent"), raw.get("kwargs", {})
         if not isinstance(name, str) or not name.strip():
@@ -571,15 +633,14 @@ def _parse_matches(
             raise SuiteError(
                 f"{at('agent')}: field 'agent' must be an agent spec string, got {agent!r}"
             )
-        if not isinstance(kwargs, dict):
-            raise SuiteError(f"{at('kwargs')}: field 'kwargs' must be a table, got {kwargs!r}")
+        _check_kwargs(kwargs, at)
         if name in {p.name for p in players}:
             raise SuiteError(f"{at('name')}: field 'name': {name!r} is already used by a player")
         players.append(Player(name, agent, kwargs))
     match_lines = lines if lines.count("matches") == len(raw_matches) else None
     matches: list[MatchTask] = []
     for index, raw in enumerate(raw_matches):
-        at = _Where(source, f"matches[{index}]", match_lines, "matches", index)
+        at = _Where(source, f"matches[{index}]", match_lines, "matches", index, frozenset(raw))
         _check_keys(raw, _MATCH_KEYS, at)
         env = raw.get("env")
         if not isinstance(env, str) or not env.strip():
@@ -594,18 +655,20 @@ def _parse_matches(
         kwargs = raw.get("kwargs", {})
         episodes, seeds = raw.get("episodes", 1), raw.get("seeds")
         max_steps = raw.get("max_steps", DEFAULT_MAX_STEPS)
-        if not isinstance(kwargs, dict):
-            raise SuiteError(f"{at('kwargs')}: field 'kwargs' must be a table, got {kwargs!r}")
+        _check_kwargs(kwargs, at)
         if not _is_int(episodes) or episodes < 1:
             raise SuiteError(f"{at('episodes')}: field 'episodes' must be an integer >= 1")
         if not isinstance(seeds, list) or not seeds or not all(_is_int(s) for s in seeds):
             raise SuiteError(f"{at('seeds')}: field 'seeds' must be a non-empty list of integers")
+        _check_seed_range(seeds, at)
         if len(set(seeds)) != len(seeds):
             raise SuiteError(f"{at('seeds')}: field 'seeds' has repeated seeds: {seeds!r}")
         _check_size(episodes, len(seeds), at, "a match task may hold per lineup")
         if not _is_int(max_steps) or max_steps < 1:
             raise SuiteError(f"{at('max_steps')}: field 'max_steps' must be an integer >= 1")
         name = raw.get("name", env)
+        if not isinstance(name, str) or not name.strip():
+            raise SuiteError(f"{at('name')}: field 'name' must be a non-empty string, got {name!r}")
         if name in {m.name for m in matches}:
             raise SuiteError(
                 f"{at('name')}: field 'name': {name!r} is already used by a match task"
@@ -628,7 +691,7 @@ def _parse_task(raw: dict[str, Any], source: str, index: int, lines: _Lines | No
     label = f"tasks[{index}]"
     if isinstance(raw.get("name"), str):
         label += f" (name {raw['name']!r})"
-    at = _Where(source, label, lines, "tasks", index)
+    at = _Where(source, label, lines, "tasks", index, frozenset(raw))
     _check_keys(raw, _TASK_KEYS, at)
 
     env = raw.get("env")
@@ -639,15 +702,7 @@ def _parse_task(raw: dict[str, Any], source: str, index: int, lines: _Lines | No
     _check_env_id(env, at("env"))
 
     kwargs = raw.get("kwargs", {})
-    if not isinstance(kwargs, dict):
-        raise SuiteError(f"{at('kwargs')}: field 'kwargs' must be a table, got {kwargs!r}")
-    try:
-        json.dumps(kwargs, allow_nan=False)
-    except (TypeError, ValueError, RecursionError) as error:
-        raise SuiteError(
-            f"{at('kwargs')}: field 'kwargs' must be JSON-serialisable so results can record it "
-            f"({type(error).__name__ if isinstance(error, RecursionError) else error})"
-        ) from None
+    _check_kwargs(kwargs, at)
 
     name = raw.get("name", default_task_name(env, kwargs))
     if not isinstance(name, str) or not name.strip():
@@ -670,6 +725,7 @@ def _parse_task(raw: dict[str, Any], source: str, index: int, lines: _Lines | No
         raise SuiteError(f"{at('seeds')}: field 'seeds' must be a list of integers, got {seeds!r}")
     if not seeds:
         raise SuiteError(f"{at('seeds')}: field 'seeds' is empty; give at least one seed")
+    _check_seed_range(seeds, at)
     if len(set(seeds)) != len(seeds):
         raise SuiteError(f"{at('seeds')}: field 'seeds' has repeated seeds: {seeds!r}")
     _check_size(episodes, len(seeds), at, "a task may hold")
@@ -695,6 +751,29 @@ def _parse_task(raw: dict[str, Any], source: str, index: int, lines: _Lines | No
         metric=metric,
         max_steps=max_steps,
     )
+
+
+def _check_kwargs(kwargs: Any, at: _Where) -> None:
+    """Raise unless ``kwargs`` is a table that JSON can record (as the results store does)."""
+    if not isinstance(kwargs, dict):
+        raise SuiteError(f"{at('kwargs')}: field 'kwargs' must be a table, got {kwargs!r}")
+    try:
+        json.dumps(kwargs, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as error:
+        raise SuiteError(
+            f"{at('kwargs')}: field 'kwargs' must be JSON-serialisable so results can record it "
+            f"({type(error).__name__ if isinstance(error, RecursionError) else error})"
+        ) from None
+
+
+def _check_seed_range(seeds: list[int], at: _Where) -> None:
+    """Raise unless every seed is from 0 to :data:`MAX_SEED`."""
+    for seed in seeds:
+        if not 0 <= seed <= MAX_SEED:
+            raise SuiteError(
+                f"{at('seeds')}: field 'seeds': seed {seed} is out of range; seeds are integers "
+                f"from 0 to {MAX_SEED} (2**63 - 1)"
+            )
 
 
 def _check_size(episodes: int, n_seeds: int, at: _Where, holder: str) -> None:

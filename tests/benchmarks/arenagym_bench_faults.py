@@ -1,5 +1,7 @@
-"""Agents that misbehave the ways a benchmark run must survive: they hang, or raise
-``SystemExit`` / ``KeyboardInterrupt`` (importable as ``arenagym_bench_faults``, like the testkit).
+"""Agents (and an env) that misbehave the ways a benchmark run must survive: they hang, block
+or ignore cancellation, raise ``SystemExit`` / ``KeyboardInterrupt`` / ``StopIteration``, or stop
+their episode with a reason that is not theirs (importable as ``arenagym_bench_faults``, like the
+testkit).
 
 A hung agent blocks on :data:`RELEASE`; tests call :func:`release` when they are done so that the
 threads they left behind can end.
@@ -8,7 +10,13 @@ threads they left behind can end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+import time
+from typing import Any
+
+import gymnasium as gym
+from arenagym_bench_testkit import CountdownEnv
 
 #: Set to let every hung agent return.
 RELEASE = threading.Event()
@@ -113,3 +121,102 @@ class AsyncRaiseAgent:
 
     def act(self, observation: str) -> str:
         raise AssertionError("the runner called act() although aact() exists")
+
+
+class StopAgent:
+    """Plays ``"right"`` for ``moves`` turns, then raises ``EpisodeStop(stop_reason, message)``
+    (whatever ``stop_reason`` is: a reserved reason, a list, ...)."""
+
+    def __init__(self, stop_reason: Any = "solved", message: str = "I win", moves: int = 0) -> None:
+        self.stop_reason = stop_reason
+        self.message = message
+        self.moves = moves
+        self.played = 0
+
+    def reset(self, system_prompt: str) -> None:
+        self.played = 0
+
+    def act(self, observation: str) -> str:
+        from arenagym.agents.base import EpisodeStop
+
+        if self.played >= self.moves:
+            raise EpisodeStop(self.stop_reason, self.message)
+        self.played += 1
+        return "right"
+
+
+class StubbornAsyncAgent:
+    """An ``aact`` coroutine that swallows every cancellation and keeps waiting until
+    :func:`release`."""
+
+    async def aact(self, observation: str) -> str:
+        while not RELEASE.is_set():
+            with contextlib.suppress(asyncio.CancelledError):  # cancelled? keep waiting
+                await asyncio.sleep(0.05)
+        return "right"
+
+    def reset(self, system_prompt: str) -> None:
+        pass
+
+    def act(self, observation: str) -> str:
+        raise AssertionError("the runner called act() although aact() exists")
+
+
+class BlockingAsyncAgent:
+    """An ``aact`` coroutine that blocks its event loop with ``time.sleep(seconds)``."""
+
+    def __init__(self, seconds: float = 2.0) -> None:
+        self.seconds = seconds
+
+    async def aact(self, observation: str) -> str:
+        time.sleep(self.seconds)
+        return "right"
+
+    def reset(self, system_prompt: str) -> None:
+        pass
+
+    def act(self, observation: str) -> str:
+        raise AssertionError("the runner called act() although aact() exists")
+
+
+class StopIterationAgent:
+    """Raises ``StopIteration`` in ``act`` (``where="act"``), ``reset`` or ``__init__``."""
+
+    def __init__(self, where: str = "act") -> None:
+        self.where = where
+        if where == "init":
+            raise StopIteration("no more agents")
+
+    def reset(self, system_prompt: str) -> None:
+        if self.where == "reset":
+            raise StopIteration("no more prompts")
+
+    def act(self, observation: str) -> str:
+        if self.where == "act":
+            raise StopIteration("no more moves")
+        return "right"
+
+
+class StopIterationEnv(CountdownEnv):
+    """The countdown env whose ``step`` (``where="step"``) or ``reset`` raises StopIteration."""
+
+    def __init__(self, where: str = "step", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.where = where
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        if self.where == "reset":
+            raise StopIteration("no more episodes")
+        return super().reset(seed=seed, options=options)
+
+    def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        if self.where == "step":
+            raise StopIteration("no more steps")
+        return super().step(action)
+
+
+STOP_ITERATION_ENV_ID = "ArenagymTest/StopIterationCountdown-v0"
+if STOP_ITERATION_ENV_ID not in gym.registry:
+    gym.register(STOP_ITERATION_ENV_ID, entry_point=StopIterationEnv)

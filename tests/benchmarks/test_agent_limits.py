@@ -375,3 +375,245 @@ def test_match_time_limits_come_from_the_suite_or_the_caller(tmp_path: Path) -> 
     with ResultsStore(tmp_path / "r.sqlite") as store:
         summary = run_matches(suite, store, progress=False, agent_call_timeout_s=0.2)
     assert summary.stop_reasons == {"agent_timeout": 2}
+
+
+# ----------------------------------------------------------------------------- stops, loops
+def _within(seconds: float, function: Any, *args: Any, **kwargs: Any) -> Any:
+    """``function(*args, **kwargs)`` on a daemon thread; fails the test if it has not returned
+    within ``seconds`` (a hang must not hang the test session)."""
+    outcome: dict[str, Any] = {}
+
+    def call() -> None:
+        try:
+            outcome["result"] = function(*args, **kwargs)
+        except BaseException as error:
+            outcome["error"] = error
+
+    thread = threading.Thread(target=call, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"{getattr(function, '__name__', function)} hung"
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
+def success_suite(**kwargs: Any) -> Suite:
+    task = Task(name="count", env=ENV_ID, kwargs=kwargs, seeds=(0,), metric="success")
+    return Suite(name="stops", tasks=(task,), agent_call_timeout_s=30.0)
+
+
+@pytest.mark.parametrize(
+    ("stop_reason", "shown"),
+    [
+        ("solved", "'solved' is a stop reason only the env or the runner records"),
+        ("env_error", "'env_error' is a stop reason only the env or the runner records"),
+        ("agent_timeout", "'agent_timeout' is a stop reason only the env or the runner records"),
+        (["x"], "EpisodeStop(['x']), but a stop reason must be a snake_case string"),
+        ("Solved ", "but a stop reason must be a snake_case string"),
+    ],
+)
+def test_an_agent_cannot_give_a_reserved_or_malformed_stop_reason(
+    stop_reason: Any, shown: str
+) -> None:
+    store = ResultsStore(":memory:")
+    summary = run_suite(
+        success_suite(), f"{FAULTS}:StopAgent", {"stop_reason": stop_reason}, store, progress=False
+    )
+    (row,) = store.rows()
+    assert summary.stop_reasons == {"agent_error": 1}
+    assert (row.stop_reason, row.score, row.turns) == ("agent_error", 0.0, 0)
+    assert row.is_error and row.info["error"].startswith("RefusedEpisodeStop: ")
+    assert shown in row.info["error"]
+    assert "EpisodeStop" in row.info["traceback"] and "in act" in row.info["traceback"]
+
+
+def test_every_reason_the_envs_and_runners_record_is_reserved() -> None:
+    from arenagym.benchmarks.runner import RESERVED_STOP_REASONS
+    from arenagym.envs.core.text_env import STOP_REASONS
+
+    assert STOP_REASONS <= RESERVED_STOP_REASONS
+    assert {"agent_error", "env_error", "agent_timeout", "max_steps", "won", "lost", "draw"} <= (
+        RESERVED_STOP_REASONS
+    )
+    assert not {"context_overflow", "max_tokens"} & RESERVED_STOP_REASONS
+
+
+@pytest.mark.parametrize(("metric", "score"), [("success", 0.0), ("clean_reward", 1.0)])
+def test_an_agent_stopped_episode_scores_only_what_the_env_gave(metric: str, score: float) -> None:
+    """An accepted stop of the agent's own, after one right move of three: the clean reward so
+    far, and never a success (the env did not end the episode as solved)."""
+    task = Task(name="count", env=ENV_ID, kwargs={"turns": 3}, seeds=(0,), metric=metric)
+    store = ResultsStore(":memory:")
+    run_suite(
+        Suite(name="stops", tasks=(task,)),
+        f"{FAULTS}:StopAgent",
+        {"stop_reason": "gave_up", "message": "enough", "moves": 1},
+        store,
+        progress=False,
+    )
+    (row,) = store.rows()
+    assert (row.stop_reason, row.turns, row.score) == ("gave_up", 1, score)
+    assert not row.is_error and row.info["stop"] == {"message": "enough"}
+
+
+def test_an_async_agent_that_ignores_cancellation_does_not_keep_the_run_from_returning() -> None:
+    store = ResultsStore(":memory:")
+    started = time.perf_counter()
+    summary = _within(
+        60,
+        run_suite,
+        countdown_suite(episodes=2, seeds=(0,), call_s=0.3),
+        f"{FAULTS}:StubbornAsyncAgent",
+        None,
+        store,
+        progress=False,
+    )
+    assert summary.stop_reasons == {"agent_timeout": 2}
+    assert time.perf_counter() - started < 30
+    assert "in aact" in store.rows()[0].info["traceback"]
+
+
+def test_an_async_agent_that_blocks_its_loop_is_timed_out_by_the_call_limit() -> None:
+    store = ResultsStore(":memory:")
+    run_suite(
+        countdown_suite(episodes=1, seeds=(0,), call_s=0.5),
+        f"{FAULTS}:BlockingAsyncAgent",
+        {"seconds": 2.0},
+        store,
+        progress=False,
+    )
+    (row,) = store.rows()
+    assert row.stop_reason == "agent_timeout"
+    assert "agent_call_timeout_s = 0.5 s" in row.info["error"]
+    assert row.info["agent_time_s"] < 1.5  # the runner stopped waiting at the limit
+    assert "time.sleep" in row.info["traceback"]
+
+
+@pytest.mark.parametrize("where", ["act", "reset"])
+def test_stop_iteration_from_an_agent_is_its_episodes_error(where: str) -> None:
+    store = ResultsStore(":memory:")
+    suite = countdown_suite(episodes=1, seeds=(0,), call_s=30.0)
+    started = time.perf_counter()
+    _within(
+        60,
+        run_suite,
+        suite,
+        f"{FAULTS}:StopIterationAgent",
+        {"where": where},
+        store,
+        progress=False,
+    )
+    (row,) = store.rows()
+    assert row.stop_reason == "agent_error"  # not an agent_timeout after 30 s
+    assert time.perf_counter() - started < 20
+    assert row.info["error"].startswith("RuntimeError: the call raised StopIteration(")
+    assert "StopIteration: no more" in row.info["traceback"]
+
+
+def test_stop_iteration_while_building_the_agent_is_a_setup_error() -> None:
+    store = ResultsStore(":memory:")
+    with pytest.raises(RunSetupError, match=r"cannot build agent.*StopIteration"):
+        _within(
+            60,
+            run_suite,
+            countdown_suite(),
+            f"{FAULTS}:StopIterationAgent",
+            {"where": "init"},
+            store,
+            progress=False,
+        )
+
+
+@pytest.mark.parametrize("where", ["reset", "step"])
+def test_stop_iteration_from_the_env_is_an_env_error(where: str) -> None:
+    task = Task(name="count", env=faults.STOP_ITERATION_ENV_ID, kwargs={"where": where}, seeds=(0,))
+    store = ResultsStore(":memory:")
+    _within(
+        60,
+        run_suite,
+        Suite(name="env", tasks=(task,)),
+        f"{KIT}:ConstAgent",
+        None,
+        store,
+        progress=False,
+    )
+    (row,) = store.rows()
+    assert row.stop_reason == "env_error"
+    assert "StopIteration" in row.info["error"]
+
+
+def test_a_stop_iteration_call_on_the_agent_thread_resolves_its_future() -> None:
+    import asyncio
+
+    calls = AgentThread("test")
+
+    async def wait() -> BaseException | None:
+        return await asyncio.wait_for(asyncio.wrap_future(calls.submit(next, iter([]))), timeout=10)
+
+    with pytest.raises(RuntimeError, match="StopIteration") as caught:
+        asyncio.run(wait())
+    assert isinstance(caught.value.__cause__, StopIteration)
+    calls.close()
+
+
+def test_seeds_the_store_cannot_hold_are_a_setup_error() -> None:
+    suite = replace(countdown_suite(), tasks=(replace(countdown_suite().tasks[0], seeds=(2**63,)),))
+    with pytest.raises(RunSetupError, match="seed 9223372036854775808 is not an integer from 0"):
+        run_suite(suite, f"{KIT}:ConstAgent", None, ResultsStore(":memory:"), progress=False)
+
+
+def test_a_player_cannot_give_a_reserved_stop_reason(tmp_path: Path) -> None:
+    from arenagym.benchmarks.matches import run_matches
+
+    suite = _match_suite(f"{FAULTS}:StopAgent", {"stop_reason": "won"})
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        summary = run_matches(suite, store, concurrency=2, progress=False)
+        rows = store.match_rows()
+    assert summary.stop_reasons == {"agent_error": 2}
+    assert all("'won' is a stop reason only the env" in row.info["error"] for row in rows)
+
+
+def test_a_player_that_stops_with_a_reason_of_its_own_forfeits(tmp_path: Path) -> None:
+    from arenagym.benchmarks.matches import run_matches
+
+    suite = _match_suite(f"{FAULTS}:StopAgent", {"stop_reason": "gave_up", "message": "bye"})
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        summary = run_matches(suite, store, concurrency=2, progress=False)
+        rows = store.match_rows()
+    assert summary.stop_reasons == {"gave_up": 2}
+    for row in rows:
+        bad = row.lineup.index("bad")
+        assert row.rewards[bad] == -1.0 and row.rewards[1 - bad] == 1.0
+        assert row.info["stopped"] == {"message": "bye", "seat": "bad"}
+
+
+def test_time_limits_beyond_what_a_wait_takes_mean_no_limit(tmp_path: Path) -> None:
+    from arenagym.benchmarks.matches import run_matches
+
+    suite = replace(
+        _match_suite(OPP + "FirstLegalOpponent"),
+        agent_call_timeout_s=1e10,
+        episode_timeout_s=1e10,
+    )
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        summary = run_matches(suite, store, concurrency=2, progress=False)
+        again = run_matches(
+            replace(suite, matches=(replace(suite.matches[0], seeds=(1,)),)),
+            store,
+            progress=False,
+            agent_call_timeout_s=1e300,
+        )
+    assert summary.ran == 2 and again.ran == 2
+    assert not ({*summary.stop_reasons, *again.stop_reasons} & FAILED)
+    run = run_suite(
+        countdown_suite(episodes=1, seeds=(0,), call_s=1e10, episode_s=10**400),
+        f"{KIT}:ConstAgent",
+        None,
+        ResultsStore(":memory:"),
+        progress=False,
+    )
+    assert run.stop_reasons == {"solved": 1}
+
+
+FAILED = {"agent_error", "env_error", "agent_timeout"}

@@ -270,7 +270,7 @@ def test_the_board_reads_the_settings_the_runner_recorded() -> None:
             Task("three", ENV_ID, {"turns": 3}, episodes=1, seeds=(0,)),
         ),
         primary_task="one",
-        reference_agents=(f"{kit}:SleepAgent",),
+        reference_agents=(f"{kit}:SleepAgent(delay=0)",),  # its spec and kwargs
     )
     store = ResultsStore(":memory:")
     run_suite(suite, f"{kit}:ConstAgent", None, store, progress=False, agent_name="const")
@@ -280,3 +280,32 @@ def test_the_board_reads_the_settings_the_runner_recorded() -> None:
     assert [r.agent for r in board.agents] == ["const"]
     assert [r.agent for r in board.references] == ["ref"]
     assert board.agents[0].overall == 1.0  # task "one" alone, not the mean with "three" (3.0)
+
+
+def test_a_reference_spec_names_that_spec_without_kwargs_only() -> None:
+    """A reference entry ``spec`` is the agent run from that spec without kwargs: the same spec
+    run with other kwargs is another agent, ranked as usual."""
+    from arenagym_bench_testkit import ENV_ID
+
+    from arenagym.benchmarks.runner import run_suite
+    from arenagym.benchmarks.suite import Suite, Task
+
+    const = "arenagym_bench_testkit:ConstAgent"
+    suite = Suite(
+        name="refs",
+        tasks=(Task("one", ENV_ID, {"turns": 1}, episodes=1, seeds=(0,)),),
+        reference_agents=(const,),
+    )
+    store = ResultsStore(":memory:")
+    run_suite(suite, const, {"action": "wrong"}, store, progress=False)
+    run_suite(suite, const, None, store, progress=False, agent_name="oracle")
+    (board,) = build_leaderboards(store)
+    assert [r.agent for r in board.agents] == [f'{const}(action="wrong")']
+    assert [r.agent for r in board.references] == ["oracle"]
+
+
+def test_before_the_primary_task_has_rows_agents_are_listed_by_name_with_no_overall() -> None:
+    rows = [row for row in mixed_rows() if row.task == "BLEU-1"]
+    board = leaderboard_from_rows("med", rows, primary_task="reward")
+    assert [r.agent for r in board.agents] == sorted(MIXED)
+    assert all(r.overall is None for r in board.agents)

@@ -11,6 +11,7 @@ from arenagym.benchmarks.suite import (
     DEFAULT_AGENT_CALL_TIMEOUT_S,
     DEFAULT_EPISODE_TIMEOUT_S,
     DEFAULT_MAX_STEPS,
+    MAX_SEED,
     MAX_TASK_EPISODES,
     SuiteError,
     Task,
@@ -249,6 +250,27 @@ BAD: dict[str, tuple[str, list[str]]] = {
         ONE_TASK + "kwargs = { x = " + "[" * 3000 + "]" * 3000 + " }\n",
         [":5: ", "nested too deeply"],
     ),
+    "integer too long to read": (
+        ONE_TASK.replace("episodes = 2", "episodes = 1" + "0" * 5000),
+        [":3: ", "not valid TOML", "more than 4300 digits"],
+    ),
+    "seed too large for the store": (
+        ONE_TASK.replace("[0, 1]", "[0, 99999999999999999999999]"),
+        [":4: tasks[0]", "'seeds'", "99999999999999999999999", "out of range", "2**63 - 1"],
+    ),
+    "seed just over the bound": (
+        ONE_TASK.replace("[0, 1]", f"[{2**63}]"),
+        ["'seeds'", "out of range"],
+    ),
+    "negative seed": (ONE_TASK.replace("[0, 1]", "[-1]"), ["'seeds'", "seed -1 is out of range"]),
+    "player kwargs date": (
+        '[[players]]\nname = "a"\nagent = "random"\nkwargs = { d = 1979-05-27 }\n' + ONE_TASK,
+        [":4: players[0]", "'kwargs'", "JSON-serialisable"],
+    ),
+    "player missing agent": (
+        '[[players]]\nname = "a"\n' + ONE_TASK,
+        [":1: players[0]", "'agent'", "agent spec string"],
+    ),
 }
 
 
@@ -387,3 +409,76 @@ def test_match_tasks_are_bounded_too() -> None:
     match = '[[matches]]\nenv = "TextArena/Nim-AEC-v0"\nseeds = [0]\nepisodes = 2000000\n'
     with pytest.raises(SuiteError, match=r"^<m>:8: matches\[0\]: field 'episodes'.*per lineup"):
         parse_suite('name = "m"\n' + players + match, source="<m>")
+
+
+def test_a_huge_integer_time_limit_is_no_limit(tmp_path: Path) -> None:
+    text = "[settings]\nagent_call_timeout_s = 1" + "0" * 400 + "\n" + ONE_TASK
+    suite = load_suite(write(tmp_path, text))
+    assert suite.agent_call_timeout_s == float("inf")
+
+
+def test_the_largest_seed_the_store_holds_loads(tmp_path: Path) -> None:
+    suite = load_suite(write(tmp_path, ONE_TASK.replace("[0, 1]", f"[0, {MAX_SEED}]")))
+    assert suite.tasks[0].seeds == (0, MAX_SEED)
+
+
+def test_keys_of_a_sub_table_are_not_fields_of_its_task(tmp_path: Path) -> None:
+    text = (
+        "[[tasks]]\n"  # 1
+        'env = "ArenagymTest/Countdown-v0"\n'  # 2
+        "seeds = [0]\n"  # 3
+        "[tasks.kwargs]\n"  # 4
+        "turns = 1\n"  # 5
+        "episodes = 2\n"  # 6: inside kwargs, not the task's episodes
+    )
+    path = write(tmp_path, text, name="s.toml")
+    with pytest.raises(SuiteError) as caught:
+        load_suite(path)
+    assert str(caught.value).startswith(f"{path}:1: tasks[0]: field 'episodes' is missing")
+    # a field given as a sub-table: the line of its header
+    bad_kwargs = text.replace("episodes = 2\n", "when = 1979-05-27\n") + "[[tasks]]\n" + TASK
+    path = write(tmp_path, bad_kwargs.replace("seeds = [0]\n", "seeds = [0]\nepisodes = 1\n"))
+    with pytest.raises(SuiteError) as caught:
+        load_suite(path)
+    assert str(caught.value).startswith(f"{path}:5: tasks[0]: field 'kwargs' must be JSON")
+    # a dotted key: the line it is on; the next [[tasks]] is counted as the second
+    dotted = (
+        f"[[tasks]]\n{TASK}"  # 1-4
+        "kwargs.when = 1979-05-27\n"  # 5
+        f"[[tasks]]\n{TASK}"  # 6-9
+        "[tasks.kwargs]\n"  # 10
+        "x = 1\n"  # 11
+        "episodes = 0\n"  # 12: kwargs' own, not the task's
+    )
+    path = write(tmp_path, dotted)
+    with pytest.raises(SuiteError) as caught:
+        load_suite(path)
+    assert str(caught.value).startswith(f"{path}:5: tasks[0]: field 'kwargs' must be JSON")
+    fixed = dotted.replace("kwargs.when = 1979-05-27\n", "kwargs.when = 1\n")
+    first, second = load_suite(write(tmp_path, fixed)).tasks
+    assert (first.kwargs, first.episodes) == ({"when": 1}, 2)
+    assert (second.kwargs, second.episodes) == ({"x": 1, "episodes": 0}, 2)
+    path = write(
+        tmp_path, fixed.replace("seeds = [0, 1]\n[tasks.kwargs]", "seeds = []\n[tasks.kwargs]")
+    )
+    with pytest.raises(SuiteError) as caught:
+        load_suite(path)
+    assert str(caught.value).startswith(f"{path}:9: tasks[1]: field 'seeds' is empty")
+
+
+def test_match_and_player_fields_are_checked_like_tasks() -> None:
+    pytest.importorskip("textarena")
+    players = '[[players]]\nname = "a"\nagent = "random"\n'
+    match = '[[matches]]\nenv = "TextArena/Nim-AEC-v0"\nseeds = [0]\n'
+    cases = {
+        "name = 5\n": [":8: matches[0]", "'name'", "non-empty string", "5"],
+        'name = ""\n': [":8: matches[0]", "'name'", "non-empty string"],
+        "kwargs = { d = 1979-05-27 }\n": [":8: matches[0]", "'kwargs'", "JSON-serialisable"],
+    }
+    for extra, words in cases.items():
+        with pytest.raises(SuiteError) as caught:
+            parse_suite('name = "m"\n' + players + match + extra, source="<m>")
+        for word in words:
+            assert word in str(caught.value), (word, str(caught.value))
+    with pytest.raises(SuiteError, match=r"^<m>:7: matches\[0\]: field 'seeds'.*out of range"):
+        parse_suite('name = "m"\n' + players + match.replace("[0]", f"[{2**63}]"), source="<m>")
