@@ -10,8 +10,9 @@ interrupted run picks up where it stopped and never records a game twice.
 Agents get ``reset(system_prompt)`` and ``act(observation)`` per the Agent protocol; game-aware
 agents (the scripted TextArena opponents) also get ``observe_game(view)`` before each move. Each
 game gets fresh agents. An exception from an agent (``SystemExit`` and ``KeyboardInterrupt``
-raised by its code included) ends the game with ``agent_error`` (not rated); one from the env
-with ``env_error``. An agent that runs past the suite's time limits (``agent_call_timeout_s`` for
+raised by its code included) ends the game with ``agent_error``, and the agent forfeits it (-1
+for it, +1 for the others; rated, so a losing seat cannot void its loss by raising); one from
+the env ends it with ``env_error`` (not rated). An agent that runs past the suite's time limits (``agent_call_timeout_s`` for
 one call, ``episode_timeout_s`` for all of one seat's calls in a game) ends the game with
 ``agent_timeout`` and forfeits it (-1 for it, +1 for the others; rated), as does a seat whose
 agent stops its episode with an :class:`~arenagym.agents.base.EpisodeStop` whose reason is the
@@ -394,14 +395,15 @@ def play_game(
             if isinstance(ended.error, EpisodeStop):  # e.g. an LLM out of context: it forfeits
                 forfeit = ended.seat
                 details["stopped"] = {**stop_details(ended.error), "seat": name}
-            else:
-                if stop_reason == AGENT_TIMEOUT:  # the agent's own failure: it forfeits
-                    forfeit = ended.seat
+            else:  # the agent's own failure (it raised, or ran out of time): it forfeits
+                forfeit = ended.seat
+                if stop_reason == AGENT_TIMEOUT:
                     details["timed_out"] = name
                 details["error"] = f"{name}: {ended.error!r}"
                 details["traceback"] = ended.trace
         if forfeit is not None and len(env.possible_agents) > 1:
             totals = {a: -1.0 if a == forfeit else 1.0 for a in env.possible_agents}
+            details["forfeit"] = players[forfeit].name
         rewards = tuple(totals[a] for a in env.possible_agents)
         if seat_reasons:
             details["stop_reasons"] = seat_reasons

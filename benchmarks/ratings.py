@@ -6,7 +6,8 @@ Plackett-Luce model (a Bayesian TrueSkill-like model; not hand-written math), on
 rewards (equal rewards: a draw). In one-player games every agent plays the same seeded puzzle
 alone; the agents that played one puzzle form one free-for-all match ranked by their rewards,
 and an agent's W/D/L there counts solved (reward >= 1) as a win and anything else as a loss.
-Games that ended in an agent or env error are not rated (they are counted as errors).
+Games that ended in an env error are not rated (they are counted as errors); a game that an
+agent's error or time limit ended is rated as that agent's forfeit (``info["forfeit"]``).
 
 Games are rated in a fixed order (task, seed, episode, lineup) — not in the order they were
 played — so a resumed or concurrent run gives the same ratings as a straight one. Agents are
@@ -145,7 +146,7 @@ def rate_matches(suite: str, rows: Iterable[MatchRow]) -> RatingBoard:
     n_errors = 0
     for row in rows:
         pools = (overall, per_game[row.task])
-        if row.is_error:
+        if row.is_error and "forfeit" not in row.info:  # an env fault: nobody lost the game
             n_errors += 1
             for pool in pools:
                 for player in row.lineup:

@@ -170,7 +170,8 @@ class MatchRow:
 
     @property
     def is_error(self) -> bool:
-        """Whether the game stopped because an agent or the env raised (not rated)."""
+        """Whether the game stopped because an agent or the env raised (an agent's error is rated as
+        its forfeit, ``info["forfeit"]``; an env error is not rated)."""
         return self.stop_reason in ERROR_STOP_REASONS
 
 

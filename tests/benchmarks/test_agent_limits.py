@@ -355,6 +355,15 @@ def test_system_exit_or_keyboard_interrupt_from_a_player_is_an_agent_error(
     assert summary.ran == 2 and summary.stop_reasons == {"agent_error": 2}
     expected = "SystemExit(3)" if kind == "exit" else "KeyboardInterrupt()"
     assert all(row.info["error"] == f"bad: {expected}" for row in rows)
+    for row in rows:  # the raising seat forfeits: a losing agent cannot void its loss
+        bad = row.lineup.index("bad")
+        assert row.rewards[bad] == -1.0 and row.rewards[1 - bad] == 1.0
+        assert row.info["forfeit"] == "bad"
+    from arenagym.benchmarks.ratings import rate_matches
+
+    board = rate_matches(suite.name, rows)
+    losses = {p.player: p.overall.record[2] for p in board.players}
+    assert board.n_errors == 0 and losses["bad"] == 2
 
 
 def test_a_player_that_exits_while_being_built_is_a_setup_error(tmp_path: Path) -> None:
