@@ -89,6 +89,12 @@ class InvalidAction:
     final_reward_components: dict[str, float] = field(default_factory=dict)
 
 
+#: What ends an observation clipped to the observation space's ``max_length``.
+TRUNCATION_MARKER = "\n…[truncated]"
+#: The smallest ``max_observation_length``: room for the truncation marker and some text before it.
+MIN_OBSERVATION_LENGTH = 64
+
+
 class EnvInfrastructureError(RuntimeError):
     """Raised inside a hook when something the env depends on (a sandbox, a worker) failed."""
 
@@ -104,7 +110,9 @@ class TextEnv(gym.Env[str, str]):
         invalid_action_penalty: subtracted from the reward of every invalid action (>= 0).
         max_invalid_actions: how many invalid actions are tolerated; one more ends the episode.
         max_action_length: longer actions are invalid (the action space's ``max_length``).
-        max_observation_length: the observation space's ``max_length``.
+        max_observation_length: the observation space's ``max_length`` (at least
+            :data:`MIN_OBSERVATION_LENGTH`); longer observations are cut to it, ending in
+            :data:`TRUNCATION_MARKER`.
         render_mode: ``None`` or ``"ansi"`` (``render()`` returns the transcript so far).
     """
 
@@ -130,6 +138,15 @@ class TextEnv(gym.Env[str, str]):
         if not isinstance(max_invalid_actions, int) or max_invalid_actions < 0:
             raise ValueError(
                 f"max_invalid_actions must be an int >= 0, got {max_invalid_actions!r}"
+            )
+        if (
+            isinstance(max_observation_length, bool)
+            or not isinstance(max_observation_length, int)
+            or max_observation_length < MIN_OBSERVATION_LENGTH
+        ):
+            raise ValueError(
+                f"max_observation_length must be an int >= {MIN_OBSERVATION_LENGTH} (room for "
+                f"the truncation marker and some text), got {max_observation_length!r}"
             )
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
@@ -275,8 +292,10 @@ class TextEnv(gym.Env[str, str]):
             )
 
     def _clip(self, text: str) -> str:
+        """``text`` cut to the observation space's ``max_length``, ending in the marker."""
         limit = self.observation_space.max_length
         if len(text) <= limit:
             return text
-        marker = "\n…[truncated]"
-        return text[: limit - len(marker)] + marker
+        if limit < len(TRUNCATION_MARKER):  # (only a space replaced after construction)
+            return text[:limit]
+        return text[: limit - len(TRUNCATION_MARKER)] + TRUNCATION_MARKER

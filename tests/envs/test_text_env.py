@@ -4,18 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
+import gymnasium as gym
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from arenagym.envs.core.text_env import Episode, InvalidAction, TextEnv, Turn
+from arenagym.envs.core.spaces import UnicodeText
+from arenagym.envs.core.text_env import (
+    MIN_OBSERVATION_LENGTH,
+    TRUNCATION_MARKER,
+    Episode,
+    InvalidAction,
+    TextEnv,
+    Turn,
+)
 
 
 class Guess(TextEnv):
     """Guess the secret digit; non-digits are invalid; "crash" simulates a dead sandbox."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(max_observation_length=200, **kwargs)
+    def __init__(self, max_observation_length: int = 200, **kwargs: Any) -> None:
+        super().__init__(max_observation_length=max_observation_length, **kwargs)
         self.released = 0
 
     def _start_episode(self, options: dict[str, Any] | None) -> Episode:
@@ -95,6 +104,49 @@ def test_observations_are_clipped_and_rendered() -> None:
     transcript = env.render()
     assert transcript is not None and "[system]\nGuess a digit." in transcript
     assert "[agent]\nlong" in transcript
+
+
+@pytest.mark.parametrize("limit", [0, 5, len(TRUNCATION_MARKER), 63, 64.0, True, "200", None])
+def test_observation_limits_below_the_minimum_are_refused(limit: Any) -> None:
+    """Regression: a limit shorter than the truncation marker gave observations longer than the
+    observation space allows (``max_observation_length=5``: a 740-character observation)."""
+    assert MIN_OBSERVATION_LENGTH == 64
+    with pytest.raises(ValueError, match=r"max_observation_length must be an int >= 64"):
+        Guess(max_observation_length=limit)
+
+
+def test_a_registered_env_refuses_a_too_small_observation_limit() -> None:
+    import arenagym.envs  # noqa: F401  (registers the ids)
+
+    with pytest.raises(ValueError, match=r"max_observation_length must be an int >= 64 .*, got 5$"):
+        gym.make("TextArena/TicTacToe-v0", max_observation_length=5)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(MIN_OBSERVATION_LENGTH, 1200))
+def test_clipped_observations_fit_the_space(limit: int) -> None:
+    env = Guess(max_turns=3, max_observation_length=limit, render_mode="ansi")
+    observation, _ = env.reset(seed=0)
+    assert env.observation_space.contains(observation)
+    observation = env.step("long")[0]  # 1000 characters
+    assert env.observation_space.contains(observation)
+    if limit < 1000:
+        assert len(observation) == limit and observation.endswith(TRUNCATION_MARKER)
+        assert observation.startswith("y" * (limit - len(TRUNCATION_MARKER)))
+    else:
+        assert observation == "y" * 1000
+    assert env.observation_space.contains(env.step("seven")[0])  # an invalid action's message
+    transcript = env.render()
+    assert transcript is not None and "[agent]\nseven" in transcript
+
+
+def test_clip_never_exceeds_even_a_limit_shorter_than_the_marker() -> None:
+    env = Guess()
+    env.observation_space = UnicodeText(5)
+    assert env._clip("x" * 100) == "xxxxx"
+    assert env._clip("abc") == "abc"
+    env.observation_space = UnicodeText(len(TRUNCATION_MARKER))
+    assert env._clip("x" * 100) == TRUNCATION_MARKER
 
 
 def test_close_is_idempotent_and_releases_once() -> None:

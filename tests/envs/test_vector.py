@@ -108,12 +108,12 @@ def test_vector_env_returns_the_exact_strings(cls: type) -> None:
 
 @pytest.mark.filterwarnings("ignore:.*(error|exception).*:UserWarning")  # (Gymnasium's log)
 def test_async_observation_over_the_bound_is_a_clear_error() -> None:
-    envs = gym.vector.AsyncVectorEnv([lambda: Echo(8, lie=True)] * 2)
+    envs = gym.vector.AsyncVectorEnv([lambda: Echo(64, lie=True)] * 2)
     try:
         envs.reset(seed=0)
-        envs.step(("12345678", "ok"))  # at the bound: fine
-        with pytest.raises(ValueError, match=r"9 characters, over its space's max_length of 8"):
-            envs.step(("123456789", "ok"))
+        envs.step(("1" * 64, "ok"))  # at the bound: fine
+        with pytest.raises(ValueError, match=r"65 characters, over its space's max_length of 64"):
+            envs.step(("1" * 65, "ok"))
     finally:
         envs.close(terminate=True)
 
