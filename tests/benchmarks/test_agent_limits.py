@@ -276,13 +276,24 @@ def test_the_process_exits_although_its_hung_agents_threads_never_return(tmp_pat
     assert "4 episodes run" in result.stdout and "stop reasons: 4 agent_timeout" in result.stdout
 
 
+def _default_sigint() -> None:
+    """Give the child the default Ctrl-C handling (run in the child before it starts)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 def test_a_real_ctrl_c_stops_a_run_with_hung_agents_and_keeps_its_rows(tmp_path: Path) -> None:
     text = HUNG_SUITE.replace("episodes = 2", "episodes = 200")
     command = _cli(tmp_path, text, f"{FAULTS}:HangAgent", "--concurrency", "2")
     store = tmp_path / "r.sqlite"
     process = subprocess.Popen(
-        command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # as from a terminal: pytest-xdist's workers ignore SIGINT, and a child would inherit that
+        preexec_fn=_default_sigint,
     )
     try:
         deadline = time.monotonic() + 60
