@@ -277,8 +277,10 @@ def test_the_process_exits_although_its_hung_agents_threads_never_return(tmp_pat
 
 
 def _default_sigint() -> None:
-    """Give the child the default Ctrl-C handling (run in the child before it starts)."""
+    """Give the child the default Ctrl-C handling (run in the child before it starts): neither
+    ignored nor blocked, whatever the test process inherited."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 @pytest.mark.slow
@@ -292,7 +294,7 @@ def test_a_real_ctrl_c_stops_a_run_with_hung_agents_and_keeps_its_rows(tmp_path:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        # as from a terminal: pytest-xdist's workers ignore SIGINT, and a child would inherit that
+        # as from a terminal, whatever SIGINT disposition the test process inherited
         preexec_fn=_default_sigint,
     )
     try:
