@@ -97,6 +97,8 @@ def _problem_from_record(path: Path, number: int, line: str) -> Problem:
         raise ProblemFileError(
             f"{where}: not valid JSON ({error.msg}; column {error.colno})"
         ) from None
+    except (ValueError, RecursionError) as error:  # nested too deeply, or too long a number
+        raise ProblemFileError(f"{where}: not valid JSON ({error})") from None
     if not isinstance(record, dict):
         raise ProblemFileError(
             f"{where}: each line must be a JSON object, got {type(record).__name__}"

@@ -250,6 +250,8 @@ def load_knowledge_graph(path: str | Path | None = None) -> KnowledgeGraph:
         raise KnowledgeGraphError(
             f"{source}: line {error.lineno}: not valid JSON ({error.msg})"
         ) from None
+    except (ValueError, RecursionError) as error:  # nested too deeply, or too long a number
+        raise KnowledgeGraphError(f"{source}: not valid JSON ({error})") from None
     return _parse(data, str(source))
 
 

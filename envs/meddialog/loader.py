@@ -77,6 +77,8 @@ def _json(text: str, where: str) -> Any:
         raise DialogueFormatError(
             f"{where}: the JSON is nested too deeply to read (a dialogue is a list of turns)"
         ) from None
+    except ValueError as error:  # e.g. a number too long to read
+        raise DialogueFormatError(f"{where}: not valid JSON ({error})") from None
 
 
 def _dialogue(item: Any, where: str, index: int) -> list[Utterance]:

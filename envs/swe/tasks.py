@@ -119,7 +119,7 @@ def _string_list(value: Any, where: tuple[Path, int, str]) -> tuple[str, ...]:
     if isinstance(value, str):
         try:
             value = json.loads(value) if value.strip() else []
-        except json.JSONDecodeError as error:
+        except (ValueError, RecursionError) as error:  # bad, too deep, or too long a number
             raise TaskFormatError(
                 path, line, name, f"a string here must hold a JSON list of strings ({error})"
             ) from None
@@ -213,7 +213,7 @@ def load_tasks(path: str | os.PathLike[str], *, require_tests: bool = False) -> 
             continue
         try:
             row = json.loads(line)
-        except json.JSONDecodeError as error:
+        except (ValueError, RecursionError) as error:  # bad, too deep, or too long a number
             raise TaskFormatError(source, line_number, None, f"invalid JSON ({error})") from None
         task = parse_task(row, path=source, line=line_number)
         if task.instance_id in seen:
