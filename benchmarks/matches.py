@@ -70,7 +70,6 @@ from arenagym.benchmarks.runner import (
     _progress_bar,
     check_agent_stop,
     check_seeds,
-    check_time_limit,
     stop_details,
     wait_timeout,
 )
@@ -139,16 +138,7 @@ def run_matches(
 
     if not isinstance(concurrency, int) or concurrency < 1:
         raise ValueError(f"concurrency must be an int >= 1, got {concurrency!r}")
-    limits = AgentClock(
-        check_time_limit(
-            "agent_call_timeout_s",
-            suite.agent_call_timeout_s if agent_call_timeout_s is None else agent_call_timeout_s,
-        ),
-        check_time_limit(
-            "episode_timeout_s",
-            suite.episode_timeout_s if episode_timeout_s is None else episode_timeout_s,
-        ),
-    )
+    limits = AgentClock.for_suite(suite, agent_call_timeout_s, episode_timeout_s)
     players = list(suite.players)
     for extra in extra_players:
         if extra.name in {p.name for p in players}:

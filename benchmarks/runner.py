@@ -411,6 +411,22 @@ class AgentClock:
         self.episode_limit_s = episode_limit_s
         self.used_s = 0.0
 
+    @classmethod
+    def for_suite(
+        cls, suite: Suite, call_limit_s: float | None, episode_limit_s: float | None
+    ) -> AgentClock:
+        """The suite's limits, each overridden where the caller gives one (validated)."""
+        return cls(
+            check_time_limit(
+                "agent_call_timeout_s",
+                suite.agent_call_timeout_s if call_limit_s is None else call_limit_s,
+            ),
+            check_time_limit(
+                "episode_timeout_s",
+                suite.episode_timeout_s if episode_limit_s is None else episode_limit_s,
+            ),
+        )
+
     def next_limit(self) -> float:
         """Seconds the next call may take (``inf`` for no limit)."""
         return max(0.0, min(self.call_limit_s, self.episode_limit_s - self.used_s))
@@ -550,16 +566,7 @@ async def arun_suite(
     ``SystemExit`` or ``KeyboardInterrupt`` raised by an ``async`` agent's own code is recorded
     as its episode's error; under ``asyncio.run`` a real Ctrl-C cancels the run instead.
     """
-    clock = AgentClock(
-        check_time_limit(
-            "agent_call_timeout_s",
-            suite.agent_call_timeout_s if agent_call_timeout_s is None else agent_call_timeout_s,
-        ),
-        check_time_limit(
-            "episode_timeout_s",
-            suite.episode_timeout_s if episode_timeout_s is None else episode_timeout_s,
-        ),
-    )
+    clock = AgentClock.for_suite(suite, agent_call_timeout_s, episode_timeout_s)
     arguments = (suite, agent_spec, agent_kwargs)
     options = (concurrency, progress, agent_name, retry_errors, clock)
     if isinstance(store, ResultsStore):
