@@ -92,10 +92,8 @@ def resolve_agent_factory(spec: str) -> Callable[..., Any]:
 
     Error messages show the spec with any API key hidden (:func:`redact_spec`).
     """
-    llm = parse_llm_spec(spec)
-    if llm is not None:
-        llm.check()
-        return functools.partial(build_llm_agent, llm)
+    if parse_llm_spec(spec) is not None:
+        return llm_agent_factory(spec)
     target = builtin_agents().get(spec)
     if target is None and ":" not in spec:  # "module:Class" is never an entry point's name
         for entry_point in entry_points(group=ENTRY_POINT_GROUP):
@@ -128,6 +126,23 @@ def resolve_agent_factory(spec: str) -> Callable[..., Any]:
     if not callable(factory):
         raise ValueError(f"agent {spec!r}: {target} is not a class or factory")
     return factory
+
+
+def llm_agent_factory(spec: str) -> Callable[..., Any]:
+    """The factory of the chat agent an LLM spec (``"hf:MODEL,..."``) names: its keyword
+    arguments go to :func:`build_llm_agent`. Advertised as the ``hf``, ``openai`` and ``vllm``
+    kinds of the entry-point group ``arenagym.agent_kinds``, so that an env's opponent can be an
+    LLM spec without the env importing this package (:mod:`arenagym.envs.core.loading`).
+
+    >>> factory = llm_agent_factory("hf:tiny,temperature=0")
+    >>> factory.func.__name__, factory.args[0].kind
+    ('build_llm_agent', 'hf')
+    """
+    llm = parse_llm_spec(spec)
+    if llm is None:
+        raise ValueError(f"not an LLM spec: {redact_spec(spec)!r}; {agent_spec_forms()}")
+    llm.check()
+    return functools.partial(build_llm_agent, llm)
 
 
 def entry_point_agents() -> list[str]:
