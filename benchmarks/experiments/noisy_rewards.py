@@ -36,7 +36,7 @@ Models:
   it is not a curve with error bars. Then the full curves, on the 2-layer ``tiny`` random-init
   Qwen2 (width 128, ~0.4M parameters, the 2k-token vocabulary of
   :func:`~arenagym.agents.tiny_model.build_tiny_model`) warm-started by supervised fine-tuning on
-  the ``math-solver`` agent's replies (as ``benchmarks/noisy_reward_miniature.py`` did) until it
+  the ``math-solver`` agent's replies until it
   solves 10% of a validation split (checked every 50 steps, at most 600): a low but non-zero base
   rate, like the paper's 5%. SFT never sees a held-out or validation problem. Half of the SFT
   replies (chosen at random) open with "First, let me see." — two of RPR's phrases — so that, as

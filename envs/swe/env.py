@@ -28,7 +28,7 @@ from typing import Any
 
 from arenagym.envs.core.text_env import Episode, InvalidAction, TextEnv, Turn
 from arenagym.envs.swe.grading import GradeResult, failed_grade, grade
-from arenagym.envs.swe.runtime.base import WORKSPACE, Limits, Runtime, RuntimeError_
+from arenagym.envs.swe.runtime.interface import WORKSPACE, Limits, Runtime, SandboxError
 from arenagym.envs.swe.tasks import SWETask, load_tasks
 from arenagym.envs.swe.tools import (
     FORMAT_HELP,
@@ -170,7 +170,7 @@ class SWEEnv(TextEnv):
       else the constructor raises ``ValueError`` naming the task, the path and the rule.
     - ``runtime``: ``"bubblewrap"`` (default), ``"docker"`` or ``"local"`` (needs
       ``allow_local=True``: no isolation, trusted code only); ``runtime_options`` go to it.
-    - ``limits``: per-command limits, a dict of :class:`~arenagym.envs.swe.runtime.base.Limits`
+    - ``limits``: per-command limits, a dict of :class:`~arenagym.envs.swe.runtime.interface.Limits`
       fields (``timeout_s``, ``memory_mb``, ``max_processes``, ``max_output_bytes``), and the
       workspace's disk budget: ``max_workspace_mb`` (2048) and ``max_workspace_inodes``
       (100,000 names) that the agent's commands may add to ``/workspace``; a command that goes
@@ -307,7 +307,7 @@ class SWEEnv(TextEnv):
             if call.name == "finish":
                 return self._grade_turn(call.name, "", terminated=True)
             result = self._tool_runner().run(call)
-        except (RuntimeError_, WorkspaceError) as error:
+        except (SandboxError, WorkspaceError) as error:
             return self._env_error(error)
         if result.invalid:  # a call that can never work: the agent's mistake, penalised
             return InvalidAction(result.observation, info={"tool": call.name, **result.info})
@@ -321,7 +321,7 @@ class SWEEnv(TextEnv):
                     f"{observation}\n[The turn limit is reached: the workspace was graded.]",
                     terminated=False,
                 )
-            except (RuntimeError_, WorkspaceError) as error:
+            except (SandboxError, WorkspaceError) as error:
                 return self._env_error(error)
         return Turn(observation, {}, info={"tool": name, **info})
 
@@ -423,7 +423,7 @@ class SWEEnv(TextEnv):
             for command in self._task.setup_commands:  # e.g. building an extension in place
                 result = runtime.run(command, timeout_s=self.grade_timeout_s)
                 if result.exit_code != 0:
-                    raise RuntimeError_(
+                    raise SandboxError(
                         f"the task's setup command {command!r} failed "
                         f"(exit code {result.exit_code}): {result.output[-500:]}"
                     )

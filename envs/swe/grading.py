@@ -64,7 +64,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from arenagym.envs.swe.runtime.base import Limits, Runtime, RuntimeError_
+from arenagym.envs.swe.runtime.interface import Limits, Runtime, SandboxError
 from arenagym.envs.swe.tasks import SWETask
 from arenagym.envs.swe.workspace import MAX_DIFF_BYTES, materialize
 
@@ -644,7 +644,7 @@ def run_tests(
             f"exec python -I -B -c \"exec(open('{payload_dir}/runner.py').read())\" {payload_dir}"
         )
         result = sandbox.run(command, timeout_s=timeout_s + 120)
-    except RuntimeError_ as error:
+    except SandboxError as error:
         return _failed_run(ids, f"the sandbox failed: {error}", started)
     except Exception as error:  # a materialisation fault: reported, never raised
         return _failed_run(ids, f"{type(error).__name__}: {error}", started)

@@ -61,10 +61,10 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from arenagym.envs.swe.runtime.base import (
+from arenagym.envs.swe.runtime.interface import (
     WORKSPACE,
     Runtime,
-    RuntimeError_,
+    SandboxError,
     UnreadableFileError,
 )
 
@@ -636,7 +636,7 @@ class ToolRunner:
     """Runs validated tool calls in one runtime, keeping per-file undo history.
 
     Arguments:
-        runtime: a started :class:`~arenagym.envs.swe.runtime.base.Runtime`.
+        runtime: a started :class:`~arenagym.envs.swe.runtime.interface.Runtime`.
         max_observation_chars: longer outputs keep their head and tail (OpenHands: 30000).
         default_timeout_s / max_timeout_s: ``execute_bash``'s timeout when none is given, and
             the most an agent may ask for.
@@ -737,7 +737,7 @@ class ToolRunner:
             return _error(f"The file {path} is not UTF-8 text; use execute_bash to inspect it.")
         except UnreadableFileError as error:
             return _error(f"The editor cannot open {path}: {error}; use execute_bash instead.")
-        except (OSError, RuntimeError_) as error:
+        except (OSError, SandboxError) as error:
             # The sandbox refused the path (a name the file system cannot take, a folder that
             # is a file...). Only if it still answers is that the call's fault: a dead
             # sandbox raises here, and the env reports an infrastructure fault.

@@ -58,7 +58,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from arenagym.envs.swe.runtime.base import WORKSPACE, CommandResult, Runtime, RuntimeError_
+from arenagym.envs.swe.runtime.interface import WORKSPACE, CommandResult, Runtime, SandboxError
 from arenagym.envs.swe.tasks import SWETask
 
 #: Fixed identity and dates of the base commit (the hash depends only on the files).
@@ -790,7 +790,7 @@ class ChangeTracker:
     unchanged is not read again, so a file of the task's repository that the sandbox cannot
     read (a root-only file copied in) does not stop the diff unless the agent changed it.
     :meth:`diff` has the sandbox list the files that differ from the baseline and hand
-    their bytes over (with :meth:`~arenagym.envs.swe.runtime.base.Runtime.run_unbudgeted`: the
+    their bytes over (with :meth:`~arenagym.envs.swe.runtime.interface.Runtime.run_unbudgeted`: the
     copies it stages in the workspace must not be stopped by, or count against, the agent's disk
     budget), stores them in a private bare repository under ``scratch`` whose other
     objects come from the base, and diffs the two trees there (``git diff-tree --binary``). The
@@ -799,7 +799,7 @@ class ChangeTracker:
     encoding.
 
     Raises :class:`DiffError` for what the workspace holds (the grade fails with its message),
-    :class:`~arenagym.envs.swe.runtime.base.RuntimeError_` when the sandbox itself fails.
+    :class:`~arenagym.envs.swe.runtime.interface.SandboxError` when the sandbox itself fails.
     """
 
     def __init__(self, base: Workspace, scratch: Path) -> None:
@@ -931,7 +931,7 @@ class ChangeTracker:
                     f"the workspace's changes could not be read back ({error})"
                 ) from None
         finally:  # a sandbox that died meanwhile has already said so (or will, next call)
-            with contextlib.suppress(RuntimeError_):
+            with contextlib.suppress(SandboxError):
                 runtime.run_unbudgeted(f"rm -rf -- {shlex.quote(payload)}", timeout_s=60)
         changed, deleted = self._unpack(index, data)
         return _Snapshot(changed, deleted, self._unpack_stats(stats), stamp)
@@ -958,7 +958,7 @@ class ChangeTracker:
                 raise DiffError(
                     f"listing the workspace's changes was stopped ({result.killed_reason}); {tail}"
                 )
-            raise RuntimeError_(
+            raise SandboxError(
                 f"listing the workspace's changes failed in the {runtime.name} sandbox "
                 f"(exit code {result.exit_code}): {tail}"
             )
@@ -967,7 +967,7 @@ class ChangeTracker:
             error, parts = report["error"], int(report["parts"])
             stat_parts, stamp = int(report["stats"]), int(report["stamp"])
         except (ValueError, KeyError, IndexError, TypeError):
-            raise RuntimeError_(
+            raise SandboxError(
                 f"the listing of the workspace's changes is unreadable: {tail}"
             ) from None
         if error is not None:

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import (
+from .interface import (
     WORKSPACE,
     CommandResult,
     Limits,
     Runtime,
-    RuntimeError_,
+    SandboxError,
     UnreadableFileError,
     WorkspaceFullError,
 )
@@ -37,7 +37,7 @@ __all__ = [
     "CommandResult",
     "Limits",
     "Runtime",
-    "RuntimeError_",
+    "SandboxError",
     "UnreadableFileError",
     "WorkspaceFullError",
     "available_runtimes",

@@ -58,16 +58,6 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path, PurePosixPath
 
 from ._process import run_capped
-from .base import (
-    MAX_READ_BYTES,
-    WORKSPACE,
-    CommandResult,
-    Limits,
-    Runtime,
-    RuntimeError_,
-    UnreadableFileError,
-    WorkspaceFullError,
-)
 from .common import (
     READ_SCRIPT,
     SANDBOX_MARKER,
@@ -78,6 +68,16 @@ from .common import (
     remove_tree,
 )
 from .disk import Verdict, WorkspaceDisk
+from .interface import (
+    MAX_READ_BYTES,
+    WORKSPACE,
+    CommandResult,
+    Limits,
+    Runtime,
+    SandboxError,
+    UnreadableFileError,
+    WorkspaceFullError,
+)
 from .limits import CommandLimiter
 
 #: The interpreter ``python`` runs inside the sandbox (Debian's, with ``python3-pytest``).
@@ -266,17 +266,17 @@ class BubblewrapRuntime(Runtime):
         """Prepare the workspace: an overlay over ``workspace`` (which must then stay in place
         and unchanged until :meth:`stop`) or a copy of it. ``image`` is ignored."""
         if self._private is not None:
-            raise RuntimeError_("this bubblewrap runtime is already started; stop() it first")
+            raise SandboxError("this bubblewrap runtime is already started; stop() it first")
         if self.bwrap is None:
-            raise RuntimeError_(bubblewrap_unavailable_reason() or "no bwrap found")
+            raise SandboxError(bubblewrap_unavailable_reason() or "no bwrap found")
         source = Path(workspace).resolve()
         if not source.is_dir():
-            raise RuntimeError_(f"workspace {source} is not a directory")
+            raise SandboxError(f"workspace {source} is not a directory")
         reason, overlay_ok = _probe(self.bwrap, self.python)
         if reason is not None:
-            raise RuntimeError_(reason)
+            raise SandboxError(reason)
         if self.workspace_mode == "overlay" and not overlay_ok:
-            raise RuntimeError_("overlays do not work in a user namespace on this kernel")
+            raise SandboxError("overlays do not work in a user namespace on this kernel")
         private = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
         self._private = private
         try:
@@ -301,7 +301,7 @@ class BubblewrapRuntime(Runtime):
                     capture_output=True,
                 )
                 if completed.returncode != 0:
-                    raise RuntimeError_(
+                    raise SandboxError(
                         f"copying the workspace {source} failed: {completed.stderr.decode()}"
                     )
                 self._workspace_args = ["--bind", str(copy), WORKSPACE]
@@ -315,7 +315,7 @@ class BubblewrapRuntime(Runtime):
 
     def stop(self) -> None:
         """Kill the commands still running (another thread may be in :meth:`run`; it gets a
-        :class:`RuntimeError_`) and remove the runtime's temporary directory. Idempotent."""
+        :class:`SandboxError`) and remove the runtime's temporary directory. Idempotent."""
         private, self._private = self._private, None
         with self._running_lock:
             running = list(self._running.items())
@@ -330,7 +330,7 @@ class BubblewrapRuntime(Runtime):
 
     def _argv(self, inner: list[str], *, cwd: str, env: Mapping[str, str] | None) -> list[str]:
         if self._private is None or self.bwrap is None:
-            raise RuntimeError_("the bubblewrap runtime is not started (call start() first)")
+            raise SandboxError("the bubblewrap runtime is not started (call start() first)")
         environment = {
             "PATH": BASE_PATH,
             "HOME": SANDBOX_HOME,
@@ -398,11 +398,11 @@ class BubblewrapRuntime(Runtime):
                     watch=budget.check if budget is not None else None,
                 )
             except OSError as error:
-                raise RuntimeError_(f"cannot start bwrap: {error}") from error
+                raise SandboxError(f"cannot start bwrap: {error}") from error
             if self._private is None:
-                raise RuntimeError_("the bubblewrap runtime was stopped while the command ran")
+                raise SandboxError("the bubblewrap runtime was stopped while the command ran")
             if raw.exit_code == 125 and limiter.cgrouped and not raw.output:
-                raise RuntimeError_("could not join the command's cgroup")
+                raise SandboxError("could not join the command's cgroup")
             oom = limiter.oom_killed()
         finally:
             with self._running_lock:
@@ -483,9 +483,9 @@ class BubblewrapRuntime(Runtime):
                 argv, capture_output=True, timeout=60, env=BWRAP_HOST_ENV, cwd="/"
             )
         except subprocess.TimeoutExpired:
-            raise RuntimeError_(f"reading {path} took over 60 s") from None
+            raise SandboxError(f"reading {path} took over 60 s") from None
         if completed.returncode not in (0, 2, 3, 4):
-            raise RuntimeError_(f"reading {path} failed: {completed.stderr.decode()[-300:]}")
+            raise SandboxError(f"reading {path} failed: {completed.stderr.decode()[-300:]}")
         return completed.stdout, completed.returncode
 
     def _write_in_sandbox(self, path: str, data: bytes) -> None:
@@ -498,7 +498,7 @@ class BubblewrapRuntime(Runtime):
                 argv, input=data, capture_output=True, timeout=60, env=BWRAP_HOST_ENV, cwd="/"
             )
         except subprocess.TimeoutExpired:
-            raise RuntimeError_(f"writing {path} took over 60 s") from None
+            raise SandboxError(f"writing {path} took over 60 s") from None
         if completed.returncode == 3:
             raise IsADirectoryError(path)
         if completed.returncode == 4:
@@ -507,7 +507,7 @@ class BubblewrapRuntime(Runtime):
             message = completed.stderr.decode(errors="replace")[-300:]
             if "Permission denied" in message or "Read-only" in message:
                 raise PermissionError(f"{path}: {message.strip()}")
-            raise RuntimeError_(f"writing {path} failed: {message}")
+            raise SandboxError(f"writing {path} failed: {message}")
 
     # -- introspection (tests, leak checks) ------------------------------------------------
 

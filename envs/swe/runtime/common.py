@@ -10,7 +10,7 @@ import shutil
 import subprocess
 
 from ._process import decode_output
-from .base import MAX_READ_BYTES, CommandResult, UnreadableFileError
+from .interface import MAX_READ_BYTES, CommandResult, UnreadableFileError
 
 #: Set in the environment of every sandboxed command (and its process name), so that leftover
 #: processes can be found. Its value is only the runtime's name (``bubblewrap``, ``local``): the

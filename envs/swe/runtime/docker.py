@@ -40,8 +40,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ._process import _CappedBuffer
-from .base import WORKSPACE, CommandResult, Limits, Runtime, RuntimeError_, UnreadableFileError
 from .common import READ_SCRIPT, WRITE_SCRIPT, checked_read, command_result, raise_for_path
+from .interface import WORKSPACE, CommandResult, Limits, Runtime, SandboxError, UnreadableFileError
 
 DEFAULT_IMAGE = os.environ.get("ARENAGYM_SWE_IMAGE", "arenagym/swe-base:bookworm")
 #: Label on every container this runtime creates (leak checks filter `docker ps -a` by it).
@@ -132,10 +132,10 @@ class DockerRuntime(Runtime):
         """Create and start the container from ``image`` (or the runtime's default) and copy
         ``workspace`` into its ``/workspace`` volume, owned by the agent."""
         if self._container is not None:
-            raise RuntimeError_("this docker runtime is already started; stop() it first")
+            raise SandboxError("this docker runtime is already started; stop() it first")
         source = Path(workspace).resolve()
         if not source.is_dir():
-            raise RuntimeError_(f"workspace {source} is not a directory")
+            raise SandboxError(f"workspace {source} is not a directory")
         try:
             from docker.types import Mount
 
@@ -168,9 +168,9 @@ class DockerRuntime(Runtime):
             self._container.put_archive(WORKSPACE, _tar_of(source))
         except Exception as error:
             self.stop()
-            if isinstance(error, RuntimeError_):
+            if isinstance(error, SandboxError):
                 raise
-            raise RuntimeError_(f"cannot start a docker sandbox: {error}") from error
+            raise SandboxError(f"cannot start a docker sandbox: {error}") from error
 
     def stop(self) -> None:
         """Remove the container and its workspace volume (force: kills what runs). Idempotent."""
@@ -200,7 +200,7 @@ class DockerRuntime(Runtime):
         """Run an exec; returns (exit code or None if cut at the deadline, output, truncated,
         reached deadline)."""
         if self._container is None:
-            raise RuntimeError_("the docker runtime is not started (call start() first)")
+            raise SandboxError("the docker runtime is not started (call start() first)")
         api = self._client.api
         try:
             exec_id = api.exec_create(
@@ -209,7 +209,7 @@ class DockerRuntime(Runtime):
             )["Id"]
             sock = api.exec_start(exec_id, socket=True)
         except Exception as error:
-            raise RuntimeError_(f"docker exec failed: {error}") from error
+            raise SandboxError(f"docker exec failed: {error}") from error
         raw: socket.socket = getattr(sock, "_sock", sock)
         buffer = _CappedBuffer(max_bytes)
         cut = orphaned = False
@@ -267,7 +267,7 @@ class DockerRuntime(Runtime):
     def _kill_agent_processes(self) -> None:
         """Kill every process of the agent (uid 1000) in the container, the killer excepted."""
         for _ in range(3):
-            with contextlib.suppress(RuntimeError_):
+            with contextlib.suppress(SandboxError):
                 self._exec(
                     ["sh", "-c", "kill -9 -1"], deadline=time.monotonic() + 10, reap_orphans=False
                 )
@@ -317,17 +317,17 @@ class DockerRuntime(Runtime):
 
     def read_file(self, path: str) -> bytes:
         if self._container is None:
-            raise RuntimeError_("the docker runtime is not started (call start() first)")
+            raise SandboxError("the docker runtime is not started (call start() first)")
         target = _sandbox_path(path)
         code, output, _, cut = self._exec(
             ["sh", "-c", READ_SCRIPT, "read_file", target], deadline=time.monotonic() + 60
         )
         if cut:
             self._kill_agent_processes()
-            raise RuntimeError_(f"reading {path} took over 60 s")
+            raise SandboxError(f"reading {path} took over 60 s")
         raise_for_path(path, code or 0)
         if code != 0:
-            raise RuntimeError_(f"reading {path} failed: {output[-300:]!r}")
+            raise SandboxError(f"reading {path} failed: {output[-300:]!r}")
         return checked_read(path, output)
 
     def write_file(self, path: str, data: bytes) -> None:
@@ -338,7 +338,7 @@ class DockerRuntime(Runtime):
         )
         if cut:
             self._kill_agent_processes()
-            raise RuntimeError_(f"writing {path} took over 60 s")
+            raise SandboxError(f"writing {path} took over 60 s")
         if code == 3:
             raise IsADirectoryError(path)
         if code == 4:
@@ -347,7 +347,7 @@ class DockerRuntime(Runtime):
             message = output.decode(errors="replace")[-300:]
             if "Permission denied" in message or "Read-only" in message:
                 raise PermissionError(f"{path}: {message.strip()}")
-            raise RuntimeError_(f"writing {path} failed: {message}")
+            raise SandboxError(f"writing {path} failed: {message}")
 
 
 def _sandbox_path(path: str) -> str:

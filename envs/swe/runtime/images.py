@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .base import RuntimeError_
 from .docker import CONTAINER_LABEL, DEFAULT_IMAGE, _tar_of, docker_client
+from .interface import SandboxError
 
 TASK_REPOSITORY = "arenagym/swe-task"
 
@@ -43,7 +43,7 @@ def ensure_task_image(
     timeout_s: float = 1800,
 ) -> str:
     """The tag of an image with ``setup_commands`` applied to ``base``, building it if missing.
-    With no commands, ``base`` itself. Raises :class:`RuntimeError_` naming the failing
+    With no commands, ``base`` itself. Raises :class:`SandboxError` naming the failing
     command with its output."""
     if not setup_commands:
         return base
@@ -73,7 +73,7 @@ def ensure_task_image(
                 )
                 if result.exit_code != 0:
                     output = result.output.decode(errors="replace")[-2000:]
-                    raise RuntimeError_(
+                    raise SandboxError(
                         f"set-up command {command!r} failed on {base} "
                         f"(exit {result.exit_code}):\n{output}"
                     )

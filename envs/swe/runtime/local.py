@@ -34,9 +34,9 @@ import warnings
 from pathlib import Path, PurePosixPath
 
 from ._process import run_capped
-from .base import WORKSPACE, CommandResult, Limits, Runtime, RuntimeError_, WorkspaceFullError
 from .common import SANDBOX_MARKER, command_result, remove_tree
 from .disk import Verdict, WorkspaceDisk
+from .interface import WORKSPACE, CommandResult, Limits, Runtime, SandboxError, WorkspaceFullError
 from .limits import CommandLimiter
 
 TEMP_PREFIX = "arenagym-local-"
@@ -82,15 +82,15 @@ class LocalRuntime(Runtime):
     def workspace_dir(self) -> Path:
         """The host directory that plays ``/workspace``."""
         if self._private is None:
-            raise RuntimeError_("the local runtime is not started (call start() first)")
+            raise SandboxError("the local runtime is not started (call start() first)")
         return self._private / "workspace"
 
     def start(self, workspace: Path, *, image: str | None = None) -> None:
         if self._private is not None:
-            raise RuntimeError_("this local runtime is already started; stop() it first")
+            raise SandboxError("this local runtime is already started; stop() it first")
         source = Path(workspace).resolve()
         if not source.is_dir():
-            raise RuntimeError_(f"workspace {source} is not a directory")
+            raise SandboxError(f"workspace {source} is not a directory")
         private = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
         self._private = private
         completed = subprocess.run(
@@ -106,7 +106,7 @@ class LocalRuntime(Runtime):
         (private / "tmp").mkdir()
         if completed.returncode != 0:
             self.stop()
-            raise RuntimeError_(f"copying the workspace {source} failed: {completed.stderr!r}")
+            raise SandboxError(f"copying the workspace {source} failed: {completed.stderr!r}")
         self._disk = WorkspaceDisk(
             private / "workspace", self.limits.max_workspace_mb, self.limits.max_workspace_inodes
         )
@@ -153,7 +153,7 @@ class LocalRuntime(Runtime):
         others only leave it to be measured again before the next one)."""
         private = self._private
         if private is None:
-            raise RuntimeError_("the local runtime is not started (call start() first)")
+            raise SandboxError("the local runtime is not started (call start() first)")
         environment = {
             "PATH": f"{private / 'bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}",
             "HOME": str(private / "tmp"),
@@ -193,7 +193,7 @@ class LocalRuntime(Runtime):
                     watch=budget.check if budget is not None else None,
                 )
             except OSError as error:
-                raise RuntimeError_(f"cannot start bash: {error}") from error
+                raise SandboxError(f"cannot start bash: {error}") from error
             oom = limiter.oom_killed()
         finally:
             limiter.release()

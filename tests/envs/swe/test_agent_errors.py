@@ -22,9 +22,9 @@ import pytest
 import arenagym.envs.swe.workspace as workspace
 from arenagym.envs.swe.env import SWEEnv
 from arenagym.envs.swe.runtime import make_runtime
-from arenagym.envs.swe.runtime.base import RuntimeError_
 from arenagym.envs.swe.runtime.bubblewrap import SANDBOX_PYTHON, bubblewrap_unavailable_reason
 from arenagym.envs.swe.runtime.docker import docker_unavailable_reason
+from arenagym.envs.swe.runtime.interface import SandboxError
 from arenagym.envs.swe.tasks import SWETask, dump_tasks
 
 _BWRAP_REASON = bubblewrap_unavailable_reason()
@@ -378,7 +378,7 @@ def test_a_sandbox_that_dies_while_the_diff_is_made_is_an_env_error(tmp_path: Pa
     assert runtime is not None
 
     def crash(*_args: object, **_kwargs: object) -> None:
-        raise RuntimeError_("the sandbox died")
+        raise SandboxError("the sandbox died")
 
     runtime.run = runtime.write_file = runtime.read_file = crash  # type: ignore[method-assign]
     _, reward, terminated, _, info = env.step(FINISH)

@@ -14,9 +14,9 @@ from gymnasium.utils.env_checker import check_env
 
 from arenagym.envs.core.registration import list_envs
 from arenagym.envs.swe.env import BUNDLED_TASKS, SWEEnv
-from arenagym.envs.swe.runtime.base import RuntimeError_
 from arenagym.envs.swe.runtime.bubblewrap import SANDBOX_PYTHON, bubblewrap_unavailable_reason
 from arenagym.envs.swe.runtime.docker import docker_unavailable_reason
+from arenagym.envs.swe.runtime.interface import SandboxError
 from arenagym.envs.swe.tasks import dump_tasks
 
 needs_bubblewrap = pytest.mark.skipif(
@@ -214,7 +214,7 @@ def test_a_sandbox_fault_ends_the_episode_with_env_error(calc_tasks_file: Path) 
     assert runtime is not None
 
     def crash(*_args: object, **_kwargs: object) -> None:
-        raise RuntimeError_("the sandbox died")
+        raise SandboxError("the sandbox died")
 
     runtime.run = crash  # type: ignore[method-assign]
     _, reward, terminated, _, info = env.step(bash("ls"))

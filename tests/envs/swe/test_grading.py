@@ -21,7 +21,7 @@ from arenagym.envs.swe.grading import (
     unconfirmed_passes,
     unsafe_patch_reason,
 )
-from arenagym.envs.swe.runtime import Limits, RuntimeError_, make_runtime
+from arenagym.envs.swe.runtime import Limits, SandboxError, make_runtime
 from arenagym.envs.swe.runtime.bubblewrap import bubblewrap_unavailable_reason
 from arenagym.envs.swe.runtime.docker import docker_unavailable_reason
 from arenagym.envs.swe.tasks import SWETask, load_tasks
@@ -244,7 +244,7 @@ def test_the_grading_sandbox_keeps_the_callers_limits_but_its_own_time(
 
     def record(limits: Limits) -> NoReturn:
         seen.append(limits)
-        raise RuntimeError_("not started")
+        raise SandboxError("not started")
 
     limits = Limits(timeout_s=5, memory_mb=300, max_processes=50, max_output_bytes=1000,
                     max_workspace_mb=7, max_workspace_inodes=900)  # fmt: skip

@@ -20,7 +20,7 @@ import pytest
 from arenagym.envs.swe.runtime import (
     Limits,
     Runtime,
-    RuntimeError_,
+    SandboxError,
     UnreadableFileError,
     available_runtimes,
     make_runtime,
@@ -390,7 +390,7 @@ def test_stop_is_idempotent_and_leaves_nothing_behind(name: str, small_repo: Pat
     if private is not None:
         assert not private.exists()
     _assert_no_leftovers(name, runtime, tag)
-    with pytest.raises(RuntimeError_):
+    with pytest.raises(SandboxError):
         runtime.run("true")
 
 
@@ -403,7 +403,7 @@ def test_stop_while_a_command_runs_in_another_thread_kills_it(name: str, small_r
     def run() -> None:
         try:
             outcome["result"] = runtime.run("sleep 30; echo finished")
-        except RuntimeError_ as error:
+        except SandboxError as error:
             outcome["error"] = error
 
     thread = threading.Thread(target=run)
@@ -483,10 +483,10 @@ def test_fifos_devices_and_huge_files_are_refused_not_read(
 
 def test_start_errors_are_runtime_errors(small_repo: Path, tmp_path: Path) -> None:
     with BubblewrapRuntime() as runtime:
-        with pytest.raises(RuntimeError_, match="not a directory"):
+        with pytest.raises(SandboxError, match="not a directory"):
             runtime.start(tmp_path / "missing")
         runtime.start(small_repo)
-        with pytest.raises(RuntimeError_, match="already started"):
+        with pytest.raises(SandboxError, match="already started"):
             runtime.start(small_repo)
     with pytest.raises(ValueError, match="workspace_mode"):
         BubblewrapRuntime(workspace_mode="hardlink")

@@ -17,7 +17,7 @@ from arenagym.envs.swe.runtime import (
     CommandResult,
     Limits,
     Runtime,
-    RuntimeError_,
+    SandboxError,
     make_runtime,
 )
 from arenagym.envs.swe.runtime.bubblewrap import bubblewrap_unavailable_reason
@@ -677,11 +677,11 @@ class _RefusingRuntime:
 
     def run(self, command: str, **kwargs: object) -> CommandResult:
         if not self.alive:
-            raise RuntimeError_("the sandbox died")
+            raise SandboxError("the sandbox died")
         return self.inner.run(command, **kwargs)  # type: ignore[arg-type]
 
     def read_file(self, path: str) -> bytes:
-        raise RuntimeError_(f"reading {path} failed: head: Input/output error")
+        raise SandboxError(f"reading {path} failed: head: Input/output error")
 
     def write_file(self, path: str, data: bytes) -> None:
         raise OSError(36, "File name too long")
@@ -699,5 +699,5 @@ def test_a_path_the_sandbox_refuses_is_an_invalid_call_but_a_dead_sandbox_raises
     )  # fmt: skip
     assert written.invalid and "cannot be written: File name too long" in written.observation
     dead = ToolRunner(_RefusingRuntime(runner.runtime, alive=False))  # type: ignore[arg-type]
-    with pytest.raises(RuntimeError_, match="the sandbox died"):
+    with pytest.raises(SandboxError, match="the sandbox died"):
         dead.run(parse_tool_call(_call("str_replace_editor", command="view", path=FILE)))

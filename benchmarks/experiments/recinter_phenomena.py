@@ -7,7 +7,7 @@ counterfactual, switching after a bad experience when merchants always / never r
 over seeds, with the number of cases), and the distribution of the 1-5 star ratings.
 
 Usage:
-    python -m arenagym.benchmarks.recinter_phenomena --out results/recinter_matthew.png
+    python -m arenagym.benchmarks.experiments.recinter_phenomena --out results/recinter_matthew.png
 """
 
 from __future__ import annotations

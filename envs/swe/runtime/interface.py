@@ -40,10 +40,9 @@ from typing import Self
 WORKSPACE = "/workspace"
 
 
-class RuntimeError_(Exception):
+class SandboxError(Exception):
     """An infrastructure fault: the sandbox could not start or died (the env maps it to
-    ``stop_reason="env_error"``). Named with a trailing underscore so it never shadows the
-    builtin ``RuntimeError``."""
+    ``stop_reason="env_error"``)."""
 
 
 #: The largest file ``read_file`` returns (the editor's files; bigger ones are refused).
@@ -146,7 +145,7 @@ class Runtime(abc.ABC):
     ) -> CommandResult:
         """Run ``command`` with ``bash -c`` inside the sandbox under the limits
         (``timeout_s`` overrides ``Limits.timeout_s`` for this command). Never raises for
-        what the command does; raises :class:`RuntimeError_` when the sandbox itself fails."""
+        what the command does; raises :class:`SandboxError` when the sandbox itself fails."""
 
     @abc.abstractmethod
     def read_file(self, path: str) -> bytes:
