@@ -5,18 +5,10 @@ that needs one is built.
 """
 
 from arenagym.agents.adapters import CallableAgent, wrap_agent
-from arenagym.agents.base import (
-    Agent,
-    EpisodeStop,
-    builtin_agents,
-    clear_backend_cache,
-    load_agent,
-    parse_llm_spec,
-    resolve_agent_factory,
-)
+from arenagym.agents.agent import Agent, EpisodeStop
+from arenagym.agents.batching import BatchingQueue
 from arenagym.agents.chat import AgentTurn, ChatAgent, PromptTemplate
 from arenagym.agents.rollout import (
-    BatchingQueue,
     EpisodeSpec,
     RolloutConfig,
     RolloutEngine,
@@ -25,6 +17,13 @@ from arenagym.agents.rollout import (
     read_jsonl,
     rollout,
     write_jsonl,
+)
+from arenagym.agents.specs import (
+    builtin_agents,
+    clear_backend_cache,
+    load_agent,
+    parse_llm_spec,
+    resolve_agent_factory,
 )
 
 __all__ = [

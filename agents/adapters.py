@@ -4,7 +4,7 @@ A TextArena agent is a callable ``agent(observation) -> str`` (``textarena.Agent
 implement ``__call__``) with no ``reset``: its instructions live in its constructor, and the
 observation carries the game so far. :class:`CallableAgent` gives any such callable arenagym's
 ``reset``/``act`` shape (and ``aact`` when the callable is a coroutine function), and
-:func:`wrap_agent` does so only when needed; :func:`~arenagym.agents.base.load_agent` applies it
+:func:`wrap_agent` does so only when needed; :func:`~arenagym.agents.specs.load_agent` applies it
 to whatever a spec builds, so ``--agent my_pkg:MyTextArenaAgent`` just works.
 
 Example:

@@ -6,7 +6,7 @@ shows that the procedural math families are solvable from their text alone and t
 answers survive math-verify, and it never boxes a guess for text it does not understand.
 
 Example:
-    >>> from arenagym.agents.base import Agent
+    >>> from arenagym.agents.specs import Agent
     >>> solver = MathSolverAgent()
     >>> solver.reset("Solve the problem.")
     >>> solver.act("Solve for x: 3x - 7 = 11.").endswith(r"\boxed{6}.")
@@ -29,6 +29,8 @@ from math import comb, factorial, perm
 from typing import ClassVar
 
 import sympy
+
+from arenagym.envs.math.procedural import FAMILIES as MATH_FAMILIES
 
 __all__ = ["MathSolverAgent", "RandomTextAgent", "Solution"]
 
@@ -733,7 +735,8 @@ class MathSolverAgent:
     problem of an unknown shape) gets an honest :data:`_CANNOT` reply without a box. Feedback such
     as "Incorrect, try again" makes it repeat its last answer.
 
-    ``FAMILIES`` lists the procedural families it claims to solve.
+    ``FAMILIES`` lists the procedural families it solves: all of
+    :data:`arenagym.envs.math.procedural.FAMILIES`.
 
     Example:
         >>> solver = MathSolverAgent()
@@ -745,15 +748,10 @@ class MathSolverAgent:
         'I cannot solve this problem.'
     """
 
-    FAMILIES: ClassVar[tuple[str, ...]] = (
-        "arithmetic",
-        "fractions",
-        "linear_equation",
-        "linear_system",
-        "quadratic",
-        "percentage",
-        "counting",
-    )
+    #: Every procedural family of Math-v0 (the generators' own list, not a copy): the solver
+    #: reads each of them, and ``tests/agents/test_baselines.py`` checks it family by family, so
+    #: a new family fails there until the solver learns it.
+    FAMILIES: ClassVar[tuple[str, ...]] = MATH_FAMILIES
 
     def __init__(self) -> None:
         self.last_reply: str | None = None

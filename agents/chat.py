@@ -2,14 +2,14 @@ r"""The chat agent: an LLM that plays an env as a chat, keeping every token it s
 
 :class:`ChatAgent` turns an episode into a chat conversation — the env's system prompt (from the
 reset info) as the system message, each observation as a user message, each of its replies as an
-assistant message — and asks a :class:`~arenagym.agents.backends.base.GenerationBackend` for the
+assistant message — and asks a :class:`~arenagym.agents.backends.interface.GenerationBackend` for the
 next reply. Why a class of its own: the same agent runs in the benchmark runner (one agent per
 episode, awaited with :meth:`ChatAgent.aact`) and in the rollout engine, and in both it records,
 per turn, the exact prompt token ids, completion token ids and log-probabilities the backend used,
 so that a trainer learns from the trajectory exactly as it was sampled.
 
 Budgets end the episode on purpose, never with an error: before each request the agent raises
-:class:`~arenagym.agents.base.EpisodeStop` with ``stop_reason="context_overflow"`` when the
+:class:`~arenagym.agents.agent.EpisodeStop` with ``stop_reason="context_overflow"`` when the
 prompt plus ``max_tokens`` would not fit ``max_context``, and ``"max_tokens"`` when the episode's
 completion-token budget (``max_total_tokens``) is spent; the runner and the engine record it.
 
@@ -35,7 +35,7 @@ Where it fails, train on the per-turn records (each turn's prompt and completion
 what was sampled), not on a re-tokenised conversation.
 
 Example:
-    >>> from arenagym.agents.backends.base import Completion, SamplingParams
+    >>> from arenagym.agents.backends.interface import Completion, SamplingParams
     >>> class Echo:  # a stand-in backend: replies with the last user message reversed
     ...     max_context = 64
     ...     def count_tokens(self, conversation):
@@ -52,7 +52,7 @@ Example:
     >>> agent.act("x" * 60)
     Traceback (most recent call last):
     ...
-    arenagym.agents.base.EpisodeStop: the next request needs 77 + 8 tokens, over the context of 64
+    arenagym.agents.agent.EpisodeStop: the next request needs 77 + 8 tokens, over the context of 64
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from arenagym.agents.backends.base import (
+from arenagym.agents.agent import EpisodeStop
+from arenagym.agents.backends.interface import (
     Completion,
     ContextLengthError,
     Conversation,
@@ -69,18 +70,17 @@ from arenagym.agents.backends.base import (
     Message,
     SamplingParams,
 )
-from arenagym.agents.base import EpisodeStop
+from arenagym.agents.batching import check_context, shared_queue
 from arenagym.agents.thread_batching import thread_batcher
 
 if TYPE_CHECKING:
-    from arenagym.agents.rollout import BatchingQueue
+    from arenagym.agents.batching import BatchingQueue
 
 __all__ = [
     "FAMILY_TEMPLATES",
     "AgentTurn",
     "ChatAgent",
     "PromptTemplate",
-    "check_context",
     "derive_seed",
     "prefix_consistency",
     "template_for_env",
@@ -174,7 +174,7 @@ class ChatAgent:
     """An LLM agent over a generation backend; see the module docstring.
 
     Args:
-        backend: any :class:`~arenagym.agents.backends.base.GenerationBackend`.
+        backend: any :class:`~arenagym.agents.backends.interface.GenerationBackend`.
         sampling: sampling parameters for every turn (default: ``SamplingParams()``); with a
             ``seed``, turn *t* samples with ``derive_seed(seed, t)``, so turns differ but an
             episode replays exactly.
@@ -183,7 +183,7 @@ class ChatAgent:
         max_total_tokens: the episode's budget of completion tokens over all turns (default:
             none); a turn asks for at most what is left, and a spent budget ends the episode
             with ``stop_reason="max_tokens"``.
-        queue: the :class:`~arenagym.agents.rollout.BatchingQueue` that :meth:`aact` sends
+        queue: the :class:`~arenagym.agents.batching.BatchingQueue` that :meth:`aact` sends
             requests through (default: one shared per backend and event loop), so concurrent
             episodes are generated as one batch.
 
@@ -260,8 +260,6 @@ class ChatAgent:
 
     async def aact(self, observation: str) -> str:
         """:meth:`act` for the event loop: the request joins a batch of concurrent episodes'."""
-        from arenagym.agents.rollout import shared_queue
-
         conversation, params = self._prepare(observation)
         queue = self.queue or shared_queue(self.backend)
         try:
@@ -331,30 +329,6 @@ def derive_seed(seed: int, *salt: int) -> int:
     for part in salt:
         value = (value * 1_000_003 + part + 0x9E3779B9) % (2**31 - 1)
     return value
-
-
-def check_context(prompt_tokens: int, params: SamplingParams, max_context: int | None) -> None:
-    """Raise ``EpisodeStop("context_overflow")`` unless the prompt plus ``max_tokens`` fit.
-
-    A request is sent only if its whole completion fits: a backend must never be asked for more
-    than the model's context, and every request of a batch shares one ``max_tokens``.
-
-    Example:
-        >>> check_context(100, SamplingParams(max_tokens=28), 128)
-        >>> check_context(101, SamplingParams(max_tokens=28), 128)
-        Traceback (most recent call last):
-        ...
-        arenagym.agents.base.EpisodeStop: the next request needs 101 + 28 tokens, over the context of 128
-    """
-    if max_context is not None and prompt_tokens + params.max_tokens > max_context:
-        raise EpisodeStop(
-            "context_overflow",
-            f"the next request needs {prompt_tokens} + {params.max_tokens} tokens, over the "
-            f"context of {max_context}",
-            prompt_tokens=prompt_tokens,
-            max_tokens=params.max_tokens,
-            max_context=max_context,
-        )
 
 
 def prefix_consistency(

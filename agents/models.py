@@ -28,7 +28,8 @@ Example (``tiny`` builds in about a second; needs the ``hf`` extra):
     >>> resolve_model("tiny").joinpath("config.json").is_file()  # doctest: +SKIP
     True
 
-Command line: ``arenagym models list``, ``arenagym models fetch NAME``, ``arenagym models path NAME``.
+Command line: ``arenagym models list``, ``arenagym models fetch NAME``, ``arenagym models path NAME``
+(:func:`command`; the parser is :mod:`arenagym.cli`'s).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -448,48 +449,24 @@ class _Steps:
 # --------------------------------------------------------------------------- command line
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``arenagym models list|fetch|path|remove``; the exit status (2 on a bad name)."""
-    parser = argparse.ArgumentParser(
-        prog="arenagym models",
-        description="Models by name: list the registry, fetch (download + convert once) and "
-        f"print cache paths. Cache: $ARENAGYM_HOME/models (now {arenagym_home() / 'models'}).",
-        epilog="examples:\n  arenagym models list\n  arenagym models fetch smollm2-135m-instruct\n"
-        "  arenagym run --suite math --agent hf:$(arenagym models path smollm2-135m-instruct)\n"
-        "  arenagym run --suite math --agent vllm:smollm2-135m-instruct   # names work directly",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    commands.add_parser("list", help="every registry model, and whether it is cached")
-    fetch = commands.add_parser("fetch", help="download and convert models into the cache")
-    fetch.add_argument("names", nargs="+", metavar="NAME")
-    fetch.add_argument("--force", action="store_true", help="remove the cached copy first")
-    path = commands.add_parser("path", help="print a model's directory (fetching it if needed)")
-    path.add_argument("name", metavar="NAME_OR_DIR")
-    path.add_argument("--no-fetch", action="store_true", help="fail rather than fetch")
-    remove = commands.add_parser("remove", help="delete cached models")
-    remove.add_argument("names", nargs="+", metavar="NAME")
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "list":
-            for entry in MODELS.values():
-                state = (
-                    f"cached at {cache_dir(entry.name)}" if is_fetched(entry.name) else "not cached"
-                )
-                print(f"{entry.name:24} {entry.parameters:>7}  {entry.description} [{state}]")
-        elif args.command == "fetch":
-            for name in args.names:
-                _entry(name)
-            for name in args.names:
-                if args.force:
-                    remove_cached(name)
-                print(fetch_model(name, progress=True))
-        elif args.command == "path":
-            print(resolve_model(args.name, fetch=not args.no_fetch))
-        else:
-            for name in args.names:
-                print(f"{name}: {'removed' if remove_cached(name) else 'was not cached'}")
-    except ModelError as error:
-        print(f"arenagym models: error: {error}", file=sys.stderr)
-        return 2
+def command(args: argparse.Namespace) -> int:
+    """``arenagym models list|fetch|path|remove`` (``args.models_command``), given its parsed
+    arguments (the parser is :mod:`arenagym.cli`'s); the exit status. A bad name raises
+    :class:`ModelError`, which the command reports as one line with exit status 2."""
+    if args.models_command == "list":
+        for entry in MODELS.values():
+            state = f"cached at {cache_dir(entry.name)}" if is_fetched(entry.name) else "not cached"
+            print(f"{entry.name:24} {entry.parameters:>7}  {entry.description} [{state}]")
+    elif args.models_command == "fetch":
+        for name in args.names:
+            _entry(name)
+        for name in args.names:
+            if args.force:
+                remove_cached(name)
+            print(fetch_model(name, progress=True))
+    elif args.models_command == "path":
+        print(resolve_model(args.name, fetch=not args.no_fetch))
+    else:
+        for name in args.names:
+            print(f"{name}: {'removed' if remove_cached(name) else 'was not cached'}")
     return 0

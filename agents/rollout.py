@@ -13,13 +13,16 @@ Budgets: ``max_turns`` (``stop_reason="max_turns"``), ``max_tokens_per_turn``,
 ``max_total_tokens`` per episode (``"max_tokens"``) and the model's context
 (``"context_overflow"``). An exception from the env or the backend ends only its episode, with
 ``stop_reason="env_error"`` and the error recorded (optionally retried once on a fresh env).
+Each episode is played by :func:`~arenagym.agents.episode.aplay_episode`, the loop the benchmark
+runner plays with too; what the engine does its own way (the agent awaited on the engine's loop,
+a failed generation as ``env_error``) and why is written there.
 
 The output is one :class:`Trajectory` per episode, in input order: per turn the observation,
 the action, the prompt and completion token ids, log-probabilities, the reward and its
 components; the final stop reason; JSONL via :func:`write_jsonl` / :func:`read_jsonl`.
 
 Example:
-    >>> from arenagym.agents.backends.base import Completion, SamplingParams
+    >>> from arenagym.agents.backends.interface import Completion, SamplingParams
     >>> class Boxed42:  # a stand-in backend that always answers 42
     ...     max_context = 4096
     ...     def count_tokens(self, conversation):
@@ -40,35 +43,30 @@ The benchmark runner gets the same batching without this engine: a ``ChatAgent``
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import json
 import time
-import traceback
-import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
-from arenagym.agents.backends.base import (
-    Completion,
-    Conversation,
+from arenagym.agents.backends.interface import (
     GenerationBackend,
     SamplingParams,
 )
-from arenagym.agents.base import EpisodeStop
+from arenagym.agents.batching import BatchingQueue
 from arenagym.agents.chat import (
     ChatAgent,
     PromptTemplate,
-    check_context,
     derive_seed,
     template_for_env,
 )
+from arenagym.agents.episode import AgentCalls, EnvStep, aplay_episode, describe, in_executor
 
 __all__ = [
-    "BatchingQueue",
     "EpisodeSpec",
     "RolloutConfig",
     "RolloutEngine",
@@ -76,291 +74,8 @@ __all__ = [
     "Trajectory",
     "read_jsonl",
     "rollout",
-    "shared_queue",
     "write_jsonl",
 ]
-
-
-# --------------------------------------------------------------------------- batching queue
-
-
-@dataclass
-class _Request:
-    conversation: Conversation
-    params: SamplingParams
-    max_context: int | None  # checked when set, or when check_context (then: the backend's)
-    check_context: bool
-    future: asyncio.Future[Completion]
-
-    def limit(self, backend: GenerationBackend) -> int | None:
-        if self.max_context is not None:
-            return self.max_context
-        return backend.max_context if self.check_context else None
-
-
-#: Event-loop turns the queue yields, once its wait is over, before it sends a partial batch.
-_LATE_TURNS = 4
-
-
-class BatchingQueue:
-    """Collects the generation requests of concurrent episodes and sends them as batches.
-
-    ``await queue.generate(conversation, params)`` parks the request. One worker task sends
-    every parked request to the backend as one ``generate_each(conversations, params_per_row)``
-    call when the backend has it (the transformers backend: per-row seeds, so a seeded sample
-    does not depend on the batch), else one ``generate`` call per distinct ``SamplingParams``
-    apart from the seed (the call uses the first request's seed: reproducible as far as the
-    batches are; in a single background thread: calls never overlap, so a backend needs no locking), as
-    soon as ``max_batch_size`` are parked, or every live episode is waiting (when episodes are
-    counted with :meth:`episode_started` / :meth:`episode_finished`), or ``max_wait_s`` after
-    the first one arrived — when episodes are counted, ``max_wait_s`` after the latest one
-    arrived: while counted episodes keep arriving (a rollout's start, when every episode resets
-    its env at once), the batch waits for them rather than leave them waiting for a whole batch's
-    generation; each counted episode adds at most one request, so the wait ends once no other
-    arrives for ``max_wait_s`` or all are waiting. A request whose prompt plus ``max_tokens``
-    exceeds its ``max_context`` raises :class:`~arenagym.agents.base.EpisodeStop`
-    (``context_overflow``) instead; the prompt is measured with ``backend.count_tokens`` in the
-    same thread. If a batch fails, its requests are retried one by one so that one bad request
-    fails alone.
-
-    A queue belongs to the event loop that first uses it. ``batch_sizes`` lists the size of
-    every backend call made, for tests and measurements.
-    """
-
-    def __init__(
-        self,
-        backend: GenerationBackend,
-        *,
-        max_batch_size: int = 64,
-        max_wait_s: float = 0.01,
-    ) -> None:
-        if max_batch_size < 1:
-            raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size!r}")
-        if max_wait_s < 0:
-            raise ValueError(f"max_wait_s must be >= 0, got {max_wait_s!r}")
-        self.backend = backend
-        self.max_batch_size = max_batch_size
-        self.max_wait_s = max_wait_s
-        self.batch_sizes: list[int] = []
-        self._pending: list[_Request] = []
-        self._live = 0
-        self._wakeup: asyncio.Event | None = None
-        self._worker: asyncio.Task[None] | None = None
-        self._executor: ThreadPoolExecutor | None = None
-
-    # ------------------------------------------------------------------ episode counting
-    def episode_started(self) -> None:
-        """Count one more live episode (one that will send requests)."""
-        self._live += 1
-
-    def episode_finished(self) -> None:
-        """Count one live episode less; the others may now all be waiting."""
-        self._live = max(0, self._live - 1)
-        if self._wakeup is not None:
-            self._wakeup.set()
-
-    # ------------------------------------------------------------------------- requests
-    async def generate(
-        self,
-        conversation: Conversation,
-        params: SamplingParams,
-        *,
-        max_context: int | None = None,
-        check_context: bool = False,
-    ) -> Completion:
-        """The completion of ``conversation``, generated in a batch with other waiting requests.
-
-        A backend with an ``async def agenerate`` (HTTP) gets the request at once instead, as
-        one of many concurrent requests: batching is then the server's job.
-
-        Raises:
-            EpisodeStop: ``context_overflow`` when the prompt plus ``params.max_tokens`` exceed
-                ``max_context`` (if given; with ``check_context``, the backend's context).
-            Exception: whatever the backend raised for this conversation.
-        """
-        loop = asyncio.get_running_loop()
-        request = _Request(
-            list(conversation), params, max_context, check_context, loop.create_future()
-        )
-        if inspect.iscoroutinefunction(getattr(self.backend, "agenerate", None)):
-            return await self._direct(request)
-        if self._wakeup is None:
-            self._wakeup = asyncio.Event()
-        self._pending.append(request)
-        self._wakeup.set()
-        if self._worker is None or self._worker.done():
-            self._worker = loop.create_task(self._work(), name="arenagym-batching-queue")
-        return await request.future
-
-    async def _direct(self, request: _Request) -> Completion:
-        """An async backend: check the context in a thread (it may ask the server), then await."""
-        loop = asyncio.get_running_loop()
-
-        def check() -> None:
-            limit = request.limit(self.backend)
-            if limit is not None:
-                check_context(
-                    self.backend.count_tokens(request.conversation), request.params, limit
-                )
-
-        await loop.run_in_executor(None, check)
-        self.batch_sizes.append(1)
-        completions = await self.backend.agenerate(  # type: ignore[attr-defined]
-            [request.conversation], request.params
-        )
-        return completions[0]
-
-    async def aclose(self) -> None:
-        """Stop the worker and release the generation thread (pending requests are cancelled)."""
-        if self._worker is not None:
-            self._worker.cancel()
-            await asyncio.gather(self._worker, return_exceptions=True)
-            self._worker = None
-        for request in self._pending:
-            request.future.cancel()
-        self._pending.clear()
-        if self._executor is not None:
-            self._executor.shutdown(wait=False)
-            self._executor = None
-
-    # -------------------------------------------------------------------------- worker
-    def _ready(self) -> bool:
-        waiting = len(self._pending)
-        return waiting >= self.max_batch_size or (self._live > 0 and waiting >= self._live)
-
-    async def _work(self) -> None:
-        loop = asyncio.get_running_loop()
-        assert self._wakeup is not None
-        while True:
-            if not self._pending:
-                self._wakeup.clear()
-                await self._wakeup.wait()
-                continue
-            deadline = loop.time() + self.max_wait_s
-            seen, yielded = len(self._pending), False
-            while not self._ready():
-                left = deadline - loop.time()
-                if left > 0:
-                    self._wakeup.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wakeup.wait(), left)
-                elif self._live > 0 and not yielded:
-                    # The deadline passed, maybe while the event loop could not run (env threads
-                    # holding the GIL): first let it deliver what the env threads finished.
-                    for _ in range(_LATE_TURNS):
-                        await asyncio.sleep(0)
-                    yielded = True
-                else:
-                    break
-                if self._live > 0 and len(self._pending) > seen:
-                    # Counted episodes are still arriving (e.g. all of them resetting their
-                    # envs at the start): wait max_wait_s more after each arrival rather than
-                    # send part of them and leave the rest waiting for that whole batch.
-                    seen, yielded = len(self._pending), False
-                    deadline = loop.time() + self.max_wait_s
-            batch = self._pending[: self.max_batch_size]
-            del self._pending[: self.max_batch_size]
-            batch = [request for request in batch if not request.future.done()]
-            if batch:
-                await self._send(batch)
-
-    async def _send(self, batch: list[_Request]) -> None:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix="arenagym-generate")
-        loop = asyncio.get_running_loop()
-        if callable(getattr(self.backend, "generate_each", None)):
-            groups = [batch]  # one call, one SamplingParams per row
-        else:  # seeds aside: per-request seeds would split every batch into ones
-            by_params: dict[SamplingParams, list[_Request]] = {}
-            for request in batch:
-                by_params.setdefault(replace(request.params, seed=None), []).append(request)
-            groups = list(by_params.values())
-        for requests in groups:
-            try:
-                results = await loop.run_in_executor(self._executor, self._call, requests)
-            except BaseException as error:  # cancelled while generating
-                for request in requests:
-                    if not request.future.done():
-                        request.future.set_exception(error)
-                raise
-            for request, result in zip(requests, results, strict=True):
-                if request.future.done():
-                    continue
-                if isinstance(result, BaseException):
-                    request.future.set_exception(result)
-                else:
-                    request.future.set_result(result)
-
-    def _generate(self, requests: list[_Request]) -> list[Completion]:
-        """One backend call for ``requests`` (all with the same params unless per-row params
-        are supported through ``generate_each``)."""
-        conversations = [request.conversation for request in requests]
-        self.batch_sizes.append(len(requests))
-        each = getattr(self.backend, "generate_each", None)
-        if callable(each):
-            completions = each(conversations, [request.params for request in requests])
-        else:
-            completions = self.backend.generate(conversations, requests[0].params)
-        if len(completions) != len(requests):
-            raise RuntimeError(
-                f"the backend returned {len(completions)} completions for "
-                f"{len(requests)} conversations"
-            )
-        return list(completions)
-
-    def _call(self, requests: list[_Request]) -> list[Completion | BaseException]:
-        """In the generation thread: check contexts, then generate the rest as one batch."""
-        results: list[Completion | BaseException | None] = [None] * len(requests)
-        todo: list[int] = []
-        for index, request in enumerate(requests):
-            try:
-                limit = request.limit(self.backend)
-                if limit is not None:
-                    prompt_tokens = self.backend.count_tokens(request.conversation)
-                    check_context(prompt_tokens, request.params, limit)
-                todo.append(index)
-            except Exception as error:  # EpisodeStop, or a backend error counting
-                results[index] = error
-        if todo:
-            batch = [requests[index] for index in todo]
-            completions: list[Completion | BaseException]
-            try:
-                completions = list(self._generate(batch))
-            except Exception as error:
-                completions = [error] if len(batch) == 1 else self._one_by_one(batch)
-            for index, completion in zip(todo, completions, strict=True):
-                results[index] = completion
-        return [result for result in results if result is not None]  # every slot is set
-
-    def _one_by_one(self, requests: list[_Request]) -> list[Completion | BaseException]:
-        """After a failed batch: each request alone, so a bad one fails only itself."""
-        out: list[Completion | BaseException] = []
-        for request in requests:
-            try:
-                out.append(self._generate([request])[0])
-            except Exception as error:
-                out.append(error)
-        return out
-
-
-_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, BatchingQueue]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def shared_queue(backend: GenerationBackend) -> BatchingQueue:
-    """The :class:`BatchingQueue` of ``backend`` on the running event loop (made on first use).
-
-    Every ``ChatAgent.aact`` on the same backend and loop goes through it, so the benchmark
-    runner's concurrent LLM episodes are batched without knowing about the engine (the queue
-    then flushes after ``max_wait_s``, as it cannot know how many episodes are live).
-    """
-    loop = asyncio.get_running_loop()
-    queues = _SHARED.setdefault(loop, {})
-    queue = queues.get(id(backend))
-    if queue is None or queue.backend is not backend:
-        queue = queues[id(backend)] = BatchingQueue(backend)
-    return queue
 
 
 # --------------------------------------------------------------------------- trajectories
@@ -520,8 +235,29 @@ class RolloutConfig:
         return replace(self.sampling, max_tokens=self.max_tokens_per_turn)
 
 
-class _EnvFault(Exception):
-    """An env call raised: ends the episode with ``env_error``."""
+class _EngineCalls(AgentCalls):
+    """How the engine calls its agent (see :mod:`arenagym.agents.episode` for why it differs from
+    the benchmark runner): ``agent_factory`` and ``reset`` directly (an exception there is the
+    trainer's bug and propagates), ``aact`` awaited on the engine's own loop, where the batching
+    queue collects every episode's request; a failed generation ends the episode as
+    ``env_error``. :attr:`turn` is the agent's record of the latest turn (its token ids)."""
+
+    failure_reason = "env_error"
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        super().__init__(build)
+        self.turn: Any = None
+
+    async def build(self) -> Any:
+        return self._build()
+
+    async def reset(self, agent: Any, system_prompt: str) -> None:
+        await _maybe_await(agent.reset(system_prompt))
+
+    async def act(self, agent: Any, observation: Any, turn: int) -> str:
+        action = await self.call(lambda: agent.aact(observation))
+        self.turn = agent.turns[-1] if getattr(agent, "turns", None) else None
+        return action
 
 
 class RolloutEngine:
@@ -609,15 +345,13 @@ class RolloutEngine:
     async def _attempt(
         self, index: int, spec: EpisodeSpec, queue: BatchingQueue, executor: ThreadPoolExecutor
     ) -> Trajectory:
-        loop = asyncio.get_running_loop()
+        """Play ``spec`` once with :func:`~arenagym.agents.episode.aplay_episode` and record
+        every turn with its token ids."""
+        import gymnasium as gym
+
+        import arenagym.envs  # noqa: F401  (registers every arenagym env id)
+
         started = time.perf_counter()
-
-        async def env_call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-            try:
-                return await loop.run_in_executor(executor, lambda: function(*args, **kwargs))
-            except Exception as error:
-                raise _EnvFault() from error
-
         trajectory = Trajectory(
             index=index,
             env_id=spec.env_id,
@@ -625,86 +359,57 @@ class RolloutEngine:
             seed=spec.seed,
             stop_reason="",
         )
-        limit = self.config.max_turns or self.config.max_turns_default
-        env = None
-        agent: Any = None
-        observation = ""
-        try:
-            import gymnasium as gym
+        calls = _EngineCalls(partial(self.agent_factory, spec, queue, index))
 
-            import arenagym.envs  # noqa: F401  (registers every arenagym env id)
-
-            env = await env_call(gym.make, spec.env_id, **dict(spec.env_kwargs))
-            options = dict(spec.options) if spec.options is not None else None
-            observation, info = await env_call(env.reset, seed=spec.seed, options=options)
-            trajectory.system_prompt = str(info.get("system_prompt", ""))
-            trajectory.task_id = info.get("task_id")
-            agent = self.agent_factory(spec, queue, index)
-            await _maybe_await(agent.reset(trajectory.system_prompt))
-            while True:
-                if len(trajectory.steps) >= limit:
-                    trajectory.stop_reason = "max_turns"
-                    break
-                try:
-                    action = await agent.aact(observation)
-                except EpisodeStop as stop:
-                    trajectory.stop_reason = stop.stop_reason
-                    trajectory.info.update(stop.info, stop_message=str(stop))
-                    break
-                except Exception as error:  # the backend failed for this episode
-                    trajectory.stop_reason = "env_error"
-                    trajectory.error = _describe(error)
-                    trajectory.info["traceback"] = "".join(traceback.format_exception(error))
-                    break
-                turn = agent.turns[-1] if getattr(agent, "turns", None) else None
-                seen = observation
-                observation, reward, terminated, truncated, info = await env_call(env.step, action)
-                trajectory.steps.append(
-                    Step(
-                        observation=seen,
-                        action=action,
-                        reward=float(reward),
-                        reward_components=dict(info.get("reward_components", {})),
-                        prompt_token_ids=list(turn.prompt_token_ids) if turn else [],
-                        completion_token_ids=list(turn.completion_token_ids) if turn else [],
-                        logprobs=list(turn.logprobs) if turn else [],
-                        finish_reason=turn.finish_reason if turn else "stop",
-                        invalid_action=bool(info.get("invalid_action", False)),
-                    )
+        def record(step: EnvStep) -> None:
+            turn = calls.turn
+            trajectory.steps.append(
+                Step(
+                    observation=step.observation,
+                    action=step.action,
+                    reward=step.reward,
+                    reward_components=dict(step.info.get("reward_components", {})),
+                    prompt_token_ids=list(turn.prompt_token_ids) if turn else [],
+                    completion_token_ids=list(turn.completion_token_ids) if turn else [],
+                    logprobs=list(turn.logprobs) if turn else [],
+                    finish_reason=turn.finish_reason if turn else "stop",
+                    invalid_action=bool(step.info.get("invalid_action", False)),
                 )
-                trajectory.reward += float(reward)
-                trajectory.clean_reward += float(info.get("clean_reward", reward))
-                if terminated or truncated:
-                    trajectory.stop_reason = str(
-                        info.get("stop_reason") or ("terminated" if terminated else "truncated")
-                    )
-                    if "error" in info and trajectory.stop_reason == "env_error":
-                        trajectory.error = str(info["error"])
-                    break
-        except _EnvFault as fault:
-            error = fault.__cause__ or fault
-            trajectory.stop_reason = "env_error"
-            trajectory.error = _describe(error)
-            trajectory.info["traceback"] = "".join(traceback.format_exception(error))
-        finally:
-            if env is not None:
-                try:
-                    await loop.run_in_executor(executor, env.close)
-                except Exception as error:
-                    trajectory.info["close_error"] = _describe(error)
-        trajectory.final_observation = observation if trajectory.steps else ""
-        if agent is not None:
-            trajectory.messages = [dict(message) for message in getattr(agent, "messages", [])]
+            )
+
+        result = await aplay_episode(
+            partial(gym.make, spec.env_id, **dict(spec.env_kwargs)),
+            calls,
+            seed=spec.seed,
+            options=spec.options,
+            max_steps=self.config.max_turns or self.config.max_turns_default,
+            max_steps_reason="max_turns",
+            run_env=in_executor(executor),
+            on_step=record,
+        )
+        trajectory.stop_reason = result.stop_reason
+        trajectory.system_prompt = result.system_prompt
+        trajectory.task_id = result.task_id
+        trajectory.reward = result.reward
+        trajectory.clean_reward = result.clean_reward
+        if result.stop is not None:
+            trajectory.info.update(result.stop.info, stop_message=str(result.stop))
+        if result.failure is not None:
+            trajectory.error = describe(result.failure.error)
+            trajectory.info["traceback"] = result.failure.trace_text
+        elif result.env_error is not None:
+            trajectory.error = str(result.env_error)
+        if result.close_error is not None:
+            trajectory.info["close_error"] = result.close_error
+        trajectory.final_observation = result.observation if trajectory.steps else ""
+        if result.agent is not None:
+            trajectory.messages = [dict(m) for m in getattr(result.agent, "messages", [])]
         trajectory.duration_s = time.perf_counter() - started
         return trajectory
 
 
 async def _maybe_await(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
-
-
-def _describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
 
 
 def rollout(

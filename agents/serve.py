@@ -34,13 +34,11 @@ holds thousands of idle connections cheaply, and the same stack vLLM's server us
 Run it (binds loopback by default)::
 
     arenagym serve --model DIR_OR_NAME [--host 127.0.0.1] [--port 8000] [--served-model-name NAME]
-    python -m arenagym.agents.serve --model DIR_OR_NAME
+    python -m arenagym serve --model DIR_OR_NAME
 
 Example (``# doctest: +SKIP``: builds a model and starts a server):
     >>> from arenagym.agents.backends import TransformersBackend
     >>> app = build_app(TransformersBackend("/tmp/tiny"), "tiny")  # doctest: +SKIP
-    >>> parse_args(["--model", "/tmp/tiny"]).host
-    '127.0.0.1'
 """
 
 # No ``from __future__ import annotations`` here: FastAPI reads the endpoints' annotations at
@@ -50,7 +48,6 @@ import asyncio
 import contextlib
 import os
 import socket
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -59,7 +56,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from arenagym.agents.backends.base import (
+from arenagym.agents.backends.interface import (
     Completion,
     ContextLengthError,
     Conversation,
@@ -449,54 +446,6 @@ def _model_card(name: str, created: int, backend: Any) -> dict[str, Any]:
     }
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Command-line options of ``arenagym serve``."""
-    parser = argparse.ArgumentParser(
-        prog="arenagym serve",
-        description="Serve a local Hugging Face model over an OpenAI-compatible HTTP API\n"
-        "(POST /v1/chat/completions, GET /v1/models, POST /tokenize, GET /health).",
-        epilog="examples:\n"
-        "  arenagym serve --model tiny --port 0         # a registry model, any free port\n"
-        "  arenagym serve --model smollm2-135m-instruct --port 8000\n"
-        "  arenagym serve --model /models/qwen --served-model-name qwen\n"
-        "  arenagym run --suite math --agent openai:http://127.0.0.1:8000/v1,model=qwen\n\n"
-        "On start it prints the address it listens on and the agent spec that uses it.\n",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--model",
-        required=True,
-        metavar="DIR_OR_NAME",
-        help="a model directory (Hugging Face format) or a registry name "
-        "(`arenagym models list`; fetched and cached on first use)",
-    )
-    parser.add_argument("--host", default=DEFAULT_HOST, help="interface to bind (default loopback)")
-    parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help="TCP port (0 = any free one; printed)"
-    )
-    parser.add_argument(
-        "--served-model-name",
-        "--model-name",
-        dest="model_name",
-        nargs="+",
-        default=None,
-        metavar="NAME",
-        help="the name(s) clients use as `model` (default: the registry name, or the model "
-        "directory's basename); responses name the model that was asked for",
-    )
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: auto)")
-    parser.add_argument("--dtype", default=None, help="float32, bfloat16 … (default: auto)")
-    parser.add_argument(
-        "--max-context", type=int, default=None, help="context length (default: the model's)"
-    )
-    parser.add_argument("--max-batch-size", type=int, default=64)
-    parser.add_argument(
-        "--batch-window-ms", type=float, default=5.0, help="how long to gather a batch"
-    )
-    parser.add_argument("--log-level", default="warning")
-    return parser.parse_args(argv)
-
-
 def default_model_name(model: str) -> str:
     """The name a model is served under by default: a registry name as it is, else the basename
     of its directory.
@@ -536,26 +485,25 @@ def base_url(sock: socket.socket) -> str:
     return f"http://{host}:{port}/v1"
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the server until interrupted; returns the process exit status."""
-    args = parse_args(argv)
-    from arenagym.agents.models import MODELS, ModelError, fetch_model, resolve_model
+class ListenError(OSError):
+    """The server cannot listen on the host and port asked for (exit status 1)."""
 
-    try:
-        if args.model in MODELS and not Path(args.model).expanduser().is_dir():
-            model_dir = fetch_model(args.model, progress=True)
-        else:
-            model_dir = resolve_model(args.model)
-    except ModelError as error:
-        print(f"arenagym serve: error: {error}", file=sys.stderr)
-        return 2
+
+def command(args: argparse.Namespace) -> int:
+    """``arenagym serve``, given its parsed arguments (the parser is :mod:`arenagym.cli`'s): serve
+    the model until interrupted; the exit status. A model that cannot be used raises
+    ``ModelError`` (exit status 2), an address that cannot be bound :class:`ListenError` (1)."""
+    from arenagym.agents.models import MODELS, fetch_model, resolve_model
+
+    if args.model in MODELS and not Path(args.model).expanduser().is_dir():
+        model_dir = fetch_model(args.model, progress=True)
+    else:
+        model_dir = resolve_model(args.model)
     names = args.model_name or [default_model_name(args.model)]
     try:
         sock = bind_socket(args.host, args.port)
     except OSError as error:
-        print(f"arenagym serve: error: cannot listen on {args.host}:{args.port} ({error})",
-              file=sys.stderr)  # fmt: skip
-        return 1
+        raise ListenError(f"cannot listen on {args.host}:{args.port} ({error})") from None
     try:
         from arenagym.agents.backends.hf import TransformersBackend
 
@@ -588,7 +536,3 @@ def run_server(app: Any, sock: socket.socket, log_level: str = "warning") -> Non
 
     config = uvicorn.Config(app, log_level=log_level, lifespan="on")
     uvicorn.Server(config).run(sockets=[sock])
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

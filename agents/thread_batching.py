@@ -1,7 +1,7 @@
 """Batching for blocking callers: requests made from several threads at once share one batch.
 
 The benchmark runner awaits :meth:`~arenagym.agents.chat.ChatAgent.aact`, whose requests join a
-:class:`~arenagym.agents.rollout.BatchingQueue` on the event loop. Callers that block instead —
+:class:`~arenagym.agents.batching.BatchingQueue` on the event loop. Callers that block instead —
 the match runner plays games in a thread pool and calls ``act``, as do users' own threaded
 loops — would otherwise send one conversation per backend call, one after another. A
 :class:`ThreadBatcher` collects them: the first caller to find the backend idle generates
@@ -19,7 +19,7 @@ If a batch fails, each of its requests is retried alone, so one bad request cann
 others.
 
 Example:
-    >>> from arenagym.agents.backends.base import Completion, SamplingParams
+    >>> from arenagym.agents.backends.interface import Completion, SamplingParams
     >>> class Upper:
     ...     calls = 0
     ...     def generate(self, conversations, params):
@@ -38,7 +38,7 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from arenagym.agents.backends.base import (
+from arenagym.agents.backends.interface import (
     Completion,
     Conversation,
     GenerationBackend,
@@ -64,7 +64,7 @@ class ThreadBatcher:
     """Batches concurrent blocking ``generate`` calls on one backend.
 
     Args:
-        backend: any :class:`~arenagym.agents.backends.base.GenerationBackend`; a batch goes
+        backend: any :class:`~arenagym.agents.backends.interface.GenerationBackend`; a batch goes
             through its ``generate_each`` (one parameter set, and seed, per row) where it has
             one, else one ``generate`` call per distinct parameters.
         max_batch_size: the most requests in one batch.

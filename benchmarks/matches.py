@@ -15,7 +15,7 @@ for it, +1 for the others; rated, so a losing seat cannot void its loss by raisi
 the env ends it with ``env_error`` (not rated). An agent that runs past the suite's time limits (``agent_call_timeout_s`` for
 one call, ``episode_timeout_s`` for all of one seat's calls in a game) ends the game with
 ``agent_timeout`` and forfeits it (-1 for it, +1 for the others; rated), as does a seat whose
-agent stops its episode with an :class:`~arenagym.agents.base.EpisodeStop` whose reason is the
+agent stops its episode with an :class:`~arenagym.agents.agent.EpisodeStop` whose reason is the
 agent's to give (:func:`~arenagym.benchmarks.runner.check_agent_stop`; any other
 ``EpisodeStop`` is an ``agent_error`` saying what was refused). Time limits beyond
 ``threading.TIMEOUT_MAX`` mean no limit. Up to ``concurrency`` games run at once, each on a
@@ -23,6 +23,15 @@ daemon thread of its own, and agent code runs on one more per game (see
 :class:`~arenagym.benchmarks.runner.AgentThread`): a hung agent never holds up the run or the
 process's exit, and a real Ctrl-C stops the run at once, keeping every game recorded.
 API keys in the players' specs or kwargs never reach the store or a message (shown as ``***``).
+
+Why a game has a loop of its own rather than :func:`~arenagym.agents.episode.aplay_episode` (the
+episode loop of the benchmark runner and the rollout engine): a game is a PettingZoo AEC env with
+several seats, whose turn order comes from ``agent_iter``, whose rewards are read per seat from
+``env.last()``, whose seats end at different times, and where a seat whose agent fails forfeits.
+What is the same is shared: an agent call is judged as the runner judges it
+(:func:`~arenagym.benchmarks.runner.agent_call_result`, the same time limits and refused stop
+reasons), a seat's end is the env's reason (:func:`~arenagym.agents.episode.env_ending`), and
+the summary is the runner's :class:`~arenagym.benchmarks.runner.RunSummary`.
 
 Example:
     >>> from arenagym.benchmarks.store import ResultsStore
@@ -48,11 +57,12 @@ import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
-from arenagym.agents.base import (
-    EpisodeStop,
+from arenagym.agents.agent import EpisodeStop
+from arenagym.agents.episode import EpisodeFailure, close_quietly, describe, env_ending
+from arenagym.agents.specs import (
     load_agent,
     redact_secrets,
     redact_spec,
@@ -64,11 +74,10 @@ from arenagym.benchmarks.runner import (
     FAILED_STOP_REASONS,
     AgentClock,
     AgentThread,
-    AgentTimeout,
-    RefusedEpisodeStop,
     RunSetupError,
+    RunSummary,
     _progress_bar,
-    check_agent_stop,
+    agent_call_result,
     check_seeds,
     stop_details,
     wait_timeout,
@@ -83,18 +92,9 @@ from arenagym.benchmarks.suite import (
     episode_reset_seed,
 )
 
-
-@dataclass(frozen=True)
-class MatchSummary:
-    """What :func:`run_matches` did."""
-
-    suite: str
-    total: int
-    skipped: int
-    ran: int
-    failed: int
-    duration_s: float
-    stop_reasons: dict[str, int] = field(default_factory=dict)
+#: What :func:`run_matches` did (``agent``: how many players met): the benchmark runner's
+#: :class:`~arenagym.benchmarks.runner.RunSummary`, under the name older callers use.
+MatchSummary = RunSummary
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ def run_matches(
     *,
     agent_call_timeout_s: float | None = None,
     episode_timeout_s: float | None = None,
-) -> MatchSummary:
+) -> RunSummary:
     """Play the games of ``suite.matches`` that ``store`` lacks; see the module doc.
 
     ``extra_players`` join the suite's players (e.g. the ``--agent`` of ``arenagym run``);
@@ -223,16 +223,7 @@ def run_matches(
             for future in pending:
                 future.cancel()
             raise
-    ran = sum(reasons.values())
-    return MatchSummary(
-        suite=suite.name,
-        total=total,
-        skipped=done,
-        ran=ran,
-        failed=sum(reasons[reason] for reason in FAILED_STOP_REASONS),
-        duration_s=time.perf_counter() - started,
-        stop_reasons=dict(reasons),
-    )
+    return RunSummary.count(suite.name, label_agent, total, done, reasons, started)
 
 
 def _check_player(player: Player) -> None:
@@ -296,14 +287,14 @@ def _start_game(
 
 
 class _SeatEnded(Exception):
-    """An agent call ended the game: the agent stopped (EpisodeStop), raised, or timed out."""
+    """An agent call of ``seat`` ended the game: the agent stopped (an accepted
+    :class:`~arenagym.agents.agent.EpisodeStop`), or the call failed or timed out (an
+    :class:`~arenagym.agents.episode.EpisodeFailure`)."""
 
-    def __init__(self, seat: str, stop_reason: str, error: BaseException, trace: str = "") -> None:
-        super().__init__(stop_reason)
+    def __init__(self, seat: str, cause: EpisodeStop | EpisodeFailure) -> None:
+        super().__init__(cause.stop_reason)
         self.seat = seat
-        self.stop_reason = stop_reason
-        self.error = error
-        self.trace = trace
+        self.cause = cause
 
 
 def play_game(
@@ -362,8 +353,8 @@ def play_game(
                 observation, reward, terminated, truncated, info = env.last()
                 totals[agent_id] += float(reward)
                 if terminated or truncated:
-                    seat_reasons[agent_id] = str(info.get("stop_reason", "terminated"))
-                    if "error" in info and info.get("stop_reason") == "env_error":
+                    seat_reasons[agent_id] = env_ending(terminated, truncated, info)
+                    if "error" in info and seat_reasons[agent_id] == "env_error":
                         details["error"] = info["error"]
                     env.step(None)
                     continue
@@ -379,18 +370,17 @@ def play_game(
                 )
                 env.step(action)
                 moves += 1
-        except _SeatEnded as ended:
+        except _SeatEnded as ended:  # the seat forfeits
             name = players[ended.seat].name
-            stop_reason = ended.stop_reason
-            if isinstance(ended.error, EpisodeStop):  # e.g. an LLM out of context: it forfeits
-                forfeit = ended.seat
-                details["stopped"] = {**stop_details(ended.error), "seat": name}
-            else:  # the agent's own failure (it raised, or ran out of time): it forfeits
-                forfeit = ended.seat
+            forfeit = ended.seat
+            stop_reason = ended.cause.stop_reason
+            if isinstance(ended.cause, EpisodeStop):  # e.g. an LLM out of context
+                details["stopped"] = {**stop_details(ended.cause), "seat": name}
+            else:  # the agent's own failure (it raised, or ran out of time)
                 if stop_reason == AGENT_TIMEOUT:
                     details["timed_out"] = name
-                details["error"] = f"{name}: {ended.error!r}"
-                details["traceback"] = ended.trace
+                details["error"] = f"{name}: {ended.cause.error!r}"
+                details["traceback"] = ended.cause.trace_text
         if forfeit is not None and len(env.possible_agents) > 1:
             totals = {a: -1.0 if a == forfeit else 1.0 for a in env.possible_agents}
             details["forfeit"] = players[forfeit].name
@@ -406,17 +396,15 @@ def play_game(
         ):
             raise  # called on the main thread: a real Ctrl-C
         stop_reason = "env_error"
-        details["error"] = f"{type(error).__name__}: {error}"
+        details["error"] = describe(error)
         details["traceback"] = traceback.format_exc()
     finally:
         calls.close()
         for batcher in batchers.values():
             batcher.episode_finished()
-        if env is not None:
-            try:
-                env.close()
-            except Exception as error:
-                details["close_error"] = repr(error)
+        close_error = close_quietly(env) if env is not None else None
+        if close_error is not None:
+            details["close_error"] = close_error
     return MatchRow(
         suite=suite,
         task=task.name,
@@ -440,36 +428,27 @@ def _seat_caller(
 ) -> Callable[..., Any]:
     """``call(seat, what, function, *args, **kwargs)``: run an agent's call on the game's agent
     thread within the seat's time left; raise :class:`_SeatEnded` if it stops, raises or times
-    out (the game thread never runs agent code, so it can always stop waiting)."""
+    out (the game thread never runs agent code, so it can always stop waiting). The outcome is
+    judged as the benchmark runner judges its episodes' calls
+    (:func:`~arenagym.benchmarks.runner.agent_call_result`,
+    :meth:`~arenagym.benchmarks.runner.AgentClock.expired`); only the wait differs: this one
+    blocks the game's own thread, the runner's awaits on its event loop."""
     clocks = {seat: AgentClock(limits.call_limit_s, limits.episode_limit_s) for seat in players}
 
     def call(seat: str, what: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         clock = clocks[seat]
-        limit = clock.next_limit()
-        if limit <= 0:
-            raise _SeatEnded(seat, AGENT_TIMEOUT, AgentTimeout(clock.message(what, limit)))
-        future = calls.submit(function, *args, **kwargs)
-        began = time.perf_counter()
-        finished, _ = wait([future], timeout=wait_timeout(limit))
-        clock.spend(time.perf_counter() - began)
-        if not finished:
-            trace = calls.stack()
-            raise _SeatEnded(
-                seat,
-                AGENT_TIMEOUT,
-                AgentTimeout(clock.message(what, limit)),
-                f"{what} was here when its time ran out:\n{trace}" if trace else "",
-            )
-        error = future.exception()
-        if error is None:
-            return future.result()
-        trace = "".join(traceback.format_exception(error))
-        if isinstance(error, EpisodeStop):  # the agent ends its episode on purpose
-            try:
-                check_agent_stop(error)
-            except RefusedEpisodeStop as refused:
-                raise _SeatEnded(seat, "agent_error", refused, trace) from error
-            raise _SeatEnded(seat, error.stop_reason, error)
-        raise _SeatEnded(seat, "agent_error", error, trace)
+        try:
+            limit = clock.next_limit()
+            if limit <= 0:
+                raise clock.expired(what, limit)
+            future = calls.submit(function, *args, **kwargs)
+            began = time.perf_counter()
+            finished, _ = wait([future], timeout=wait_timeout(limit))
+            clock.spend(time.perf_counter() - began)
+            if not finished:
+                raise clock.expired(what, limit, calls.stack())
+            return agent_call_result(future)
+        except (EpisodeStop, EpisodeFailure) as ended:
+            raise _SeatEnded(seat, ended) from ended
 
     return call

@@ -16,14 +16,18 @@ episodes' requests are batched). The runner's own event loop never runs agent co
 agent that blocks its loop (``time.sleep`` in ``aact``) or ignores cancellation delays only the
 agent's own calls (its other episodes' calls wait on the same loop, and that wait counts against
 their time), is timed out like a hung synchronous agent, and never keeps the run from returning.
-Each episode gets a fresh agent from ``load_agent(spec, **kwargs)``.
+Each episode gets a fresh agent (as ``load_agent(spec, **kwargs)`` builds it; the spec is
+resolved once per run), and is played by
+:func:`~arenagym.agents.episode.aplay_episode`, the one episode loop (the rollout engine plays
+with it too); the runner gives it its agent calls (the agent thread or loop, the time limits,
+the stop reasons an agent may not give).
 
 How an episode ends besides the env's own ending: an exception from the agent or the env ends
 only that episode, recorded with ``stop_reason`` ``"agent_error"`` / ``"env_error"`` and the error
 in ``info`` (``SystemExit`` and ``KeyboardInterrupt`` raised by agent code too: only a real
 Ctrl-C stops the run, which keeps every episode already recorded); an episode that reaches the
 task's ``max_steps`` is stopped with ``"max_steps"``; an agent that raises
-:class:`~arenagym.agents.base.EpisodeStop` (an LLM agent out of context or tokens) ends its
+:class:`~arenagym.agents.agent.EpisodeStop` (an LLM agent out of context or tokens) ends its
 episode with that stop reason, not as an error, if the reason is the agent's to give (see
 :func:`check_agent_stop`: a snake_case name outside :data:`RESERVED_STOP_REASONS`, the reasons
 the envs and the runners record themselves); any other ``EpisodeStop`` is recorded as
@@ -46,7 +50,7 @@ time limit: it may load a model).
 
 Secrets never reach the store, the progress bar or an error message: an API key given in the
 agent spec (``api_key=...``) or its kwargs is stored and shown as ``***``
-(:func:`~arenagym.agents.base.redact_secrets`), and every occurrence of such a key (or of the key an
+(:func:`~arenagym.agents.specs.redact_secrets`), and every occurrence of such a key (or of the key an
 ``openai:`` spec reads from the environment) in recorded errors and tracebacks is replaced too.
 
 Example:
@@ -90,10 +94,18 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from arenagym.agents.base import (
-    Agent,
-    EpisodeStop,
-    load_agent,
+from arenagym.agents.agent import Agent, EpisodeStop
+from arenagym.agents.episode import (
+    AgentCalls,
+    EpisodeFailure,
+    aplay_episode,
+    close_quietly,
+    describe,
+    in_executor,
+    no_stop_iteration,
+)
+from arenagym.agents.specs import (
+    build_agent,
     redact_secrets,
     redact_spec,
     resolve_agent_factory,
@@ -119,7 +131,7 @@ class AgentTimeout(Exception):
 #: Stop reasons that count as failed episodes in a run's summary and progress bar.
 FAILED_STOP_REASONS: frozenset[str] = frozenset({"agent_error", "env_error", AGENT_TIMEOUT})
 
-#: Stop reasons an agent may not give with :class:`~arenagym.agents.base.EpisodeStop`: those the
+#: Stop reasons an agent may not give with :class:`~arenagym.agents.agent.EpisodeStop`: those the
 #: envs record (the shared ones of ``arenagym.envs.core.text_env.STOP_REASONS``, the families'
 #: own, the games' won/lost/draw) and those the runners record themselves.
 RESERVED_STOP_REASONS: frozenset[str] = frozenset(
@@ -151,7 +163,7 @@ _AGENT_STOP_REASON = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
 class RefusedEpisodeStop(Exception):
-    """An agent raised an :class:`~arenagym.agents.base.EpisodeStop` whose stop reason is not
+    """An agent raised an :class:`~arenagym.agents.agent.EpisodeStop` whose stop reason is not
     the agent's to give (recorded as the episode's ``agent_error``)."""
 
 
@@ -184,7 +196,7 @@ def check_agent_stop(stop: EpisodeStop) -> None:
 
 
 def stop_details(stop: EpisodeStop) -> dict[str, Any]:
-    """What an accepted :class:`~arenagym.agents.base.EpisodeStop` tells about itself, for a
+    """What an accepted :class:`~arenagym.agents.agent.EpisodeStop` tells about itself, for a
     row's ``info``: its message and its ``info`` (when that is a dict)."""
     info = getattr(stop, "info", None)
     extra = dict(info) if isinstance(info, dict) else {}
@@ -206,23 +218,6 @@ def _safe_repr(value: object) -> str:
     except Exception as error:
         return f"<repr() failed: {type(error).__name__}>"
     return text if len(text) <= 200 else text[:199] + "…"
-
-
-def no_stop_iteration[R](function: Callable[..., R], /, *args: Any, **kwargs: Any) -> R:
-    """``function(*args, **kwargs)``, with a ``StopIteration`` it raises re-raised as a
-    ``RuntimeError`` caused by it (as a generator does): a future cannot carry StopIteration
-    into asyncio (``asyncio.wrap_future`` would never resolve).
-
-    Example:
-        >>> no_stop_iteration(next, iter([]))
-        Traceback (most recent call last):
-        ...
-        RuntimeError: the call raised StopIteration()
-    """
-    try:
-        return function(*args, **kwargs)
-    except StopIteration as error:
-        raise RuntimeError(f"the call raised {error!r}") from error
 
 
 def wait_timeout(seconds: float) -> float | None:
@@ -435,6 +430,13 @@ class AgentClock:
         """Count ``seconds`` of a finished (or abandoned) call against the episode's limit."""
         self.used_s += seconds
 
+    def expired(self, what: str, limit_s: float, stack: str = "") -> EpisodeFailure:
+        """What ends an episode (or a game) whose agent call ``what`` ran out of its ``limit_s``
+        seconds: an ``agent_timeout`` with :meth:`message`, and, if ``stack`` says where the
+        agent was, that as its traceback."""
+        trace = f"{what} was here when its time ran out:\n{stack}" if stack else None
+        return EpisodeFailure(AGENT_TIMEOUT, AgentTimeout(self.message(what, limit_s)), trace)
+
     def message(self, what: str, limit_s: float) -> str:
         """Why ``what`` was stopped after ``limit_s`` seconds, naming the setting to change."""
         if limit_s >= self.call_limit_s:
@@ -465,8 +467,17 @@ def check_time_limit(name: str, value: float) -> float:
 
 @dataclass(frozen=True)
 class RunSummary:
-    """What :func:`run_suite` did. ``failed`` counts episodes that ended in agent/env errors or
-    agent timeouts."""
+    """What :func:`run_suite` or :func:`~arenagym.benchmarks.matches.run_matches` did: of
+    ``total`` episodes (games), ``skipped`` were in the store already and ``ran`` were played,
+    ``failed`` of them ending in agent/env errors or agent timeouts (:data:`FAILED_STOP_REASONS`);
+    ``stop_reasons`` counts the played ones by stop reason. ``agent`` is the agent's name in the
+    store (for games: how many players met).
+
+    Example:
+        >>> summary = RunSummary.count("demo", "random", 3, 1, Counter(solved=1, env_error=1), 0.0)
+        >>> summary.ran, summary.failed
+        (2, 1)
+    """
 
     suite: str
     agent: str
@@ -476,6 +487,29 @@ class RunSummary:
     failed: int
     duration_s: float
     stop_reasons: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def count(
+        cls,
+        suite: str,
+        agent: str,
+        total: int,
+        skipped: int,
+        stop_reasons: Counter[str],
+        started: float,
+    ) -> RunSummary:
+        """The summary of a run that began at ``time.perf_counter() == started`` and played
+        episodes ending with ``stop_reasons``."""
+        return cls(
+            suite=suite,
+            agent=agent,
+            total=total,
+            skipped=skipped,
+            ran=sum(stop_reasons.values()),
+            failed=sum(stop_reasons[reason] for reason in FAILED_STOP_REASONS),
+            duration_s=time.perf_counter() - started,
+            stop_reasons=dict(stop_reasons),
+        )
 
 
 def agent_display_name(spec: str, kwargs: dict[str, Any] | None = None) -> str:
@@ -514,7 +548,7 @@ def run_suite(
 
     Args:
         suite: what to play.
-        agent_spec: an agent name for :func:`~arenagym.agents.base.load_agent`.
+        agent_spec: an agent name for :func:`~arenagym.agents.specs.load_agent`.
         agent_kwargs: keyword arguments for the agent (JSON-serialisable, they are recorded).
         store: a :class:`ResultsStore`, or the path of one (opened and closed here).
         concurrency: episodes in flight at once (and threads in the pool).
@@ -582,17 +616,6 @@ class _Job:
     episode: int
 
 
-class _EpisodeFailure(Exception):
-    """Raised inside an episode to end it with ``stop_reason`` (agent_error / env_error /
-    agent_timeout); ``trace`` replaces the error's own traceback in the row when given."""
-
-    def __init__(self, stop_reason: str, error: BaseException, trace: str | None = None) -> None:
-        super().__init__(stop_reason)
-        self.stop_reason = stop_reason
-        self.error = error
-        self.trace = trace
-
-
 class _AgentRaised(Exception):
     """Carries a ``SystemExit``/``KeyboardInterrupt`` raised by an async agent's coroutine out of
     its task (asyncio re-raises those two through the event loop, which would end the run)."""
@@ -630,10 +653,11 @@ async def _run(
     secrets = secret_values(agent_spec, kwargs)
     name = redact_secrets(agent_name or agent_display_name(agent_spec, kwargs), secrets)
     kwargs = suite.agent_kwargs(agent_spec, kwargs)  # the suite's [generation] budgets
-    try:
-        resolve_agent_factory(agent_spec)
+    try:  # resolved once: each episode builds its agent with this factory
+        factory = resolve_agent_factory(agent_spec)
     except ValueError as error:
         raise RunSetupError(redact_secrets(str(error), secrets)) from None
+    build = partial(build_agent, factory, agent_spec, **kwargs)
     for task in suite.tasks:
         check_seeds(f"task {task.name!r}", task.seeds)
 
@@ -655,7 +679,7 @@ async def _run(
     try:
         if left:
             pending_tasks = [task for task in suite.tasks if done[task.name] < task.n_episodes]
-            await _check_setup(loop, executor, agent_spec, kwargs, pending_tasks, secrets)
+            await _check_setup(loop, executor, build, agent_spec, kwargs, pending_tasks, secrets)
         if retry_errors:  # only now that the agent and envs are known to build
             store.delete_errors(suite.name, name)
         if suite.tasks:
@@ -671,11 +695,11 @@ async def _run(
             async def play_and_record() -> None:
                 for job in jobs:  # each worker takes the next episode when it is free
                     row = await _play_episode(
-                        loop,
                         executor,
                         agent_loop,
                         suite,
                         job,
+                        build,
                         agent_spec,
                         kwargs,
                         name,
@@ -699,17 +723,7 @@ async def _run(
     finally:
         agent_loop.close()  # never waited for: a hung async agent keeps only its daemon thread
         executor.shutdown(wait=False, cancel_futures=True)
-    ran = sum(stop_reasons.values())
-    return RunSummary(
-        suite=suite.name,
-        agent=name,
-        total=total,
-        skipped=total - left,
-        ran=ran,
-        failed=sum(stop_reasons[reason] for reason in FAILED_STOP_REASONS),
-        duration_s=time.perf_counter() - started,
-        stop_reasons=dict(stop_reasons),
-    )
+    return RunSummary.count(suite.name, name, total, total - left, stop_reasons, started)
 
 
 def check_seeds(where: str, seeds: tuple[int, ...]) -> None:
@@ -737,6 +751,7 @@ def _count_done(tasks: tuple[Task, ...], finished: set[tuple[str, int, int]]) ->
 async def _check_setup(
     loop: asyncio.AbstractEventLoop,
     executor: ThreadPoolExecutor,
+    build: Callable[[], Agent],
     agent_spec: str,
     agent_kwargs: dict[str, Any],
     tasks: list[Task],
@@ -746,7 +761,7 @@ async def _check_setup(
     (``SystemExit`` from their code too: it came from a worker thread, not from the user)."""
     builder = AgentThread("arenagym-agent-setup")  # a daemon: a hung build does not block exit
     try:
-        await asyncio.wrap_future(builder.submit(load_agent, agent_spec, **agent_kwargs))
+        await asyncio.wrap_future(builder.submit(build))
     except asyncio.CancelledError:
         raise
     except BaseException as error:
@@ -774,136 +789,60 @@ async def _check_setup(
                     secrets,
                 )
             ) from None
-        await loop.run_in_executor(executor, _close_quietly, env)
+        await loop.run_in_executor(executor, close_quietly, env)
 
 
 async def _play_episode(
-    loop: asyncio.AbstractEventLoop,
     executor: ThreadPoolExecutor,
     agent_loop: AgentLoop,
     suite: Suite,
     job: _Job,
+    build: Callable[[], Agent],
     agent_spec: str,
     agent_kwargs: dict[str, Any],
     agent_name: str,
     limits: AgentClock,
     secrets: frozenset[str] = frozenset(),
 ) -> EpisodeRow:
-    """Play one episode to its end (or its first exception, or the agent's time limit) and
-    return its row (with every secret of the agent's spec and kwargs hidden)."""
-
-    def blocking(function: Callable[..., T], *args: Any, **kwargs: Any) -> Awaitable[T]:
-        return loop.run_in_executor(executor, partial(no_stop_iteration, function, *args, **kwargs))
-
-    async def env_call(awaitable: Awaitable[T]) -> T:
-        try:
-            return await awaitable
-        except asyncio.CancelledError:
-            raise
-        except BaseException as error:  # raised on a pool thread: the env's, not the user's
-            raise _EpisodeFailure("env_error", error) from error
-
-    calls = AgentThread(f"arenagym-agent:{job.task.name}:{job.seed}:{job.episode}")
-    clock = AgentClock(limits.call_limit_s, limits.episode_limit_s)
-
-    async def agent_call(what: str, start: Callable[[], Future[T]]) -> T:
-        """Await an agent call (on the episode's agent thread or the agent loop) within the time
-        it has left; every way it fails ends the episode as the agent's (an EpisodeStop whose
-        reason is the agent's to give as the stop it asks for)."""
-        limit = clock.next_limit()
-        if limit <= 0:
-            raise _EpisodeFailure(AGENT_TIMEOUT, AgentTimeout(clock.message(what, limit)))
-        try:
-            future = start()
-        except BaseException as error:  # e.g. an attribute of the agent that raises
-            raise _EpisodeFailure("agent_error", error) from error
-        pending = asyncio.wrap_future(future)  # cancelling it cancels the call's future
-        began = time.perf_counter()
-        try:
-            finished, _ = await asyncio.wait({pending}, timeout=wait_timeout(limit))
-        except BaseException:  # the run is cancelled: stop the agent's coroutine too
-            pending.cancel()
-            raise
-        finally:
-            clock.spend(time.perf_counter() - began)
-        if not finished:
-            trace = calls.stack() or agent_loop.stack(future)
-            pending.cancel()
-            raise _EpisodeFailure(
-                AGENT_TIMEOUT,
-                AgentTimeout(clock.message(what, limit)),
-                trace=f"{what} was here when its time ran out:\n{trace}" if trace else None,
-            )
-        try:
-            return pending.result()
-        except EpisodeStop as stop:  # the agent ends the episode on purpose (context_overflow)
-            try:
-                check_agent_stop(stop)
-            except RefusedEpisodeStop as refused:
-                trace = "".join(traceback.format_exception(stop))
-                raise _EpisodeFailure("agent_error", refused, trace=trace) from stop
-            raise
-        except _AgentRaised as raised:
-            raise _EpisodeFailure("agent_error", raised.error) from raised.error
-        except BaseException as error:  # SystemExit/KeyboardInterrupt of a thread: its own
-            raise _EpisodeFailure("agent_error", error) from error
-
+    """Play one episode with :func:`~arenagym.agents.episode.aplay_episode` (to its end, its
+    first exception, or the agent's time limit) and return its row (with every secret of the
+    agent's spec and kwargs hidden)."""
     task = job.task
     reset_seed = episode_reset_seed(job.seed, job.episode)
     started_at, timer = time.time(), time.perf_counter()
-    reward = clean_reward = 0.0
-    turns = invalid_actions = 0
-    stop_reason = ""
-    env_stop_reason = ""  # set only when the env itself ended the episode
-    details: dict[str, Any] = {}
-    env: gym.Env[Any, Any] | None = None
+    calls = _TimedAgentCalls(
+        build,
+        AgentThread(f"arenagym-agent:{task.name}:{job.seed}:{job.episode}"),
+        agent_loop,
+        AgentClock(limits.call_limit_s, limits.episode_limit_s),
+    )
     try:
-        env = await env_call(blocking(gym.make, task.env, **task.kwargs))
-        observation, info = await env_call(blocking(env.reset, seed=reset_seed))
-        details["task_id"] = info.get("task_id")
-        agent: Agent = await agent_call(
-            "building the agent", partial(calls.submit, load_agent, agent_spec, **agent_kwargs)
+        result = await aplay_episode(
+            partial(gym.make, task.env, **task.kwargs),
+            calls,
+            seed=reset_seed,
+            max_steps=task.max_steps,
+            run_env=in_executor(executor),
         )
-        act, reset = _agent_calls(agent, calls, agent_loop)
-        system_prompt = str(info.get("system_prompt", ""))
-        await agent_call("reset()", lambda: reset(system_prompt))
-        while True:
-            if turns >= task.max_steps:
-                stop_reason = "max_steps"
-                break
-            action = await agent_call(f"act() of turn {turns + 1}", partial(act, observation))
-            observation, step_reward, terminated, truncated, info = await env_call(
-                blocking(env.step, action)
-            )
-            turns += 1
-            reward += float(step_reward)
-            clean_reward += float(info.get("clean_reward", step_reward))
-            invalid_actions += bool(info.get("invalid_action", False))
-            if "reward_components" in info:
-                details["reward_components"] = info["reward_components"]
-            if terminated or truncated:
-                stop_reason = env_stop_reason = str(
-                    info.get("stop_reason") or ("terminated" if terminated else "truncated")
-                )
-                if stop_reason == "env_error" and "error" in info:  # the env's own fault report
-                    details["error"] = info["error"]
-                break
-    except EpisodeStop as stop:  # accepted by agent_call: a reason of the agent's own
-        stop_reason = stop.stop_reason
-        details["stop"] = stop_details(stop)
-    except _EpisodeFailure as failure:
-        stop_reason = failure.stop_reason
-        details["error"] = f"{type(failure.error).__name__}: {failure.error}"
-        details["traceback"] = failure.trace or "".join(traceback.format_exception(failure.error))
     finally:
-        calls.close()
-        if env is not None:
-            close_error = await loop.run_in_executor(executor, _close_quietly, env)
-            if close_error:
-                details["close_error"] = close_error
-    details["invalid_actions"] = invalid_actions
-    if stop_reason == AGENT_TIMEOUT:
-        details["agent_time_s"] = round(clock.used_s, 3)
+        calls.thread.close()
+    details: dict[str, Any] = {}
+    if result.reset_info is not None:
+        details["task_id"] = result.task_id
+    if result.reward_components is not None:
+        details["reward_components"] = result.reward_components
+    if result.env_error is not None:  # the env's own fault report
+        details["error"] = result.env_error
+    if result.stop is not None:  # accepted by the agent calls: a reason of the agent's own
+        details["stop"] = stop_details(result.stop)
+    if result.failure is not None:
+        details["error"] = describe(result.failure.error)
+        details["traceback"] = result.failure.trace_text
+    if result.close_error is not None:
+        details["close_error"] = result.close_error
+    details["invalid_actions"] = result.invalid_actions
+    if result.stop_reason == AGENT_TIMEOUT:
+        details["agent_time_s"] = round(calls.clock.used_s, 3)
     return EpisodeRow(
         suite=suite.name,
         task=task.name,
@@ -914,11 +853,11 @@ async def _play_episode(
         episode=job.episode,
         reset_seed=reset_seed,
         metric=task.metric,
-        score=_score(task.metric, reward, clean_reward, env_stop_reason),
-        reward=reward,
-        clean_reward=clean_reward,
-        turns=turns,
-        stop_reason=stop_reason,
+        score=_score(task.metric, result.reward, result.clean_reward, result.env_stop_reason),
+        reward=result.reward,
+        clean_reward=result.clean_reward,
+        turns=result.turns,
+        stop_reason=result.stop_reason,
         info=redact_secrets(details, secrets),
         agent_spec=redact_secrets(agent_spec, secrets),
         agent_kwargs=redact_secrets(agent_kwargs, secrets),
@@ -928,24 +867,98 @@ async def _play_episode(
     )
 
 
-def _agent_calls(
-    agent: Agent, calls: AgentThread, agent_loop: AgentLoop
-) -> tuple[Callable[[str], Future[str]], Callable[[str], Future[None]]]:
-    """``(act, reset)`` as calls that return futures: the agent's own coroutines on the agent
-    loop if it has them, else calls on the episode's agent thread."""
-    aact = getattr(agent, "aact", None)
-    areset = getattr(agent, "areset", None)
-    act: Callable[[str], Future[str]] = (
-        (lambda obs: agent_loop.submit(partial(aact, obs)))
-        if inspect.iscoroutinefunction(aact)
-        else (lambda obs: calls.submit(agent.act, obs))
-    )
-    reset: Callable[[str], Future[None]] = (
-        (lambda prompt: agent_loop.submit(partial(areset, prompt)))
-        if inspect.iscoroutinefunction(areset)
-        else (lambda prompt: calls.submit(agent.reset, prompt))
-    )
-    return act, reset
+class _TimedAgentCalls(AgentCalls):
+    """The runner's agent calls: a synchronous agent's on the episode's :class:`AgentThread`, an
+    async agent's coroutines (``aact``/``areset``) on the run's :class:`AgentLoop`, each within
+    the time the agent has left (:class:`AgentClock`); every way a call fails ends the episode
+    as the agent's (:func:`agent_call_result`; a timeout as ``agent_timeout`` with where the agent
+    was). Agent code never runs on the runner's own event loop, so an agent cannot block it."""
+
+    def __init__(
+        self,
+        build: Callable[[], Agent],
+        thread: AgentThread,
+        agent_loop: AgentLoop,
+        clock: AgentClock,
+    ) -> None:
+        super().__init__(build)
+        self.thread = thread
+        self.agent_loop = agent_loop
+        self.clock = clock
+
+    async def build(self) -> Agent:
+        return await self._timed("building the agent", lambda: self.thread.submit(self._build))
+
+    async def reset(self, agent: Any, system_prompt: str) -> None:
+        await self._timed("reset()", lambda: self._submit(agent, "reset", system_prompt))
+
+    async def act(self, agent: Any, observation: Any, turn: int) -> str:
+        return await self._timed(
+            f"act() of turn {turn}", lambda: self._submit(agent, "act", observation)
+        )
+
+    def _submit(self, agent: Any, name: str, argument: Any) -> Future[Any]:
+        """Start ``agent``'s ``a<name>`` coroutine on the agent loop if it has one, else its
+        ``<name>`` on the agent thread."""
+        method = self.method(agent, name)
+        if inspect.iscoroutinefunction(method):
+            return self.agent_loop.submit(partial(method, argument))
+        return self.thread.submit(method, argument)
+
+    async def _timed(self, what: str, start: Callable[[], Future[T]]) -> T:
+        """Await the call ``start()`` starts within the time the agent has left."""
+        limit = self.clock.next_limit()
+        if limit <= 0:
+            raise self.clock.expired(what, limit)
+        try:
+            future = start()
+        except BaseException as error:  # e.g. an attribute of the agent that raises
+            raise EpisodeFailure("agent_error", error) from error
+        pending = asyncio.wrap_future(future)  # cancelling it cancels the call's future
+        began = time.perf_counter()
+        try:
+            finished, _ = await asyncio.wait({pending}, timeout=wait_timeout(limit))
+        except BaseException:  # the run is cancelled: stop the agent's coroutine too
+            pending.cancel()
+            raise
+        finally:
+            self.clock.spend(time.perf_counter() - began)
+        if not finished:
+            stack = self.thread.stack() or self.agent_loop.stack(future)
+            pending.cancel()
+            raise self.clock.expired(what, limit, stack)
+        return agent_call_result(future)
+
+
+def agent_call_result[R](future: Future[R]) -> R:
+    """The result of a finished agent call, or what ends the episode: an
+    :class:`~arenagym.agents.agent.EpisodeStop` whose reason is the agent's to give
+    (:func:`check_agent_stop`) is re-raised as it is; anything else the call raised
+    (``SystemExit`` and ``KeyboardInterrupt`` of agent code too, a refused stop saying why)
+    becomes an :class:`~arenagym.agents.episode.EpisodeFailure` with ``"agent_error"``. Shared by
+    the runner (awaited calls) and the match runner (waited-for calls).
+
+    Example:
+        >>> done = Future()
+        >>> done.set_exception(ValueError("no move"))
+        >>> agent_call_result(done)
+        Traceback (most recent call last):
+        ...
+        arenagym.agents.episode.EpisodeFailure: agent_error
+    """
+    try:
+        return future.result()
+    except EpisodeStop as stop:  # the agent ends the episode on purpose (context_overflow)
+        try:
+            check_agent_stop(stop)
+        except RefusedEpisodeStop as refused:
+            trace = "".join(traceback.format_exception(stop))
+            raise EpisodeFailure("agent_error", refused, trace=trace) from stop
+        raise
+    except _AgentRaised as raised:
+        raise EpisodeFailure("agent_error", raised.error) from raised.error
+    except BaseException as error:  # SystemExit/KeyboardInterrupt of an agent's thread: its own
+        raise EpisodeFailure("agent_error", error) from error
 
 
 def _task_stack(task: asyncio.Future[Any]) -> str:
@@ -968,15 +981,6 @@ def _score(metric: str, reward: float, clean_reward: float, env_stop_reason: str
     if metric == "success":
         return float(env_stop_reason == "solved")
     return reward if metric == "reward" else clean_reward
-
-
-def _close_quietly(env: gym.Env[Any, Any]) -> str | None:
-    """Close ``env``; the error text if closing raised (an episode's result stands regardless)."""
-    try:
-        env.close()
-    except Exception as error:
-        return f"{type(error).__name__}: {error}"
-    return None
 
 
 @contextmanager

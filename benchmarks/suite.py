@@ -90,7 +90,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import importlib
 import json
 import math
 import re
@@ -233,7 +232,7 @@ class Suite:
             >>> suite.agent_kwargs("random", {"seed": 1})
             {'seed': 1}
         """
-        from arenagym.agents.base import parse_llm_spec
+        from arenagym.agents.specs import parse_llm_spec
 
         merged = dict(kwargs or {})
         if not self.generation:
@@ -800,15 +799,14 @@ def _check_keys(table: dict[str, Any], allowed: frozenset[str], at: _Where) -> N
 def _check_env_id(env: str, where: str) -> None:
     """Raise unless ``env`` is a Gymnasium id (``Name-v0``, or ``module:Name-v0`` like gym.make)."""
     import arenagym.envs  # noqa: F401  (registers every arenagym id)
+    from arenagym.envs.core.loading import LoadError, import_modules
 
     module, _, env_name = env.rpartition(":")
-    if module:
+    if module:  # gym.make's "module:Name-v0": the module registers the id
         try:
-            importlib.import_module(module)
-        except ImportError as error:
-            raise SuiteError(
-                f"{where}: field 'env': cannot import module {module!r} of {env!r} ({error})"
-            ) from None
+            import_modules([module], what="module")
+        except LoadError as error:
+            raise SuiteError(f"{where}: field 'env' {env!r}: {error}") from None
     if env_name in gym.registry:
         return
     close = difflib.get_close_matches(env_name, list(gym.registry), n=3)

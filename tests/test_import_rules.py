@@ -80,9 +80,12 @@ def imports_of(module: str, path: Path, modules: Mapping[str, Path]) -> set[str]
                 source = f"{base}.{node.module}" if node.module else base
             else:
                 source = node.module or ""
-            # ``from pkg import submodule`` imports the submodule; ``from mod import name`` the module
-            names = [f"{source}.{alias.name}" for alias in node.names] + [source]
-            names = [names[-1]] + [n for n in names[:-1] if n in modules]
+            # ``from pkg import submodule`` depends on the submodule (its package's ``__init__``
+            # runs first, as for ``import pkg.submodule``: a parent is not counted as a
+            # dependency); ``from mod import name`` depends on the module
+            names = [f"{source}.{alias.name}" for alias in node.names]
+            submodules = [name for name in names if name in modules]
+            names = submodules if len(submodules) == len(names) else [source, *submodules]
         else:
             continue
         for name in names:
@@ -184,7 +187,7 @@ def graph() -> dict[str, set[str]]:
 
 
 def test_the_graph_covers_every_package(graph: dict[str, set[str]]) -> None:
-    for package in ("arenagym.envs.core.text_env", "arenagym.agents.base", "arenagym.trainers"):
+    for package in ("arenagym.envs.core.text_env", "arenagym.agents.specs", "arenagym.trainers"):
         assert package in graph
     assert graph["arenagym.envs.math.env"] >= {"arenagym.envs.core.text_env"}
 
@@ -199,20 +202,20 @@ def test_no_import_cycles(graph: dict[str, set[str]]) -> None:
 
 def test_the_checks_catch_what_they_forbid() -> None:
     bad = {
-        "arenagym.envs.math.env": {"arenagym.envs.swe.tools", "arenagym.agents.base"},
+        "arenagym.envs.math.env": {"arenagym.envs.swe.tools", "arenagym.agents.specs"},
         "arenagym.envs.core.spaces": {"arenagym.envs.math.env"},
-        "arenagym.agents.base": {"arenagym.trainers.trainer"},
-        "arenagym.trainers.trainer": {"arenagym.benchmarks.runner", "arenagym.agents.base"},
+        "arenagym.agents.specs": {"arenagym.trainers.trainer"},
+        "arenagym.trainers.trainer": {"arenagym.benchmarks.runner", "arenagym.agents.specs"},
         "arenagym.benchmarks.runner": {"arenagym.benchmarks.experiments.common"},
         "arenagym.benchmarks.experiments.common": {"arenagym.trainers.trainer"},
         "arenagym.cli": {"arenagym.benchmarks.runner"},
     }
     assert rule_violations(bad) == [
-        "arenagym.agents.base -> arenagym.trainers.trainer: agents may import only agents, envs",
+        "arenagym.agents.specs -> arenagym.trainers.trainer: agents may import only agents, envs",
         "arenagym.benchmarks.runner -> arenagym.benchmarks.experiments.common: scripts under "
         "benchmarks/experiments and benchmarks/perf are never imported",
         "arenagym.envs.core.spaces -> arenagym.envs.math.env: envs.core imports only envs.core",
-        "arenagym.envs.math.env -> arenagym.agents.base: envs may import only envs",
+        "arenagym.envs.math.env -> arenagym.agents.specs: envs may import only envs",
         "arenagym.envs.math.env -> arenagym.envs.swe.tools: a family imports only itself and "
         "envs.core",
         "arenagym.trainers.trainer -> arenagym.benchmarks.runner: trainers may import only "
@@ -220,7 +223,7 @@ def test_the_checks_catch_what_they_forbid() -> None:
     ]
     assert import_cycles(bad) == [
         [
-            "arenagym.agents.base",
+            "arenagym.agents.specs",
             "arenagym.benchmarks.experiments.common",
             "arenagym.benchmarks.runner",
             "arenagym.trainers.trainer",
@@ -238,15 +241,17 @@ def test_imports_are_read_from_every_statement_form(tmp_path: Path) -> None:
     (package / "demo" / "env.py").write_text(
         "from ..core import spaces\n"
         "def later():\n"
-        "    from arenagym.agents.base import load_agent\n"
+        "    from arenagym.agents.specs import load_agent\n"
         "    import arenagym.envs.demo.rules\n"
     )
     (package / "demo" / "rules.py").write_text("from . import env\n")
+    (package / "demo" / "names.py").write_text("from arenagym.envs.demo import env, VERSION\n")
     graph = import_graph(tmp_path)
     assert graph["arenagym.envs.demo.env"] == {
-        "arenagym.envs.core",  # importing a submodule runs its package's __init__ too
         "arenagym.envs.core.spaces",
         "arenagym.envs.demo.rules",
     }  # arenagym.agents is not in this tree: not a module, so no edge
-    assert graph["arenagym.envs.demo.rules"] == {"arenagym.envs.demo", "arenagym.envs.demo.env"}
+    assert graph["arenagym.envs.demo.rules"] == {"arenagym.envs.demo.env"}
+    # a name that is not a submodule is read from the package: that is a dependency on it
+    assert graph["arenagym.envs.demo.names"] == {"arenagym.envs.demo", "arenagym.envs.demo.env"}
     assert import_cycles(graph) == [["arenagym.envs.demo.env", "arenagym.envs.demo.rules"]]

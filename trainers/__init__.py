@@ -9,7 +9,7 @@ need them):
   (generator -> reward source -> update), checkpoints and exact resume;
 - :mod:`~arenagym.trainers.config`: TOML configs and the presets ``grpo``, ``or1``, ``drgrpo``,
   ``rloo``, ``reinforce_pp``, ``ppo``;
-- :mod:`~arenagym.trainers.generators`, :mod:`~arenagym.trainers.rewards`: the generator and
+- :mod:`~arenagym.trainers.generators`, :mod:`~arenagym.trainers.reward_sources`: the generator and
   reward seams; :mod:`~arenagym.trainers.schedules`: OR1's adaptive entropy control, staged
   context length, learning-rate schedules;
 - :mod:`~arenagym.trainers.reward_model`: Bradley-Terry reward models (scorer, trainer,

@@ -1,13 +1,10 @@
-"""Command-line entry points: ``arenagym train``, ``merge``, ``rm`` and ``dfc``.
+"""``arenagym train``, ``merge``, ``rm`` and ``dfc``: what they do, given their parsed arguments.
 
-Each ``*_main(argv) -> int`` parses its own arguments (``--help`` shows examples), returns 0 on
-success, and on bad input prints one line to stderr and returns 2 (``train``: 1 when a step's
-episodes all failed, with the first error). ``python -m
-arenagym.trainers.cli train ...`` runs them without the ``arenagym`` command.
-
-Example:
-    >>> train_main(["no-such-preset"])
-    2
+The parsers, the help and the error format are :mod:`arenagym.cli`'s (the one command module).
+Each function here returns 0 on success and raises :class:`UsageError` for bad input (a config,
+preset, model or file that cannot be used: one line on stderr, exit status 2) or, from ``train``,
+:class:`RunFailed` when a step's episodes all failed (exit status 1, with the first error's
+traceback).
 """
 
 from __future__ import annotations
@@ -16,41 +13,30 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from arenagym.trainers.config import TrainConfig
 
-__all__ = ["dfc_main", "main", "merge_main", "rm_main", "train_main"]
+__all__ = ["RunFailed", "UsageError", "dfc", "merge", "rm", "train"]
 
-_TRAIN_EXAMPLES = """examples:
-  arenagym train or1 --model models/qwen2.5-1.5b-instruct --output runs/or1
-  arenagym train grpo --model models/tiny --set run.steps=20 --set rollout.group_size=4
-  arenagym train my_config.toml --resume          # continue from the newest checkpoint
-  arenagym train my_config.toml --overwrite       # start again, deleting the previous run's files
-presets: grpo, or1, drgrpo, rloo, reinforce_pp, ppo (trainers/presets/*.toml)
-"""
 
-_MERGE_EXAMPLES = """examples:
-  arenagym merge --method linear --models ckpt/a ckpt/b --output merged
-  arenagym merge --method ties --base base --models a b --density 0.5 --output merged
-  arenagym merge --method dare_ties --base base --models a b --density 0.3 --seed 1 --output m
-  arenagym merge --method slerp --models a b --t 0.3 --output merged
-"""
+class UsageError(Exception):
+    """Bad input to a trainers command; the message is one line (the first of the cause's)."""
 
-_RM_EXAMPLES = """examples:
-  arenagym rm train pairs.jsonl --model models/base --output models/rm --epochs 2
-  arenagym rm eval pairs.jsonl --model models/rm
-pairs.jsonl: {"prompt": "...", "chosen": "...", "rejected": "..."} per line
-"""
+    def __init__(self, error: BaseException | str) -> None:
+        text = str(error)
+        super().__init__(text.splitlines()[0] if text else type(error).__name__)
 
-_DFC_EXAMPLES = """examples:
-  arenagym dfc dfc.toml
-  arenagym dfc dfc.toml --output runs/dfc2
-(see arenagym.trainers.dfc for the file's keys)
-"""
+
+class RunFailed(Exception):
+    """A training run that stopped because a step's episodes all failed; ``details`` holds the
+    first failure's traceback, printed after the one-line message."""
+
+    def __init__(self, message: str, details: str = "") -> None:
+        super().__init__(message)
+        self.details = details
 
 
 def _quiet_libraries() -> None:
@@ -64,72 +50,12 @@ def _quiet_libraries() -> None:
         pass
 
 
-def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace | int:
-    try:
-        return parser.parse_args(list(argv))
-    except SystemExit as exit_:
-        return exit_.code if isinstance(exit_.code, int) else 2
-
-
-def _fail(command: str, error: BaseException) -> int:
-    message = str(error).splitlines()[0] if str(error) else type(error).__name__
-    print(f"arenagym {command}: error: {message}", file=sys.stderr)
-    return 2
-
-
 # --------------------------------------------------------------------------- train
 
 
-def train_parser() -> argparse.ArgumentParser:
-    """The ``arenagym train`` argument parser."""
-    parser = argparse.ArgumentParser(
-        prog="arenagym train",
-        description="Train a causal LM on arenagym envs with GRPO, Dr. GRPO, RLOO, REINFORCE++ "
-        "or PPO; writes metrics.jsonl and checkpoints under the output directory. An output "
-        "directory that holds a run (checkpoints or metrics.jsonl) needs --resume or "
-        "--overwrite; without either, nothing is started and nothing is touched. Every "
-        "[[tasks]] entry is checked (env id registered, env builds with its kwargs) before "
-        "step 1; a step whose episodes all end in env_error stops the run (exit status 1).",
-        epilog=_TRAIN_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("config", help="a preset name or a config .toml file")
-    parser.add_argument("--model", help="the policy's Hugging Face directory (model.path)")
-    parser.add_argument("--output", help="output directory (run.output_dir)")
-    parser.add_argument("--steps", type=int, help="training steps (run.steps)")
-    parser.add_argument("--seed", type=int, help="run seed (run.seed)")
-    parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (model.device)")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override any config field (repeatable), e.g. --set optim.lr=1e-6",
-    )
-    existing = parser.add_mutually_exclusive_group()
-    existing.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue the run in the output directory from its newest checkpoint (metrics of "
-        "later steps are dropped and redone); refused if the model, [algorithm], tasks, "
-        "[reward], [data] or run.seed differ from the checkpoint's",
-    )
-    existing.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="start a new run in an output directory that holds one, first deleting that run's "
-        "files: checkpoints/step-*, metrics.jsonl, tensorboard/events.out.tfevents.*, "
-        "pass_rate_filter.json (nothing else in the directory)",
-    )
-    parser.add_argument("--quiet", action="store_true", help="do not print a line per step")
-    return parser
-
-
-def train_main(argv: Sequence[str]) -> int:
-    """``arenagym train CONFIG [options]``; the exit status."""
-    args = _parse(train_parser(), argv)
-    if isinstance(args, int):
-        return args
+def train(args: argparse.Namespace) -> int:
+    """``arenagym train CONFIG [options]``: check the config, model and output directory, then
+    train, printing a line per step; the exit status."""
     from arenagym.trainers.config import ConfigError, load_config
 
     overrides = list(args.set)
@@ -150,7 +76,7 @@ def train_main(argv: Sequence[str]) -> int:
         config.model.path = str(_model_dir(config.model.path, "model.path").absolute())
         _check_output(config, args.resume, args.overwrite)
     except (ConfigError, ValueError) as error:
-        return _fail("train", error)
+        raise UsageError(error) from None
     _quiet_libraries()
     from arenagym.trainers.runs import EpisodesFailedError
     from arenagym.trainers.trainer import Trainer
@@ -158,7 +84,7 @@ def train_main(argv: Sequence[str]) -> int:
     try:
         trainer = Trainer(config, resume=args.resume, overwrite=args.overwrite)
     except (ValueError, OSError, ImportError) as error:
-        return _fail("train", error)
+        raise UsageError(error) from None
     if trainer.deleted:
         print(
             f"--overwrite: deleted the previous run in {trainer.output_dir}: "
@@ -179,7 +105,7 @@ def train_main(argv: Sequence[str]) -> int:
         if not args.quiet:
             print(
                 f"step {r['step']}/{target} reward {r['reward_mean']:.3f} "
-                f"clean {r['clean_reward_mean']:.3f} entropy {_fmt(r.get('entropy'))} "
+                f"clean {r['clean_reward_mean']:.3f} entropy {_optional_number(r.get('entropy'))} "
                 f"len {r['response_length']:.1f} {r['tokens_per_s']:.0f} tok/s",
                 flush=True,
             )
@@ -193,23 +119,15 @@ def train_main(argv: Sequence[str]) -> int:
     try:
         trainer.train(target, on_step=progress)
     except EpisodesFailedError as error:
-        print(f"arenagym train: error: {error}", file=sys.stderr)
-        if error.traceback:
-            print(f"the first error's traceback:\n{error.traceback.rstrip()}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(
-            "arenagym train: interrupted; --resume continues from the last checkpoint",
-            file=sys.stderr,
-        )
-        return 130
+        details = f"the first error's traceback:\n{error.traceback}" if error.traceback else ""
+        raise RunFailed(str(error), details) from None
     if not config.run.checkpoint_every:
         trainer.save()
     print(f"done: {trainer.output_dir}")
     return 0
 
 
-def _fmt(value: float | None) -> str:
+def _optional_number(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
@@ -231,38 +149,9 @@ def _check_output(config: TrainConfig, resume: bool, overwrite: bool) -> None:
 # --------------------------------------------------------------------------- merge
 
 
-def merge_parser() -> argparse.ArgumentParser:
-    """The ``arenagym merge`` argument parser."""
-    from arenagym.trainers.merging import METHODS
-
-    parser = argparse.ArgumentParser(
-        prog="arenagym merge",
-        description="Merge safetensors checkpoints of one architecture, shard by shard "
-        "(mergekit's formulas).",
-        epilog=_MERGE_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--method", required=True, choices=METHODS)
-    parser.add_argument("--models", nargs="+", required=True, metavar="DIR")
-    parser.add_argument("--base", metavar="DIR", help="base model (task-vector methods)")
-    parser.add_argument("--output", required=True, metavar="DIR")
-    parser.add_argument("--weights", nargs="+", type=float, help="one weight per model")
-    parser.add_argument("--density", type=float, default=0.5, help="TIES/DARE density (0.5)")
-    parser.add_argument("--lambda", dest="lambda_", type=float, default=1.0, help="scale (1.0)")
-    parser.add_argument("--t", type=float, default=0.5, help="SLERP position 0..1 (0.5)")
-    parser.add_argument("--normalize", choices=("true", "false"), help="override the default")
-    parser.add_argument("--seed", type=int, default=0, help="DARE's random seed (0)")
-    parser.add_argument(
-        "--max-shard-size", type=float, default=2.0, metavar="GB", help="output shard size (2)"
-    )
-    return parser
-
-
-def merge_main(argv: Sequence[str]) -> int:
-    """``arenagym merge --method M --models A B ... --output DIR``; the exit status."""
-    args = _parse(merge_parser(), argv)
-    if isinstance(args, int):
-        return args
+def merge(args: argparse.Namespace) -> int:
+    """``arenagym merge --method M --models A B ... --output DIR``: merge the checkpoints
+    shard by shard into the output directory; the exit status."""
     from arenagym.trainers.merging import MergeError, MergeSpec, merge_checkpoints
 
     try:
@@ -288,7 +177,7 @@ def merge_main(argv: Sequence[str]) -> int:
             max_shard_bytes=max(int(args.max_shard_size * 1024**3), 1),
         )
     except (MergeError, OSError, ValueError) as error:
-        return _fail("merge", error)
+        raise UsageError(error) from None
     print(f"merged {report.tensors} tensors into {len(report.shards)} shard(s) in {report.output}")
     return 0
 
@@ -296,45 +185,17 @@ def merge_main(argv: Sequence[str]) -> int:
 # --------------------------------------------------------------------------- rm
 
 
-def rm_parser() -> argparse.ArgumentParser:
-    """The ``arenagym rm`` argument parser."""
-    parser = argparse.ArgumentParser(
-        prog="arenagym rm",
-        description="Bradley-Terry reward models: train on preference pairs, measure pairwise "
-        "accuracy.",
-        epilog=_RM_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    train = commands.add_parser("train", help="train a reward model on pairs.jsonl")
-    train.add_argument("pairs")
-    train.add_argument("--model", required=True, help="base model directory")
-    train.add_argument("--output", required=True, help="where to save the reward model")
-    train.add_argument("--epochs", type=int, default=1)
-    train.add_argument("--lr", type=float, default=1e-5)
-    train.add_argument("--batch-size", type=int, default=8)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--device", default="cpu")
-    evaluate = commands.add_parser("eval", help="pairwise accuracy of a reward model")
-    evaluate.add_argument("pairs")
-    evaluate.add_argument("--model", required=True, help="reward model directory")
-    evaluate.add_argument("--batch-size", type=int, default=16)
-    evaluate.add_argument("--device", default="cpu")
-    return parser
-
-
-def rm_main(argv: Sequence[str]) -> int:
-    """``arenagym rm train|eval PAIRS --model DIR ...``; the exit status."""
-    args = _parse(rm_parser(), argv)
-    if isinstance(args, int):
-        return args
+def rm(args: argparse.Namespace) -> int:
+    """``arenagym rm train|eval PAIRS --model DIR ...``: train a Bradley-Terry reward model
+    (``args.rm_command == "train"``) or measure one's pairwise accuracy; prints the result as
+    JSON; the exit status."""
     from arenagym.trainers.reward_model import PairsError, read_pairs
 
     try:
         pairs = read_pairs(args.pairs)
         args.model = str(_model_dir(args.model, "--model"))
     except (PairsError, ValueError) as error:
-        return _fail("rm", error)
+        raise UsageError(error) from None
     _quiet_libraries()
     from arenagym.trainers.reward_model import (
         RewardModelScorer,
@@ -343,7 +204,7 @@ def rm_main(argv: Sequence[str]) -> int:
     )
 
     try:
-        if args.command == "train":
+        if args.rm_command == "train":
             scorer, losses = train_reward_model(
                 pairs,
                 args.model,
@@ -359,7 +220,7 @@ def rm_main(argv: Sequence[str]) -> int:
             scorer = RewardModelScorer(args.model, device=args.device, batch_size=args.batch_size)
             result = evaluate_pairs(scorer, pairs)
     except (ValueError, OSError) as error:
-        return _fail("rm", error)
+        raise UsageError(error) from None
     print(json.dumps(result))
     return 0
 
@@ -367,28 +228,9 @@ def rm_main(argv: Sequence[str]) -> int:
 # --------------------------------------------------------------------------- dfc
 
 
-def dfc_main(argv: Sequence[str]) -> int:
-    """``arenagym dfc CONFIG [--output DIR]``; the exit status."""
-    parser = argparse.ArgumentParser(
-        prog="arenagym dfc",
-        description="Divide-Fuse-Conquer: group the envs (by the base model's measured win "
-        "rate when the config lists games), then per group train a specialist, fuse it with "
-        "the model so far and train the fused model on the groups so far; report every env's "
-        "score.",
-        epilog=_DFC_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("config", help="a DFC .toml file or a bundled name (dfc18)")
-    parser.add_argument("--output", help="output directory (overrides output_dir)")
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="delete an earlier DFC run in the output directory (its stages/ and report "
-        "files, nothing else) and start again; without it such a directory is refused",
-    )
-    args = _parse(parser, argv)
-    if isinstance(args, int):
-        return args
+def dfc(args: argparse.Namespace) -> int:
+    """``arenagym dfc CONFIG [--output DIR]``: run divide-fuse-conquer and print its report
+    (Markdown); the exit status."""
     from arenagym.trainers.config import ConfigError
     from arenagym.trainers.dfc import DFCConfig, render_report, run_dfc
 
@@ -398,17 +240,17 @@ def dfc_main(argv: Sequence[str]) -> int:
             config.output_dir = args.output
         config.base_model = str(_model_dir(config.base_model, "base_model"))
     except (ConfigError, ValueError) as error:
-        return _fail("dfc", error)
+        raise UsageError(error) from None
     _quiet_libraries()
     try:
         report = run_dfc(config, overwrite=args.overwrite)
     except (ValueError, OSError) as error:
-        return _fail("dfc", error)
+        raise UsageError(error) from None
     print(render_report(report), end="")
     return 0
 
 
-# --------------------------------------------------------------------------- dispatcher
+# --------------------------------------------------------------------------- shared
 
 
 def _model_dir(name_or_path: str, field: str) -> Path:
@@ -420,26 +262,3 @@ def _model_dir(name_or_path: str, field: str) -> Path:
         return resolve_model(name_or_path)
     except ModelError as error:
         raise ValueError(f"{field}: {error}") from None
-
-
-COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
-    "train": train_main,
-    "merge": merge_main,
-    "rm": rm_main,
-    "dfc": dfc_main,
-}
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m arenagym.trainers.cli {train,merge,rm,dfc} ...``."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in COMMANDS:
-        print(
-            f"usage: python -m arenagym.trainers.cli {{{','.join(COMMANDS)}}} ...", file=sys.stderr
-        )
-        return 0 if argv[:1] in (["-h"], ["--help"]) else 2
-    return COMMANDS[argv[0]](argv[1:])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -92,7 +92,6 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import re
@@ -105,6 +104,7 @@ from pathlib import Path
 from typing import Any
 
 from arenagym.trainers.config import ConfigError, TaskConfig, TrainConfig, load_config
+from arenagym.trainers.runs import import_config_modules
 
 __all__ = [
     "DEFAULT_GROUP_ORDER",
@@ -503,8 +503,8 @@ def evaluate_model(
 ) -> Scores:
     """Win rate and mean clean reward per task over ``episodes`` episodes (env seeds
     ``seed + i``) per opponent (:func:`episode_kwargs`); every episode runs in one batch."""
-    from arenagym.agents.backends.base import SamplingParams
     from arenagym.agents.backends.hf import TransformersBackend
+    from arenagym.agents.backends.interface import SamplingParams
     from arenagym.agents.rollout import EpisodeSpec, RolloutConfig, RolloutEngine
 
     backend = TransformersBackend(model_dir, device=device, dtype="float32")
@@ -678,8 +678,7 @@ def run_dfc(
     base = Path(config.base_model)
     if train is None or evaluate is None:
         base_train = load_config(config.train, config.overrides or None)
-        for module in base_train.imports:
-            importlib.import_module(module)
+        import_config_modules(base_train)
         train = train or _default_trainer(base_train)
         evaluate = evaluate or _default_evaluator(config, _device(base_train.model.device))
     all_tasks = config.all_tasks

@@ -15,7 +15,7 @@ the policy's weights changed:
   weights itself) and an optional ``push`` callable.
 
 Example (a stand-in backend that always answers 42):
-    >>> from arenagym.agents.backends.base import Completion, SamplingParams
+    >>> from arenagym.agents.backends.interface import Completion, SamplingParams
     >>> from arenagym.agents.rollout import EpisodeSpec, RolloutConfig
     >>> class Boxed42:
     ...     max_context = 4096
@@ -54,7 +54,7 @@ class Generator(Protocol):
 
 
 class BackendGenerator:
-    """Any :class:`~arenagym.agents.backends.base.GenerationBackend`; ``push(model, backend)``
+    """Any :class:`~arenagym.agents.backends.interface.GenerationBackend`; ``push(model, backend)``
     (if given) is called by :meth:`sync_weights`."""
 
     def __init__(self, backend: Any, push: Callable[[Any, Any], None] | None = None) -> None:

@@ -133,7 +133,7 @@ def _load_classifier(path_or_model: Any, tokenizer: Any, device: str) -> tuple[A
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from arenagym.trainers.trainer import dtype_kwarg
+    from arenagym.agents.backends.transformers_compat import dtype_kwarg
 
     if isinstance(path_or_model, str | Path):
         import transformers

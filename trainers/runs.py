@@ -17,9 +17,11 @@ schedule, batch sizes, budgets, device, checkpoint cadence, logging) may change 
 parts of a run. Note that the optimizer and scheduler states come from the checkpoint, so a new
 ``optim.lr`` does not take effect on resume.
 
-**Task lists.** :func:`validate_tasks` checks every ``[[tasks]]`` entry before the first step: its
-env id is registered (close matches are suggested) and the env builds with its kwargs (each
-distinct entry is built once and closed).
+**Task lists.** :func:`import_config_modules` imports the config's ``imports`` (packages that
+register their own env ids) and :func:`validate_tasks` checks every ``[[tasks]]`` entry before
+the first step: its env id is registered (close matches are suggested) and the env builds with
+its kwargs (each distinct entry is built once and closed). Both name modules the one way
+:mod:`arenagym.envs.core.loading` does.
 
 **Failed steps.** :func:`check_episodes` raises :class:`EpisodesFailedError` when every episode of
 a step ended in ``env_error``: the env is broken, and training on would only skip updates.
@@ -41,7 +43,6 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import importlib
 import inspect
 import json
 import os
@@ -49,7 +50,10 @@ import re
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from arenagym.trainers.config import TrainConfig
 
 __all__ = [
     "RUN_DEFINING",
@@ -60,6 +64,7 @@ __all__ = [
     "check_resume",
     "delete_run",
     "describe_run",
+    "import_config_modules",
     "resume_differences",
     "run_files",
     "validate_tasks",
@@ -299,6 +304,28 @@ def _task_labels(tasks: Any) -> list[str]:
 # --------------------------------------------------------------------------- task lists
 
 
+def import_config_modules(config: TrainConfig) -> None:
+    """Import the modules of ``config.imports`` (packages that register their own env ids);
+    raise :class:`~arenagym.trainers.config.ConfigError` naming ``config.source`` and the module
+    that does not import.
+
+    Example:
+        >>> from arenagym.trainers.config import TrainConfig
+        >>> import_config_modules(TrainConfig(imports=["json"]))
+        >>> import_config_modules(TrainConfig(imports=["no_such_module_xyz"], source="run.toml"))
+        Traceback (most recent call last):
+        ...
+        arenagym.trainers.config.ConfigError: run.toml: import 'no_such_module_xyz': cannot import it (No module named 'no_such_module_xyz')
+    """
+    from arenagym.envs.core.loading import LoadError, import_modules
+    from arenagym.trainers.config import ConfigError
+
+    try:
+        import_modules(config.imports, what="import")
+    except LoadError as error:
+        raise ConfigError(f"{config.source}: {error}") from None
+
+
 def validate_tasks(tasks: Sequence[Any], source: str = "config") -> None:
     """Raise :class:`~arenagym.trainers.config.ConfigError` naming ``source`` and the entry
     (``tasks[i]``) for an env id that is not registered (with close matches) or an env that
@@ -316,6 +343,7 @@ def validate_tasks(tasks: Sequence[Any], source: str = "config") -> None:
     import gymnasium as gym
 
     import arenagym.envs  # noqa: F401  (registers every arenagym env id)
+    from arenagym.envs.core.loading import LoadError, import_modules
     from arenagym.trainers.config import ConfigError
 
     built: set[str] = set()
@@ -326,13 +354,11 @@ def validate_tasks(tasks: Sequence[Any], source: str = "config") -> None:
         if key in built:
             continue
         module, _, name = env_id.rpartition(":")
-        if module:
+        if module:  # gym.make's "module:Name-v0": the module registers the id
             try:
-                importlib.import_module(module)
-            except ImportError as error:
-                raise ConfigError(
-                    f"{where}: env_id {env_id!r}: cannot import {module!r} ({error})"
-                ) from None
+                import_modules([module], what="module")
+            except LoadError as error:
+                raise ConfigError(f"{where}: env_id {env_id!r}: {error}") from None
         try:
             spec = gym.spec(name)
         except gym.error.Error:

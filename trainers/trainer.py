@@ -50,7 +50,6 @@ Example (needs the ``hf`` extra; see ``tests/trainers`` for runs on a tiny model
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import math
@@ -67,7 +66,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from arenagym.agents.backends.base import SamplingParams
+from arenagym.agents.backends.interface import SamplingParams
+from arenagym.agents.backends.transformers_compat import dtype_kwarg
 from arenagym.agents.chat import derive_seed
 from arenagym.agents.models import resolve_model
 from arenagym.agents.rollout import EpisodeSpec, Trajectory
@@ -89,12 +89,13 @@ from arenagym.trainers.checkpoint import latest_checkpoint, load_checkpoint, sav
 from arenagym.trainers.config import TrainConfig
 from arenagym.trainers.generators import Generator, TransformersGenerator, VLLMGenerator
 from arenagym.trainers.metrics import MetricsLogger, truncate_after
-from arenagym.trainers.rewards import EnvReward, RewardModelReward, RewardSource
+from arenagym.trainers.reward_sources import EnvReward, RewardModelReward, RewardSource
 from arenagym.trainers.runs import (
     check_episodes,
     check_output_dir,
     check_resume,
     delete_run,
+    import_config_modules,
     validate_tasks,
 )
 from arenagym.trainers.schedules import AdaptiveEntropyControl, ContextSchedule, lr_lambda
@@ -221,8 +222,7 @@ class Trainer:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.config = config
-        for module in config.imports:
-            importlib.import_module(module)
+        import_config_modules(config)
         self.output_dir = Path(config.run.output_dir)
         self.checkpoint_dir = self.output_dir / "checkpoints"
         self.metrics_path = self.output_dir / "metrics.jsonl"
@@ -719,14 +719,6 @@ class Trainer:
         stats["optimizer_steps"] = updates
         stats["train_tokens"] = full.tokens
         return stats
-
-
-def dtype_kwarg(dtype: Any) -> dict[str, Any]:
-    """``from_pretrained``'s dtype argument: ``dtype`` (transformers >= 4.56) or ``torch_dtype``."""
-    import transformers
-
-    major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
-    return {"dtype" if (major, minor) >= (4, 56) else "torch_dtype": dtype}
 
 
 def _frozen_copy(model: Any) -> Any:

@@ -1,6 +1,6 @@
 """Generation backends: a batch of chat conversations in, completions with token ids and logprobs out.
 
-The interface lives in :mod:`arenagym.agents.backends.base` and is imported eagerly (it is pure
+The interface lives in :mod:`arenagym.agents.backends.interface` and is imported eagerly (it is pure
 Python). The backends themselves pull in heavy libraries (torch, transformers, openai, vLLM), so
 they are imported only when first used::
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from arenagym.agents.backends.base import (
+from arenagym.agents.backends.interface import (
     Completion,
     ContextLengthError,
     Conversation,

@@ -9,7 +9,7 @@ top-k — vLLM's ``raw_logprobs``), each row can have its own sampling parameter
 token budget, finished rows leave the batch (their KV cache rows are dropped), and it does not
 depend on ``generate``'s changing keyword arguments across transformers releases.
 
-What a row returns (:class:`~arenagym.agents.backends.base.Completion`):
+What a row returns (:class:`~arenagym.agents.backends.interface.Completion`):
 
 - ``prompt_token_ids``: the rendered chat template, tokenised without extra special tokens;
 - ``completion_token_ids``: every sampled token, including the final stop token (EOS,
@@ -47,7 +47,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from arenagym.agents.backends.base import (
+from arenagym.agents.backends.interface import (
     Completion,
     ContextLengthError,
     Conversation,
@@ -55,13 +55,14 @@ from arenagym.agents.backends.base import (
     SamplingParams,
     chat_prompt_ids,
 )
+from arenagym.agents.backends.transformers_compat import dtype_kwarg
 
 if TYPE_CHECKING:
     import torch
 
 
 class TransformersBackend:
-    """A :class:`~arenagym.agents.backends.base.GenerationBackend` over a transformers causal LM.
+    """A :class:`~arenagym.agents.backends.interface.GenerationBackend` over a transformers causal LM.
 
     Args:
         model_path_or_model: a directory (or hub id, when online) in Hugging Face format, or an
@@ -100,7 +101,7 @@ class TransformersBackend:
             elif isinstance(dtype, str):
                 dtype = getattr(torch, dtype)
             model = AutoModelForCausalLM.from_pretrained(
-                str(model_path_or_model), **_dtype_kwarg(dtype)
+                str(model_path_or_model), **dtype_kwarg(dtype)
             )
             model.to(device)
             tokenizer = tokenizer if tokenizer is not None else model_path_or_model
@@ -433,14 +434,6 @@ def _make_generator(seed: int | None, device: Any) -> torch.Generator | None:
     generator = torch.Generator(device=device)
     generator.manual_seed(int(seed))
     return generator
-
-
-def _dtype_kwarg(dtype: Any) -> dict[str, Any]:
-    """transformers >= 4.56 calls it ``dtype``; older releases ``torch_dtype``."""
-    import transformers
-
-    major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
-    return {"dtype" if (major, minor) >= (4, 56) else "torch_dtype": dtype}
 
 
 def _pad_token_id(model: Any, tokenizer: Any) -> int:

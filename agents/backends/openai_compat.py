@@ -3,7 +3,7 @@
 :class:`OpenAICompatibleBackend` sends one ``/chat/completions`` request per conversation with the
 official ``openai`` client (``AsyncOpenAI``), concurrently (``asyncio.gather`` under a semaphore of
 ``max_concurrency`` requests), and turns the answers into
-:class:`~arenagym.agents.backends.base.Completion` objects.
+:class:`~arenagym.agents.backends.interface.Completion` objects.
 
 - Retries: 429, 5xx, timeouts and connection errors are retried up to ``max_retries`` times with
   exponential backoff (``backoff_s * 2**attempt``, capped at ``max_backoff_s``, at least the server's
@@ -31,8 +31,8 @@ official ``openai`` client (``AsyncOpenAI``), concurrently (``asyncio.gather`` u
   and prompts are not checked before sending. A request the server refuses as too long (HTTP 400
   with a "context length" message, or OpenAI's ``context_length_exceeded`` code) raises
   :class:`ContextOverflowError`, which is both a
-  :class:`~arenagym.agents.backends.base.ContextLengthError` and an
-  :class:`~arenagym.agents.base.EpisodeStop` with ``stop_reason="context_overflow"``: the chat
+  :class:`~arenagym.agents.backends.interface.ContextLengthError` and an
+  :class:`~arenagym.agents.agent.EpisodeStop` with ``stop_reason="context_overflow"``: the chat
   agent's episode ends there, as when the context is checked locally.
 - The API key: ``api_key=``, else the environment variable ``api_key_env`` names, else
   ``$OPENAI_API_KEY``, else ``"EMPTY"`` (what local servers accept). It is sent as a bearer token
@@ -68,13 +68,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from arenagym.agents.backends.base import (
+from arenagym.agents.agent import EpisodeStop
+from arenagym.agents.backends.interface import (
     Completion,
     ContextLengthError,
     Conversation,
     SamplingParams,
 )
-from arenagym.agents.base import REDACTED, EpisodeStop, redact_url
+from arenagym.agents.specs import REDACTED, redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -95,8 +96,8 @@ class ContextOverflowError(ContextLengthError, BackendRequestError, EpisodeStop)
 
     Raised for an HTTP 400/413 whose message speaks of the context length (vLLM, SGLang,
     ``arenagym serve``, hosted APIs) or whose code is ``context_length_exceeded`` (OpenAI). It is
-    a :class:`~arenagym.agents.backends.base.ContextLengthError`, a :class:`BackendRequestError`
-    and an :class:`~arenagym.agents.base.EpisodeStop` (``stop_reason="context_overflow"``), so the
+    a :class:`~arenagym.agents.backends.interface.ContextLengthError`, a :class:`BackendRequestError`
+    and an :class:`~arenagym.agents.agent.EpisodeStop` (``stop_reason="context_overflow"``), so the
     benchmark runner and the rollout engine end the episode as a context overflow, not an error.
     ``prompt_tokens`` and ``max_context`` are read from the server's message when it says them,
     else ``None``.
@@ -204,7 +205,7 @@ def backoff_delay(
 
 
 class OpenAICompatibleBackend:
-    """A :class:`~arenagym.agents.backends.base.GenerationBackend` over an OpenAI-compatible server.
+    """A :class:`~arenagym.agents.backends.interface.GenerationBackend` over an OpenAI-compatible server.
 
     Args:
         base_url: the API root including ``/v1``, e.g. ``http://127.0.0.1:8000/v1``.

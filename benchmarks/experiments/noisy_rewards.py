@@ -235,7 +235,7 @@ def sft_warm_start(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     import arenagym.envs  # noqa: F401
-    from arenagym.agents.base import load_agent
+    from arenagym.agents.specs import load_agent
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir).to(device)
@@ -495,7 +495,7 @@ def heldout_episodes(
 
 def evaluate(generator: Any, episodes: Sequence[Any], max_tokens: int, batch: int = 64) -> float:
     """Clean accuracy (mean verifier reward) of greedy decoding on ``episodes``."""
-    from arenagym.agents.backends.base import SamplingParams
+    from arenagym.agents.backends.interface import SamplingParams
     from arenagym.agents.rollout import RolloutConfig
 
     config = RolloutConfig(

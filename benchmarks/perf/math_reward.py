@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-from arenagym.envs.math import generators
+from arenagym.envs.math import procedural
 from arenagym.envs.math.problems import load_bundled
 from arenagym.envs.math.scoring import MathScorer, RewardConfig
 
@@ -44,8 +44,8 @@ def make_pairs(count: int, seed: int = 0) -> list[tuple[str, str]]:
     rng = np.random.default_rng(seed)
     golds = [p.answer for p in load_bundled()]
     while len(golds) < count:
-        family = generators.FAMILIES[len(golds) % len(generators.FAMILIES)]
-        golds.append(generators.generate(family, int(rng.integers(1, 6)), rng).answer)
+        family = procedural.FAMILIES[len(golds) % len(procedural.FAMILIES)]
+        golds.append(procedural.generate(family, int(rng.integers(1, 6)), rng).answer)
     rng.shuffle(golds)
     pairs = []
     for index, gold in enumerate(golds[:count]):

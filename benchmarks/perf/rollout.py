@@ -33,7 +33,7 @@ unless ``--strict``. HF vs vLLM use different kernels, so their agreement is alw
 asserted.
 
 (b) and (d) are called from a fresh worker thread, as the engine's :class:`BatchingQueue
-<arenagym.agents.rollout.BatchingQueue>` calls its backend from a generation thread of its own:
+<arenagym.agents.batching.BatchingQueue>` calls its backend from a generation thread of its own:
 on a shared two-core machine, whether torch's two OpenMP threads were driven from the main thread
 or from another thread changed their speed by up to several times, one way or the other
 depending on the load, so all paths run alike (``--raw-in-main-thread`` calls (b) and (d) from
@@ -152,7 +152,7 @@ class TimedBackend:
 
 def engine_run(backend: Any, episodes: int, max_tokens: int) -> tuple[Run, list[Any]]:
     """(a)/(c): the rollout engine plays the episodes (one turn each) on ``backend``."""
-    from arenagym.agents.backends.base import SamplingParams
+    from arenagym.agents.backends.interface import SamplingParams
     from arenagym.agents.rollout import EpisodeSpec, RolloutConfig, RolloutEngine
 
     specs = [EpisodeSpec(ENV_ID, ENV_KWARGS, seed=seed) for seed in range(episodes)]
@@ -320,7 +320,7 @@ def machine(device: str, vllm: Any) -> str:
 
 def in_fresh_thread(function: Callable[[], Run]) -> Run:
     """Run ``function`` in a new thread, as the engine runs each run's generation (its
-    :class:`~arenagym.agents.rollout.BatchingQueue` makes one generation thread per run)."""
+    :class:`~arenagym.agents.batching.BatchingQueue` makes one generation thread per run)."""
     with ThreadPoolExecutor(1, thread_name_prefix="rollout-bench-raw") as executor:
         return executor.submit(function).result()
 

@@ -334,8 +334,8 @@ def _time_rollout(
     """Ours: the transformers backend generating the batch's completions."""
     import torch
 
-    from arenagym.agents.backends.base import SamplingParams
     from arenagym.agents.backends.hf import TransformersBackend
+    from arenagym.agents.backends.interface import SamplingParams
 
     backend = TransformersBackend(model, _Tokenizer())
     prompts = [s.prompt_ids for s in samples]

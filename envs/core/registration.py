@@ -12,12 +12,13 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
+
+from arenagym.envs.core.loading import load_object
 
 
 @dataclass(frozen=True)
@@ -73,14 +74,18 @@ def register_env(
 
 
 def make_multi_agent(env_id: str, **kwargs: Any) -> Any:
-    """Build the PettingZoo env registered as ``env_id`` (registered kwargs updated by ``kwargs``)."""
+    """Build the PettingZoo env registered as ``env_id`` (registered kwargs updated by ``kwargs``).
+
+    Raises ``KeyError`` for an unknown id, ``ValueError`` for a single-agent one, and
+    :class:`~arenagym.envs.core.loading.LoadError` (a ``ValueError``) when the registered entry
+    point does not load.
+    """
     entry = env_entry(env_id)
     if not entry.multi_agent:
         raise ValueError(
             f"{env_id} is a single-agent env; build it with gymnasium.make({env_id!r})"
         )
-    module_name, _, attribute = entry.entry_point.partition(":")
-    factory = getattr(importlib.import_module(module_name), attribute)
+    factory = load_object(entry.entry_point, what=f"{env_id}'s entry point")
     return factory(**{**entry.kwargs, **kwargs})
 
 

@@ -8,9 +8,30 @@ A family subclasses :class:`TextEnv` and writes two hooks:
   whether the episode ended and why) or an :class:`InvalidAction` (what was wrong, how to act).
 
 Everything else is done here, identically for every family: type and length checks on the action,
-invalid-action penalties and their allowance, the turn limit, ``reward_components`` and
-``stop_reason`` in ``info``, the ``"ansi"`` transcript, turning an infrastructure fault inside a
-hook into a ``stop_reason="env_error"`` step instead of an exception, and an idempotent ``close``.
+invalid-action penalties and their allowance, the turn limit, ``reward_components``,
+``clean_reward`` and ``stop_reason`` in ``info``, the ``"ansi"`` transcript, turning an
+infrastructure fault inside a hook into a ``stop_reason="env_error"`` step instead of an
+exception, and an idempotent ``close``.
+
+What every ``step`` puts in ``info`` (besides what the family adds):
+
+- ``reward_components``: a dict that sums to the step's reward;
+- ``clean_reward``: the step's noiseless score, which benchmarks and leaderboards add up instead
+  of the reward. It is the step's reward unless the family says otherwise through
+  :attr:`Turn.clean_reward` / :attr:`InvalidAction.clean_reward` (a noisy or shaped reward keeps
+  its clean verifier score there), so every env reports it and a family never sets it by hand;
+- ``invalid_action`` (and, when it is ``True``, ``error``: what was wrong), ``turn``;
+- ``stop_reason`` on the step that ends the episode (:data:`STOP_REASONS`, or a more specific
+  reason the family documents in its class docstring's "Episode End").
+
+Two class attributes adapt the rules for a family whose game has its own (TextArena's):
+
+- :attr:`TextEnv.invalid_actions_in_a_row`: the ``max_invalid_actions`` allowance counts
+  invalid actions *in a row*, and a valid action starts the count again (the default counts
+  every invalid action of the episode);
+- :attr:`TextEnv.accepts_any_action`: :meth:`TextEnv._respond` also gets actions that are not
+  text or are longer than ``max_action_length`` (it must turn them into an
+  :class:`InvalidAction`), instead of the base rejecting them before the family sees them.
 
 Example:
     >>> class Echo(TextEnv):
@@ -28,6 +49,10 @@ Example:
     ('say hi', 'echo')
     >>> env.step("  ")[1:3], env.step("hi")[1:3]
     ((0.0, False), (1.0, True))
+    >>> _ = env.reset(seed=0)
+    >>> info = env.step("hi")[4]
+    >>> info["reward_components"], info["clean_reward"], info["stop_reason"]
+    ({'correct': 1.0}, 1.0, 'solved')
 """
 
 from __future__ import annotations
@@ -64,6 +89,9 @@ class Turn:
     """The outcome of one well-formed action.
 
     ``reward_components`` sum to the step reward. ``stop_reason`` is required when ``terminated``.
+    ``clean_reward`` is the step's noiseless score (``info["clean_reward"]``); ``None`` (the
+    default) means the step's reward itself, which is right for every env whose reward is not
+    noisy or shaped.
     """
 
     observation: str
@@ -71,6 +99,7 @@ class Turn:
     terminated: bool = False
     stop_reason: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    clean_reward: float | None = None
 
 
 @dataclass(frozen=True)
@@ -80,13 +109,15 @@ class InvalidAction:
     ``stop_reason`` is what the episode ends with once the allowance of invalid actions is used up
     (``invalid_action`` unless the family has a more specific one). ``final_reward_components``
     are added to the penalty when this action ends the episode (e.g. a noisy reward that a
-    missing answer still earns).
+    missing answer still earns). ``clean_reward`` is the step's noiseless score, as in
+    :class:`Turn` (``None``: the step's reward, penalty included).
     """
 
     message: str
     stop_reason: str = "invalid_action"
     info: dict[str, Any] = field(default_factory=dict)
     final_reward_components: dict[str, float] = field(default_factory=dict)
+    clean_reward: float | None = None
 
 
 #: What ends an observation clipped to the observation space's ``max_length``.
@@ -108,7 +139,8 @@ class TextEnv(gym.Env[str, str]):
         max_turns: the episode is truncated with ``stop_reason="max_turns"`` after this many valid
             actions (invalid ones are bounded by ``max_invalid_actions`` instead).
         invalid_action_penalty: subtracted from the reward of every invalid action (>= 0).
-        max_invalid_actions: how many invalid actions are tolerated; one more ends the episode.
+        max_invalid_actions: how many invalid actions are tolerated; one more ends the episode
+            (in the episode, or in a row when the family sets :attr:`invalid_actions_in_a_row`).
         max_action_length: longer actions are invalid (the action space's ``max_length``).
         max_observation_length: the observation space's ``max_length`` (at least
             :data:`MIN_OBSERVATION_LENGTH`); longer observations are cut to it, ending in
@@ -117,6 +149,16 @@ class TextEnv(gym.Env[str, str]):
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 4}
+    #: Whether the ``max_invalid_actions`` allowance counts invalid actions in a row (a valid
+    #: action starts the count again, as in TextArena: "a second invalid move in a row loses")
+    #: rather than over the whole episode (the default).
+    invalid_actions_in_a_row: ClassVar[bool] = False
+    #: Whether :meth:`_respond` also gets actions that are not text or are longer than
+    #: ``max_action_length``, for a family whose game must see every move to keep its own count
+    #: of invalid moves; its ``_respond`` then turns them into an :class:`InvalidAction`.
+    #: By default (``False``) the base rejects them with a message and ``_respond`` only ever
+    #: gets text within the limit.
+    accepts_any_action: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -172,7 +214,8 @@ class TextEnv(gym.Env[str, str]):
         raise NotImplementedError
 
     def _respond(self, action: str) -> Turn | InvalidAction:
-        """Apply one action of at most ``max_action_length`` characters."""
+        """Apply one action of at most ``max_action_length`` characters (with
+        :attr:`accepts_any_action`: any action, of any type and length)."""
         raise NotImplementedError
 
     def _release(self) -> None:
@@ -217,6 +260,8 @@ class TextEnv(gym.Env[str, str]):
             stop_reason = outcome.stop_reason
             if terminated and stop_reason is None:
                 raise RuntimeError(f"{type(self).__name__}._respond ended without a stop_reason")
+            if self.invalid_actions_in_a_row:
+                self._invalid_actions = 0
             components = dict(outcome.reward_components)
             observation = outcome.observation
             info: dict[str, Any] = {"turn": self._turns, "invalid_action": False, **outcome.info}
@@ -227,10 +272,11 @@ class TextEnv(gym.Env[str, str]):
             terminated = left <= 0
             stop_reason = outcome.stop_reason if terminated else None
             components = {"invalid_action": -self.invalid_action_penalty or 0.0}
+            in_a_row = " in a row" if self.invalid_actions_in_a_row else ""
             ending = (
                 "The episode has ended."
                 if terminated
-                else f"{left} more invalid action(s) will end the episode."
+                else f"{left} more invalid action(s){in_a_row} will end the episode."
             )
             observation = f"Invalid action: {outcome.message}\n{ending}"
             info = {"turn": self._turns, **outcome.info}
@@ -246,11 +292,14 @@ class TextEnv(gym.Env[str, str]):
             if final_components:
                 components.update(final_components)
         info["reward_components"] = components
+        reward = float(sum(components.values()))
+        clean = outcome.clean_reward
+        info["clean_reward"] = reward if clean is None else float(clean)
         if len(observation) > self.observation_space.max_length:
             observation = self._clip(observation)
         if recording:
             self._transcript.append(("env", observation))
-        return observation, float(sum(components.values())), terminated, truncated, info
+        return observation, reward, terminated, truncated, info
 
     def render(self) -> str | None:
         """With ``render_mode="ansi"``: the transcript so far, one block per message."""
@@ -267,6 +316,8 @@ class TextEnv(gym.Env[str, str]):
 
     # --------------------------------------------------------------------------- helpers
     def _checked_respond(self, action: Any) -> Turn | InvalidAction:
+        if self.accepts_any_action:
+            return self._guarded_respond(action)
         if not isinstance(action, str):
             return InvalidAction(
                 f"actions are text (str), but got {type(action).__name__}; reply with text"
@@ -276,6 +327,10 @@ class TextEnv(gym.Env[str, str]):
                 f"the reply has {len(action)} characters, over the limit of "
                 f"{self.action_space.max_length}; reply more briefly"
             )
+        return self._guarded_respond(action)
+
+    def _guarded_respond(self, action: Any) -> Turn | InvalidAction:
+        """:meth:`_respond`, with an exception inside it turned into an ``env_error`` turn."""
         try:
             return self._respond(action)
         except Exception as error:  # an infrastructure fault must not kill a whole batch

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from arenagym.envs.core.text_env import Episode, InvalidAction, TextEnv, Turn
-from arenagym.envs.math import generators
+from arenagym.envs.math import procedural
 from arenagym.envs.math.problems import Problem, load_bundled, load_jsonl
 from arenagym.envs.math.scoring import MathScorer, RewardConfig, RewardModel
 from arenagym.envs.math.verifier import DEFAULT_EXTRACTION, check_extraction_methods
@@ -179,10 +179,10 @@ class MathEnv(TextEnv):
                 raise ValueError(
                     f"difficulty must be 1-5 (or None for all), got {self.difficulty!r}"
                 )
-            unknown = set(self.categories or ()) - set(generators.FAMILIES)
+            unknown = set(self.categories or ()) - set(procedural.FAMILIES)
             if unknown:
                 raise ValueError(
-                    f"unknown categories {sorted(unknown)}; use {list(generators.FAMILIES)}"
+                    f"unknown categories {sorted(unknown)}; use {list(procedural.FAMILIES)}"
                 )
             return None
         problems = load_bundled() if self.source == "bundled" else load_jsonl(Path(self.source))
@@ -203,9 +203,9 @@ class MathEnv(TextEnv):
         options = options or {}
         rng = self.np_random
         if self._problems is None:
-            family = str(rng.choice(self.categories or generators.FAMILIES))
+            family = str(rng.choice(self.categories or procedural.FAMILIES))
             difficulty = self.difficulty or int(rng.integers(1, 6))
-            problem = generators.generate(family, difficulty, rng)
+            problem = procedural.generate(family, difficulty, rng)
         else:
             problem = self._problems[int(rng.integers(len(self._problems)))]
             if "problem_index" in options:
@@ -260,7 +260,6 @@ class MathEnv(TextEnv):
         noise_key = f"{self._noise_key}/turn{self._turns}/invalid{self._invalid_actions}"
         score = self.scorer.score(problem.problem, problem.answer, action, noise_key=noise_key)
         info: dict[str, Any] = {
-            "clean_reward": score.clean_reward,
             "extracted_answer": score.extracted_answer,
             "parsed_answer": score.parsed_answer,
             "verify_timed_out": score.timed_out,
@@ -278,6 +277,7 @@ class MathEnv(TextEnv):
                 stop_reason="no_answer",
                 info=info,
                 final_reward_components=score.components,
+                clean_reward=score.clean_reward,
             )
         unread = f" ({score.verify_note})" if score.verify_note else ""
         if solved or last_turn:
@@ -288,11 +288,13 @@ class MathEnv(TextEnv):
                 terminated=True,
                 stop_reason="solved" if solved else "failed",
                 info={**info, "gold_answer": problem.answer},
+                clean_reward=score.clean_reward,
             )
         return Turn(
             observation=f"Your answer {score.extracted_answer} is incorrect{unread}. Try again.",
             reward_components={name: 0.0 for name in score.components},
             info=info,
+            clean_reward=score.clean_reward,
         )
 
     def __repr__(self) -> str:

@@ -8,7 +8,7 @@ to Reason" (Lv et al., 2025) is one :class:`RewardConfig`:
   default), or one coin per group of rollouts of a prompt per step (``"group"``, as the paper's
   released code does);
 - ``mode="rpr"`` — reward only the reasoning patterns (RPR, exactly as the released code computes
-  it: :func:`~arenagym.envs.core.rewards.reasoning_pattern_score`); ``mode="correct+rpr"`` — both;
+  it: :func:`~arenagym.envs.core.reward_wrappers.reasoning_pattern_score`); ``mode="correct+rpr"`` — both;
 - ``reward_model=...`` — a scorer ``(prompt, response) -> float in [0, 1]`` replaces the verifier
   (``simulated_rm_accuracy=a`` is a built-in noisy RM of accuracy ``a``), and
   ``rm_calibration=True`` adds ``rm_alpha * RPR`` to scores below ``rm_threshold``, capped at 1.
@@ -33,7 +33,6 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import importlib
 import itertools
 import math
 import threading
@@ -43,8 +42,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from arenagym.envs.core.loading import LoadError, load_object
 from arenagym.envs.core.parsing import last_boxed
-from arenagym.envs.core.rewards import (
+from arenagym.envs.core.reward_wrappers import (
     calibrate_reward_model,
     flip_binary,
     flip_coin,
@@ -171,20 +171,17 @@ class Score:
 
 
 def load_reward_model(spec: str | RewardModel) -> RewardModel:
-    """A reward model from a callable or a ``"module:attr"`` name."""
+    """A reward model from a callable or a ``"module:attr"`` name.
+
+    Names resolve through :func:`arenagym.envs.core.loading.load_object`; a name that does not
+    resolve raises ``ValueError`` saying which name and why.
+    """
     if callable(spec):
         return spec
-    module_name, _, attribute = str(spec).partition(":")
-    if not module_name or not attribute:
-        raise ValueError(f"reward_model must be a callable or 'module:attr', got {spec!r}")
     try:
-        scorer = getattr(importlib.import_module(module_name), attribute)
-    except ImportError as error:
-        raise ValueError(
-            f"reward_model {spec!r}: cannot import {module_name!r} ({error})"
-        ) from None
-    except AttributeError:
-        raise ValueError(f"reward_model {spec!r}: {module_name!r} has no {attribute!r}") from None
+        scorer = load_object(str(spec), what="reward_model")
+    except LoadError as error:
+        raise ValueError(str(error)) from None  # a plain ValueError, as every config error here
     if not callable(scorer):
         raise ValueError(f"reward_model {spec!r} is not callable")
     return scorer

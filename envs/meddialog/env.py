@@ -373,17 +373,17 @@ class MedDialogEnv(TextEnv):
             info["triplet_precision"], info["triplet_recall"] = precision, recall
         if parsed.demos is not None:
             info["demo_hit"] = float(bool(set(parsed.demos[: self.demo_k]) & task.relevant_demos))
-        info["clean_reward"] = self._clean(components, scores, count, done)
+        clean = self._clean(components, scores, count, done)
         labels = _LABELS[self.language]
         shown = f"{labels['doctor']} (reference): {task.reference.text}"
         if done:
             observation = f"{shown}\nThe consultation is over."
-            return Turn(observation, components, True, "completed", info)
+            return Turn(observation, components, True, "completed", info, clean_reward=clean)
         next_task = self._tasks[self._index]
         observation = (
             f"{shown}\n{labels['patient']}: {next_task.patient}\n\n{self._task_block(next_task)}"
         )
-        return Turn(observation, components, info=info)
+        return Turn(observation, components, info=info, clean_reward=clean)
 
     def _clean(
         self, components: dict[str, float], scores: dict[str, float], count: int, done: bool

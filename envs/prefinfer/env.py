@@ -10,12 +10,12 @@ P-SOUPS's three dimensions (expertise, informativeness, style) at their poles.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from arenagym.envs.core.loading import LoadError, load_object
 from arenagym.envs.core.parsing import last_tag
 from arenagym.envs.core.text_env import Episode, InvalidAction, TextEnv, Turn
 from arenagym.envs.prefinfer.dimensions import DIMENSIONS, INDEX, PSOUPS_DIMENSIONS
@@ -520,14 +520,19 @@ def _stance_overlap(predicted: dict[str, float], true: dict[str, float]) -> dict
 
 
 def _resolve_judge(judge: Judge | str | None) -> Judge | None:
+    """The judge ``judge`` names: itself (``None`` or a callable), or the callable a
+    ``"module:attr"`` string names (:func:`arenagym.envs.core.loading.load_object`)."""
     if judge is None or callable(judge):
         return judge
+    forms = (
+        "judge must be None, a callable judge(preference, post, response_a, response_b) -> "
+        "'A' | 'B', or 'module:attr' naming one"
+    )
     if isinstance(judge, str) and ":" in judge:
-        module, _, attribute = judge.partition(":")
-        resolved = getattr(importlib.import_module(module), attribute)
+        try:
+            resolved = load_object(judge, what="judge")
+        except LoadError as error:
+            raise ValueError(f"{error}; {forms}") from None
         if callable(resolved):
             return resolved
-    raise ValueError(
-        "judge must be None, a callable judge(preference, post, response_a, response_b) -> "
-        f"'A' | 'B', or 'module:attr' naming one; got {judge!r}"
-    )
+    raise ValueError(f"{forms}; got {judge!r}")

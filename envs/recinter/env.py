@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,10 @@ from arenagym.envs.recinter.pages import item_ids, render_page
 from arenagym.envs.recinter.simulator import Page, PageOutcome, PopularityScorer, World, WorldConfig
 from arenagym.envs.recinter.text import item_label, user_label
 
+#: The recommender's reward per page: this much per purchase, like and click. The one definition
+#: of these weights: :class:`RecInterEnv` and the market's recommender
+#: (:class:`~arenagym.envs.recinter.market.RecInterMarketEnv`) both take ``reward_weights`` over
+#: it (:func:`resolve_reward_weights`) and score pages with :func:`page_reward_components`.
 DEFAULT_REWARD_WEIGHTS: dict[str, float] = {"purchase": 1.0, "like": 0.2, "click": 0.1}
 #: The marketplace of the registered ids: small enough that a reset takes milliseconds.
 ENV_WORLD: dict[str, Any] = {
@@ -29,6 +34,29 @@ def world_config(world: dict[str, Any] | None, **overrides: Any) -> WorldConfig:
             f"{sorted(WorldConfig.__dataclass_fields__)}"
         )
     return WorldConfig(**fields)
+
+
+def resolve_reward_weights(overrides: Mapping[str, float] | None = None) -> dict[str, float]:
+    """:data:`DEFAULT_REWARD_WEIGHTS` updated by ``overrides`` (a constructor's
+    ``reward_weights``), as floats; ``ValueError`` naming the known keys for any other key.
+
+    >>> resolve_reward_weights({"click": 0.5})
+    {'purchase': 1.0, 'like': 0.2, 'click': 0.5}
+    """
+    weights = {**DEFAULT_REWARD_WEIGHTS, **(overrides or {})}
+    if set(weights) != set(DEFAULT_REWARD_WEIGHTS):
+        raise ValueError(f"reward_weights keys must be among {sorted(DEFAULT_REWARD_WEIGHTS)}")
+    return {key: float(value) for key, value in weights.items()}
+
+
+def page_reward_components(outcome: PageOutcome, weights: Mapping[str, float]) -> dict[str, float]:
+    """The recommender's reward components of one page: ``purchase``, ``like`` and ``click``,
+    each its weight (:func:`resolve_reward_weights`) if the user did that, else 0."""
+    return {
+        "purchase": weights["purchase"] * outcome.purchased,
+        "like": weights["like"] * outcome.liked,
+        "click": weights["click"] * (outcome.clicked is not None),
+    }
 
 
 def outcome_text(user: int, outcome: PageOutcome) -> str:
@@ -135,10 +163,7 @@ class RecInterEnv(TextEnv):
         self.config = world_config(world)
         if sessions + background_sessions > self.config.n_users:
             raise ValueError("sessions + background_sessions must not exceed world n_users")
-        weights = {**DEFAULT_REWARD_WEIGHTS, **(reward_weights or {})}
-        if set(weights) != set(DEFAULT_REWARD_WEIGHTS):
-            raise ValueError(f"reward_weights keys must be among {sorted(DEFAULT_REWARD_WEIGHTS)}")
-        self.reward_weights = {k: float(v) for k, v in weights.items()}
+        self.reward_weights = resolve_reward_weights(reward_weights)
         self.rounds, self.sessions, self.background_sessions = rounds, sessions, background_sessions
         if not isinstance(reveal_utilities, bool):
             raise ValueError(f"reveal_utilities must be a bool, got {reveal_utilities!r}")
@@ -163,12 +188,14 @@ class RecInterEnv(TextEnv):
         seed = int(self.np_random.integers(2**31 - 1))
         self.world = World(self.config, seed)
         self._start_round()
+        weights = self.reward_weights
         system_prompt = (
             "You are the recommender of an online marketplace. For each page you see a shopper's "
             "profile, recent history and candidate items with their live statistics. Reply with "
             f"the ids of {self.config.slate_size} candidates, best first, separated by commas. "
-            "The shopper clicks at most one item per page and may leave; you earn 1 per "
-            "purchase, 0.2 per like and 0.1 per click."
+            "The shopper clicks at most one item per page and may leave; you earn "
+            f"{weights['purchase']:g} per purchase, {weights['like']:g} per like and "
+            f"{weights['click']:g} per click."
         )
         return Episode(
             task_id=f"recinter/{seed:010d}",
@@ -219,11 +246,7 @@ class RecInterEnv(TextEnv):
                 info={"page": page.as_dict()},
             )
         outcome = self.world.show(page.user, slate, self._page_index)
-        components = {
-            "purchase": self.reward_weights["purchase"] * outcome.purchased,
-            "like": self.reward_weights["like"] * outcome.liked,
-            "click": self.reward_weights["click"] * (outcome.clicked is not None),
-        }
+        components = page_reward_components(outcome, self.reward_weights)
         lines = [outcome_text(page.user, outcome)]
         if ignored:
             lines.append(f"(ignored ids not on the page or repeated: {', '.join(ignored)})")

@@ -37,6 +37,17 @@ REMEDY_WORDS = frozenset(
     {"refund", "replace", "replacement", "exchange", "repair", "return", "contact", "compensate",
      "voucher", "resend", "fix"}
 )  # fmt: skip
+#: A merchant's reward per unit its brand sells in a round: the one definition, used by
+#: :class:`RecInterMerchantEnv` (``sales_weight``) and by the market's merchant agents
+#: (:class:`~arenagym.envs.recinter.market.RecInterMarketEnv`).
+DEFAULT_SALES_WEIGHT = 0.1
+#: What a merchant writes to answer no review this round.
+NO_REPLIES = ("none", "no replies")
+#: What a merchant is told when its reply is unreadable.
+REPLY_FORMAT_HELP = (
+    "no '[r<id>] text' reply block was found; answer reviews as '[r12] Thank you ...' or "
+    "write 'none'"
+)
 #: A ``[r<id>] text`` reply block. Ids have at most 9 digits: a longer number is no review's id,
 #: and ``int()`` of thousands of digits raises (CPython's int-conversion limit).
 _REPLY = re.compile(r"\[r(\d{1,9})\]\s*(.*?)(?=\[r\d{1,9}\]|\Z)", re.DOTALL)
@@ -125,7 +136,7 @@ class RecInterMerchantEnv(TextEnv):
     """
 
     def __init__(self, rounds: int = 4, sessions: int = 30, world: dict[str, Any] | None = None,
-                 sales_weight: float = 0.1, max_turns: int | None = None,
+                 sales_weight: float = DEFAULT_SALES_WEIGHT, max_turns: int | None = None,
                  max_invalid_actions: int = 3, invalid_action_penalty: float = 0.1,
                  render_mode: str | None = None) -> None:
         if not isinstance(rounds, int) or rounds < 1:
@@ -187,9 +198,8 @@ class RecInterMerchantEnv(TextEnv):
     def _respond(self, action: str) -> Turn | InvalidAction:
         assert self.world is not None
         replies = parse_replies(action)
-        if not replies and action.strip().lower().strip(".") not in ("none", "no replies"):
-            return InvalidAction("no '[r<id>] text' reply block was found; answer reviews as "
-                                 "'[r12] Thank you ...' or write 'none'")
+        if not replies and action.strip().lower().strip(".") not in NO_REPLIES:
+            return InvalidAction(REPLY_FORMAT_HELP)
         open_ids = {r.review_id: r for r in self._open}
         before = self._mean_sentiment()
         scores: dict[str, float] = {}

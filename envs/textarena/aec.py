@@ -85,8 +85,11 @@ class TextArenaAECEnv(AECEnv):
 
     ## Rewards
     TextArena's, when the game ends: +1 / -1 for the winner / loser, 0 for a draw (single-player
-    games: 1 when solved, else the fraction done). Accumulated per the AEC API in
-    ``_cumulative_rewards``; ``infos[agent]["reward_components"] == {"outcome": r}``.
+    games: 1 when solved, else the fraction done); 0 before. An invalid move also costs its
+    player ``invalid_action_penalty`` (0 by default). Accumulated per the AEC API in
+    ``_cumulative_rewards``. After every step each live agent's
+    ``infos[agent]["reward_components"]`` sum to ``rewards[agent]``: ``{"outcome": r}``, plus
+    ``"invalid_action"`` (minus the penalty) for the player whose move was invalid.
 
     ## Starting State
     TextArena's starting position for the seed (fixed or random: see the game's DFC group);
@@ -97,15 +100,16 @@ class TextArenaAECEnv(AECEnv):
     ``lost``, ``draw`` — or ``solved``/``failed`` alone), or TextArena's invalid-move rule: an
     invalid move earns a warning (``infos[a]["invalid_action"] = True``, the same player moves
     again); ``max_invalid_actions + 1`` in a row lose the game (``stop_reason="invalid_action"``
-    for that player). A move on which TextArena's own game code raises (e.g. ``[e2e2]`` in
-    Chess) is such an invalid move of its player; only a game that cannot go on after that ends
-    with ``stop_reason="env_error"`` (and ``infos[a]["error"]``) for everyone. ``max_moves``
-    moves in all truncate the game (``stop_reason="max_turns"``).
+    for that player, whose last observation says why). A move on which TextArena's own game code
+    raises (e.g. ``[e2e2]`` in Chess) is such an invalid move of its player; only a game that
+    cannot go on after that ends with ``stop_reason="env_error"`` (and ``infos[a]["error"]``)
+    for everyone. ``max_moves`` moves in all truncate the game (``stop_reason="max_turns"``).
 
     ## Arguments
     * ``game``: the arenagym game name (``"TicTacToe"``) or any TextArena id (``"Nim-v0"``).
     * ``game_kwargs``: keyword arguments for the TextArena env (e.g. ``{"piles": [1, 2]}``).
     * ``max_invalid_actions`` (1): TextArena's error allowance per turn.
+    * ``invalid_action_penalty`` (0.0): subtracted from the reward of an invalid move (>= 0).
     * ``max_moves`` (2000), ``max_action_length`` (4096), ``max_observation_length`` (65536),
       ``render_mode`` (``None`` or ``"ansi"``: the whole transcript).
 
@@ -132,6 +136,7 @@ class TextArenaAECEnv(AECEnv):
         game: str,
         game_kwargs: dict[str, Any] | None = None,
         max_invalid_actions: int = 1,
+        invalid_action_penalty: float = 0.0,
         max_moves: int = 2000,
         max_action_length: int = 4096,
         max_observation_length: int = 65_536,
@@ -147,9 +152,19 @@ class TextArenaAECEnv(AECEnv):
             raise ValueError(
                 f"max_invalid_actions must be an int >= 0, got {max_invalid_actions!r}"
             )
+        if (
+            isinstance(invalid_action_penalty, bool)
+            or not isinstance(invalid_action_penalty, int | float)
+            or not invalid_action_penalty >= 0
+        ):
+            raise ValueError(
+                "invalid_action_penalty is subtracted from the reward, so it must be a number "
+                f">= 0; got {invalid_action_penalty!r}"
+            )
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be 'ansi' or None, got {render_mode!r}")
         self.render_mode = render_mode
+        self.invalid_action_penalty = float(invalid_action_penalty)
         self.max_moves = max_moves
         self.max_action_length = max_action_length
         self.possible_agents = [f"player_{i}" for i in range(num_players)]
@@ -247,6 +262,7 @@ class TextArenaAECEnv(AECEnv):
         for info in infos.values():
             info.pop("error", None)
             info["invalid_action"] = False
+            info["reward_components"] = {"outcome": 0.0}
         session = self._session
         # the agent has acted on what it was shown
         if self._eager:
@@ -270,18 +286,28 @@ class TextArenaAECEnv(AECEnv):
             self._accumulate_rewards()
             return
         self._moves += 1
+        if result.invalid and result.done:
+            mover = session.pending[self._index[agent]]
+            # TextArena tells the loser nothing (at most its own move echoed): say what went wrong
+            if not result.reason or result.reason not in "\n".join(mover):
+                mover.append(
+                    "[GAME] Your invalid move lost the game (too many invalid moves in a row). "
+                    f"Reason: {result.reason}"
+                )
         if self._eager:
             self._collect()
         if result.invalid:
             infos[agent]["invalid_action"] = True
             infos[agent]["error"] = result.reason
+            penalty = -self.invalid_action_penalty or 0.0  # (never -0.0)
+            infos[agent]["reward_components"]["invalid_action"] = penalty
+            rewards[agent] = penalty
         if result.done:
             self._end_game(agent, result)
         elif self._moves >= self.max_moves:
             for name in self.agents:
                 self.truncations[name] = True
                 infos[name]["stop_reason"] = "max_turns"
-                infos[name]["reward_components"] = {"outcome": 0.0}
         else:
             self.agent_selection = self.possible_agents[int(session.game.state.current_player_id)]
         cumulative = self._cumulative_rewards  # (AECEnv._accumulate_rewards, inlined)
@@ -340,11 +366,10 @@ class TextArenaAECEnv(AECEnv):
                 reason = "solved" if reward >= 1.0 else "failed"
             else:
                 reason = "won" if reward > 0 else "lost" if reward < 0 else "draw"
-            self.infos[name].update(
-                stop_reason=reason,
-                reward_components={"outcome": reward},
-                game_reason=session.reason,
-            )
+            components = self.infos[name]["reward_components"]  # (the penalty of step(), if any)
+            components["outcome"] = reward
+            self.rewards[name] = float(sum(components.values()))
+            self.infos[name].update(stop_reason=reason, game_reason=session.reason)
 
 
 def _num_players(textarena_id: str) -> int:

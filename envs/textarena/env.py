@@ -1,10 +1,19 @@
-"""The single-agent Gymnasium env of a TextArena game (``TextArena/<Game>-v0``)."""
+"""The single-agent Gymnasium env of a TextArena game (``TextArena/<Game>-v0``).
+
+The opponent of a two-player game is an agent object or a spec string, resolved by
+:func:`load_opponent` through :mod:`arenagym.envs.core.loading` (so ``"pkg.module:Class"``, an
+agent advertised as an entry point, or an LLM spec such as ``"hf:tiny"`` whose kind an installed
+package advertises), without this family importing ``arenagym.agents``.
+"""
 
 from __future__ import annotations
 
+import inspect
 import random
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, runtime_checkable
 
+from arenagym.envs.core.loading import resolve_agent_factory
 from arenagym.envs.core.text_env import Episode, InvalidAction, TextEnv, Turn
 from arenagym.envs.textarena.aec import GameView, system_prompt
 from arenagym.envs.textarena.game import GameSession, MoveResult, import_textarena
@@ -14,14 +23,107 @@ from arenagym.envs.textarena.games import GAMES
 DEFAULT_OPPONENT = "arenagym.envs.textarena.opponents:RandomLegalOpponent"
 
 
+@runtime_checkable
+class Opponent(Protocol):
+    """What plays the other seat: arenagym's agent shape (``reset``, ``act``).
+
+    It may also have ``observe_game(view)`` (called with a
+    :class:`~arenagym.envs.textarena.aec.GameView` before each of its moves, for game-aware
+    players such as :mod:`~arenagym.envs.textarena.opponents`) and ``close()`` (called by the
+    env's ``close``).
+    """
+
+    def reset(self, system_prompt: str) -> None:
+        """Start a new game whose instructions are ``system_prompt``."""
+
+    def act(self, observation: str) -> str:
+        """The move for ``observation`` (what the game showed this seat since its last move)."""
+
+
+class CallableOpponent:
+    """An :class:`Opponent` around a callable ``observation -> str`` (e.g. a TextArena agent,
+    whose instructions live in its constructor and which has no ``reset``).
+
+    >>> opponent = CallableOpponent(lambda observation: "[1 1]")
+    >>> opponent.reset("You play Nim.")
+    >>> opponent.act("[GAME] pile 1: 3")
+    '[1 1]'
+    """
+
+    def __init__(self, function: Callable[[str], Any]) -> None:
+        if not callable(function):
+            raise TypeError(f"CallableOpponent needs a callable, got {type(function).__name__}")
+        call = getattr(function, "__call__", None)  # noqa: B004  (a callable object's method)
+        if inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(call):
+            raise TypeError(
+                "an async callable cannot be a TextArena opponent: the env plays the opponent's "
+                "moves inside step(), synchronously; give a callable that returns the move"
+            )
+        self.function = function
+
+    def reset(self, system_prompt: str) -> None:
+        """Start a new game (the callable itself has no notion of one)."""
+
+    def act(self, observation: str) -> str:
+        """The callable's reply to ``observation``, as text."""
+        reply = self.function(observation)
+        return reply if isinstance(reply, str) else str(reply)
+
+
+def load_opponent(
+    opponent: str | Opponent | Callable[[str], Any],
+    opponent_kwargs: Mapping[str, Any] | None = None,
+) -> Opponent:
+    """The opponent that ``opponent`` names or is.
+
+    ``opponent`` is an agent object (``reset(system_prompt)`` and ``act(observation)``), used as
+    it is; or a spec string, resolved with
+    :func:`~arenagym.envs.core.loading.resolve_agent_factory` and built with
+    ``opponent_kwargs``. What a spec builds (or what is passed) that is only a callable
+    ``observation -> str`` is wrapped in :class:`CallableOpponent`. Anything else raises
+    ``TypeError``; a spec that does not resolve raises
+    :class:`~arenagym.envs.core.loading.LoadError` saying what was tried.
+
+    >>> load_opponent("arenagym.envs.textarena.opponents:SearchOpponent", {"depth": 2}).depth
+    2
+    >>> type(load_opponent(str.upper)).__name__
+    'CallableOpponent'
+    """
+    kwargs = dict(opponent_kwargs or {})
+    if isinstance(opponent, str):
+        built = resolve_agent_factory(opponent, what="opponent")(**kwargs)
+        named = f"opponent {opponent!r} built a {type(built).__name__}, which"
+    else:
+        if kwargs:
+            raise ValueError(
+                "opponent_kwargs build an opponent named by a spec string; this opponent is an "
+                f"object ({type(opponent).__name__}) already built, so pass no opponent_kwargs"
+            )
+        built = opponent
+        named = f"the opponent, a {type(built).__name__},"
+    if isinstance(built, type):  # (its methods would look like an agent's, unbound)
+        raise TypeError(
+            f"{named} is a class, not an opponent: pass an instance, or the class's "
+            "'package.module:Class' spec with opponent_kwargs"
+        )
+    if callable(getattr(built, "reset", None)) and callable(getattr(built, "act", None)):
+        return built
+    if callable(built):
+        return CallableOpponent(built)
+    raise TypeError(
+        f"{named} lacks reset(system_prompt) and/or act(observation), and is not a callable "
+        "observation -> str"
+    )
+
+
 class TextArenaEnv(TextEnv):
     r"""A TextArena game with one seat played by the agent and the other by a pluggable opponent.
 
     ## Description
     One of TextArena's text games (the 18 DFC games are registered as ``TextArena/<Game>-v0``;
     any other TextArena id can be passed as ``game``). In a two-player game the agent plays one
-    seat (``seat=0``/``1``, or drawn from the reset seed when ``None``) and an opponent — any
-    arenagym agent spec: a scripted opponent from
+    seat (``seat=0``/``1``, or drawn from the reset seed when ``None``) and an opponent — an
+    agent object or spec (see :func:`load_opponent`): a scripted opponent from
     :mod:`arenagym.envs.textarena.opponents`, a baseline, an LLM agent (self-play when it is the
     same policy) — plays the other; its moves happen inside ``step``. Single-player games are
     played directly. A fresh TextArena env is built per episode and seeded through a generator of
@@ -55,8 +157,11 @@ class TextArenaEnv(TextEnv):
 
     ## Arguments
     * ``game``: the arenagym game name (``"TicTacToe"``) or a TextArena id (``"Nim-v0"``).
-    * ``opponent``: an agent spec for :func:`arenagym.agents.base.load_agent` (default the
-      game's scripted legal-move opponent); ``opponent_kwargs``: its JSON keyword arguments.
+    * ``opponent``: the other seat's player (default the game's scripted legal-move opponent):
+      an agent object (``reset``, ``act``; optionally ``observe_game``, ``close``) or a spec
+      string (``"package.module:Class"``, an agent entry point, an LLM spec such as
+      ``"hf:tiny"``), resolved by :func:`load_opponent`; a callable ``observation -> str`` is
+      accepted too. ``opponent_kwargs``: the spec's JSON keyword arguments.
     * ``seat``: the agent's player id (0 moves first), or ``None`` to draw it from the seed.
     * ``game_kwargs``: keyword arguments of the TextArena env.
     * ``max_turns`` (1000), ``max_invalid_actions`` (1, TextArena's rule),
@@ -77,10 +182,15 @@ class TextArenaEnv(TextEnv):
     ('lost', -1.0)
     """
 
+    #: TextArena's rule: ``max_invalid_actions + 1`` invalid moves *in a row* lose the game.
+    invalid_actions_in_a_row = True
+    #: Every move, text or not, goes to the game, so that its error count and this env's agree.
+    accepts_any_action = True
+
     def __init__(
         self,
         game: str,
-        opponent: str = DEFAULT_OPPONENT,
+        opponent: str | Opponent | Callable[[str], Any] = DEFAULT_OPPONENT,
         opponent_kwargs: dict[str, Any] | None = None,
         seat: int | None = None,
         game_kwargs: dict[str, Any] | None = None,
@@ -120,9 +230,7 @@ class TextArenaEnv(TextEnv):
         self.opponent_kwargs = dict(opponent_kwargs or {})
         self._opponent: Any = None
         if num_players == 2:
-            from arenagym.agents.base import load_agent
-
-            self._opponent = load_agent(opponent, **self.opponent_kwargs)
+            self._opponent = load_opponent(opponent, self.opponent_kwargs)
         self._session = GameSession(
             self.textarena_id,
             num_players,
@@ -157,24 +265,13 @@ class TextArenaEnv(TextEnv):
             info={"seat": seat, "game": self.game_name, "opponent_moves": prelude},
         )
 
-    def _respond(self, action: str) -> Turn | InvalidAction:
+    def _respond(self, action: Any) -> Turn | InvalidAction:
+        # (any action: non-text and too-long replies are the game's invalid moves, see
+        # GameSession.step, so that TextArena's error count and this env's stay in step)
         session = self._session
         if session.game.state.done:  # the opponent ended the game before the agent could move
             return self._final_turn("")
         result = session.step(action, self.action_space.max_length)
-        return self._after_move(result)
-
-    def _checked_respond(self, action: Any) -> Turn | InvalidAction:
-        # Non-text and too-long replies go to the game as invalid moves, so that TextArena's
-        # error count and this env's stay in step (see GameSession.step).
-        if isinstance(action, str) and len(action) <= self.action_space.max_length:
-            return super()._checked_respond(action)
-        if self._session.done:
-            return self._final_turn("")
-        try:
-            result = self._session.step(action, self.action_space.max_length)
-        except Exception:  # pragma: no cover - the base class reports the fault
-            return super()._checked_respond("")
         return self._after_move(result)
 
     def _release(self) -> None:
@@ -195,7 +292,6 @@ class TextArenaEnv(TextEnv):
                     info={"game_reason": session.reason},
                 )
             return InvalidAction(message)
-        self._invalid_actions = 0  # TextArena's allowance is per turn: a valid move resets it
         moves = self._play_opponent()
         observation = session.take_observation(self._player)
         if session.game.state.done:

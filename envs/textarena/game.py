@@ -13,12 +13,12 @@ TextArena is imported here, lazily: importing ``arenagym.envs`` never imports it
 
 from __future__ import annotations
 
-import importlib
 import random
 import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from arenagym.envs.core.loading import LoadError, load_object
 from arenagym.envs.textarena import seeding
 
 #: The install hint in every "textarena is missing" error.
@@ -57,14 +57,13 @@ def build_game(textarena_id: str, kwargs: dict[str, Any] | None = None) -> Any:
         raise ValueError(f"unknown TextArena env id {textarena_id!r}{hint}")
     entry = spec.entry_point
     try:
-        if isinstance(entry, str):
-            module_name, _, class_name = entry.partition(":")
-            entry = getattr(importlib.import_module(module_name), class_name)
+        if isinstance(entry, str):  # TextArena's own "module:Class" entry points
+            entry = load_object(entry, what="entry point")
         if len(sys.modules) != _loaded_modules:  # a game module was imported: isolate it
             seeding.isolate_textarena()
             _loaded_modules = len(sys.modules)
         game = entry(**{**spec.kwargs, **(kwargs or {})})
-    except (ImportError, LookupError, OSError, KeyError) as error:
+    except (LoadError, ImportError, LookupError, OSError, KeyError) as error:
         raise RuntimeError(
             f"TextArena game {textarena_id!r} cannot be built here: {type(error).__name__}: "
             f"{error} (it may need an nltk corpus, an API key or an extra package)"

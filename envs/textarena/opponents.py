@@ -1,12 +1,15 @@
 """Built-in players of the TextArena games: scripted legal-move players and search players.
 
-They implement the arenagym :class:`~arenagym.agents.base.Agent` protocol (``reset``, ``act``)
-and are loaded by spec string, e.g.
-``load_agent("arenagym.envs.textarena.opponents:SearchOpponent", depth=4)``. They are
-*game-aware*: before each move the env (or the match runner) calls their optional
-``observe_game(view)`` hook with a :class:`~arenagym.envs.textarena.aec.GameView`, and they read
-the legal moves from TextArena's game state (:mod:`~arenagym.envs.textarena.rules`) rather than
-parsing text. Text-only agents (LLMs) simply do not have the hook.
+They have arenagym's agent shape (``reset``, ``act``: the
+:class:`~arenagym.envs.textarena.env.Opponent` protocol), so they are passed to
+:class:`~arenagym.envs.textarena.env.TextArenaEnv` as objects or by spec string, e.g.
+``gym.make("TextArena/ConnectFour-v0", opponent="arenagym.envs.textarena.opponents:SearchOpponent",
+opponent_kwargs={"depth": 4})`` (see :func:`~arenagym.envs.textarena.env.load_opponent`), and a
+match runner can build them from the same spec. They are *game-aware*: before each move the env
+(or the match runner) calls their optional ``observe_game(view)`` hook with a
+:class:`~arenagym.envs.textarena.aec.GameView`, and they read the legal moves from TextArena's
+game state (:mod:`~arenagym.envs.textarena.rules`) rather than parsing text. Text-only agents
+(LLMs) simply do not have the hook.
 
 * :class:`RandomLegalOpponent`: a uniformly random legal move (seeded by the episode).
 * :class:`FirstLegalOpponent`: always the first legal move (deterministic, weak).
@@ -17,11 +20,10 @@ parsing text. Text-only agents (LLMs) simply do not have the hook.
   elsewhere.
 
 Example:
-    >>> from arenagym.agents.base import load_agent
     >>> from arenagym.envs.core.registration import make_multi_agent
     >>> env = make_multi_agent("TextArena/TicTacToe-AEC-v0")
     >>> env.reset(seed=3)
-    >>> players = {a: load_agent("arenagym.envs.textarena.opponents:SearchOpponent") for a in env.agents}
+    >>> players = {a: SearchOpponent() for a in env.agents}
     >>> for agent in env.agent_iter():
     ...     obs, reward, terminated, truncated, info = env.last()
     ...     if terminated or truncated:

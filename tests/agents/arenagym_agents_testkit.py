@@ -9,12 +9,13 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, ClassVar
 
 import gymnasium as gym
 
-from arenagym.agents.backends.base import Completion, Conversation, SamplingParams
-from arenagym.agents.base import EpisodeStop
+from arenagym.agents.agent import EpisodeStop
+from arenagym.agents.backends.interface import Completion, Conversation, SamplingParams
 from arenagym.agents.chat import ChatAgent
 from arenagym.envs.core.spaces import UnicodeText
 
@@ -169,6 +170,12 @@ class EchoAgent:
 
     def act(self, observation: str) -> str:
         return self.prefix + observation.split()[0]
+
+
+def echo_kind(spec: str) -> Callable[..., EchoAgent]:
+    """The factory of a third-party agent-spec kind (entry-point group ``arenagym.agent_kinds``):
+    ``"echo:PREFIX"`` is an :class:`EchoAgent` with that prefix."""
+    return partial(EchoAgent, spec.partition(":")[2])
 
 
 class TextArenaStyleSolver:

@@ -12,19 +12,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from arenagym_agents_testkit import FakeBackend
 
-from arenagym.agents import base
-from arenagym.agents.base import (
+from arenagym.agents import specs
+from arenagym.agents.chat import ChatAgent
+from arenagym.agents.specs import (
     LLMSpec,
     clear_backend_cache,
     load_agent,
     parse_llm_spec,
     resolve_agent_factory,
 )
-from arenagym.agents.chat import ChatAgent
-from arenagym.benchmarks.cli import main
 from arenagym.benchmarks.runner import run_suite
 from arenagym.benchmarks.store import ResultsStore
 from arenagym.benchmarks.suite import load_suite
+from arenagym.cli import main
 
 
 def test_parse_llm_spec_sorts_keys() -> None:
@@ -75,7 +75,7 @@ def test_one_backend_per_spec_shared_by_every_agent(
         built.append(spec)
         return FakeBackend()
 
-    monkeypatch.setattr(base, "_build_backend", fake_build)
+    monkeypatch.setattr(specs, "_build_backend", fake_build)
     clear_backend_cache()
     try:
         one = load_agent(f"hf:{tmp_path},temperature=0,max_tokens=8,device=cpu")
@@ -149,8 +149,8 @@ EVERY_KEY = (*SAMPLING_KEYS, "max_context", "max_total_tokens", *HF_KEYS, *OPENA
 
 
 def test_spec_keys_follow_sampling_params_and_the_backend_constructors() -> None:
-    from arenagym.agents.backends.base import SamplingParams
-    from arenagym.agents.base import backend_keys, spec_keys
+    from arenagym.agents.backends.interface import SamplingParams
+    from arenagym.agents.specs import backend_keys, spec_keys
 
     assert tuple(SamplingParams.__dataclass_fields__) == SAMPLING_KEYS
     assert backend_keys("hf") == HF_KEYS
@@ -194,11 +194,11 @@ def test_values_are_typed_and_checked() -> None:
 def test_vllm_engine_arguments_are_checked_when_building(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(base, "_vllm_engine_keys", lambda: frozenset({"gpu_memory_utilization"}))
+    monkeypatch.setattr(specs, "_vllm_engine_keys", lambda: frozenset({"gpu_memory_utilization"}))
     monkeypatch.setattr(LLMSpec, "check", lambda self: None)
     spec = parse_llm_spec(f"vllm:{tmp_path},gpu_memory_utilisation=0.5")
     with pytest.raises(ValueError, match="did you mean 'gpu_memory_utilization'"):
-        base._build_backend(spec)
+        specs._build_backend(spec)
 
 
 def test_agent_kwargs_go_where_their_key_belongs(
@@ -210,7 +210,7 @@ def test_agent_kwargs_go_where_their_key_belongs(
         built.append(spec)
         return FakeBackend()
 
-    monkeypatch.setattr(base, "_build_backend", fake_build)
+    monkeypatch.setattr(specs, "_build_backend", fake_build)
     clear_backend_cache()
     try:
         agent = load_agent(
@@ -240,7 +240,7 @@ def test_api_key_env_must_be_set(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_secrets_are_redacted_in_specs_reprs_and_errors() -> None:
-    from arenagym.agents.base import redact_secrets, redact_spec, secret_values
+    from arenagym.agents.specs import redact_secrets, redact_spec, secret_values
 
     spec = "openai:http://u:pw-123456@h/v1,model=m,api_key=sk-a,b-c,temperature=0"
     assert redact_spec(spec) == "openai:http://u:***@h/v1,model=m,api_key=***,temperature=0"
@@ -273,8 +273,16 @@ def test_unknown_agent_error_lists_every_form_and_key(
 ) -> None:
     from importlib.metadata import EntryPoint
 
-    plugin = EntryPoint("my-plugin-agent", "arenagym.agents.baselines:RandomTextAgent", "x")
-    monkeypatch.setattr(base, "entry_points", lambda group: [plugin])
+    from arenagym.envs.core import loading
+
+    plugin = EntryPoint(
+        "my-plugin-agent", "arenagym.agents.baselines:RandomTextAgent", loading.AGENT_GROUP
+    )
+
+    def entry_points(group: str, name: str | None = None) -> list[EntryPoint]:
+        return [p for p in [plugin] if p.group == group and name in (None, p.name)]
+
+    monkeypatch.setattr(loading, "entry_points", entry_points)
     store = tmp_path / "r.sqlite"
     assert main(["run", "--suite", "smoke", "--agent", "radnom", "--store", str(store)]) == 2
     error = capsys.readouterr().err
@@ -286,6 +294,26 @@ def test_unknown_agent_error_lists_every_form_and_key(
     assert "my-plugin-agent" in capsys.readouterr().out
     with pytest.raises(ValueError, match=r"did you mean the LLM spec 'openai:\.\.\.'"):
         resolve_agent_factory("openal:http://127.0.0.1:8000/v1,model=m")
+
+
+def test_a_spec_kind_another_package_advertises_is_an_agent_spec(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from importlib.metadata import EntryPoint
+
+    from arenagym.envs.core import loading
+
+    kind = EntryPoint("echo", "arenagym_agents_testkit:echo_kind", loading.AGENT_KIND_GROUP)
+
+    def entry_points(group: str, name: str | None = None) -> list[EntryPoint]:
+        return [e for e in [kind] if e.group == group and name in (None, e.name)]
+
+    monkeypatch.setattr(loading, "entry_points", entry_points)
+    agent = load_agent("echo:>> ")
+    agent.reset("")
+    assert agent.act("hello world") == ">> hello"
+    with pytest.raises(ValueError, match="unknown agent 'ecko'"):
+        load_agent("ecko")
 
 
 def test_readme_llm_section_lists_every_form_and_key() -> None:

@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 from math_verify import parse, verify
 
 from arenagym.agents import baselines
-from arenagym.agents.base import Agent, load_agent
+from arenagym.agents.agent import Agent
 from arenagym.agents.baselines import MathSolverAgent, RandomTextAgent
-from arenagym.envs.math.generators import FAMILIES, generate
+from arenagym.agents.specs import load_agent
+from arenagym.envs.math.procedural import FAMILIES, generate
 
 # Tuple and set answers cost ~0.1 s each to parse with math-verify, so they get fewer seeds.
 _SEEDS = {family: 4 if family in ("linear_system", "quadratic") else 10 for family in FAMILIES}

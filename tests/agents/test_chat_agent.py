@@ -13,15 +13,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from arenagym_agents_testkit import END, FakeBackend, encode, render
 
-from arenagym.agents.backends.base import SamplingParams
-from arenagym.agents.base import EpisodeStop
+from arenagym.agents.agent import EpisodeStop
+from arenagym.agents.backends.interface import SamplingParams
+from arenagym.agents.batching import BatchingQueue
 from arenagym.agents.chat import (
     ChatAgent,
     PromptTemplate,
     prefix_consistency,
     template_for_env,
 )
-from arenagym.agents.rollout import BatchingQueue
 
 GREEDY = SamplingParams(max_tokens=32, temperature=0.0)
 
@@ -192,8 +192,8 @@ def test_rejects_bad_budgets() -> None:
 
 
 def test_a_backend_context_error_ends_the_episode_as_context_overflow() -> None:
-    from arenagym.agents.backends.base import ContextLengthError
-    from arenagym.agents.base import EpisodeStop
+    from arenagym.agents.agent import EpisodeStop
+    from arenagym.agents.backends.interface import ContextLengthError
 
     class Refuses:
         max_context = 10_000

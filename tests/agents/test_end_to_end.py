@@ -13,8 +13,7 @@ import gymnasium as gym
 import pytest
 
 import arenagym.envs  # noqa: F401  (registers Math-v0)
-from arenagym.agents.backends.base import Completion, SamplingParams
-from arenagym.agents.base import clear_backend_cache
+from arenagym.agents.backends.interface import Completion, SamplingParams
 from arenagym.agents.chat import AgentTurn, ChatAgent, prefix_consistency
 from arenagym.agents.rollout import (
     EpisodeSpec,
@@ -24,8 +23,9 @@ from arenagym.agents.rollout import (
     read_jsonl,
     write_jsonl,
 )
-from arenagym.benchmarks.cli import main
+from arenagym.agents.specs import clear_backend_cache
 from arenagym.benchmarks.store import ResultsStore
+from arenagym.cli import main
 
 GREEDY = SamplingParams(max_tokens=12, temperature=0.0)
 #: Three turns per episode: the random model never boxes an answer, and two misses are allowed.

@@ -18,7 +18,7 @@ import pytest
 
 from arenagym.agents import models
 from arenagym.agents.models import MANIFEST, ModelError, fetch_model, resolve_model, verify_cached
-from arenagym.benchmarks.cli import main as cli_main
+from arenagym.cli import main as cli_main
 
 
 @pytest.fixture

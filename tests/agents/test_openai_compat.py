@@ -326,7 +326,8 @@ def test_no_max_model_len_means_no_limit(stub_factory: Any) -> None:
 
 
 def test_max_context_from_the_spec_is_checked_before_sending(stub_factory: Any) -> None:
-    from arenagym.agents.base import EpisodeStop, clear_backend_cache, load_agent
+    from arenagym.agents.agent import EpisodeStop
+    from arenagym.agents.specs import clear_backend_cache, load_agent
 
     stub = stub_factory([(200, OK_BODY, {})], routes={"GET /v1/models": (200, HOSTED_MODELS)})
     clear_backend_cache()
@@ -343,9 +344,9 @@ def test_max_context_from_the_spec_is_checked_before_sending(stub_factory: Any) 
 
 
 def test_a_too_long_request_is_a_context_overflow(stub_factory: Any) -> None:
-    from arenagym.agents.backends.base import ContextLengthError
+    from arenagym.agents.agent import EpisodeStop
+    from arenagym.agents.backends.interface import ContextLengthError
     from arenagym.agents.backends.openai_compat import ContextOverflowError
-    from arenagym.agents.base import EpisodeStop
     from arenagym.agents.chat import ChatAgent
 
     stub = stub_factory(
@@ -393,7 +394,7 @@ def test_arenagym_serve_context_error_is_a_context_overflow(
 def test_runner_records_a_server_context_refusal_as_context_overflow(
     stub_factory: Any, tmp_path: Any
 ) -> None:
-    from arenagym.agents.base import clear_backend_cache
+    from arenagym.agents.specs import clear_backend_cache
     from arenagym.benchmarks.runner import run_suite
     from arenagym.benchmarks.store import ResultsStore
     from arenagym.benchmarks.suite import load_suite

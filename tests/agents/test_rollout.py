@@ -13,9 +13,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from arenagym_agents_testkit import ENV_ID, FakeBackend, TurnsEnv
 
-from arenagym.agents.backends.base import SamplingParams
+from arenagym.agents.backends.interface import SamplingParams
+from arenagym.agents.batching import BatchingQueue
 from arenagym.agents.rollout import (
-    BatchingQueue,
     EpisodeSpec,
     RolloutConfig,
     RolloutEngine,

@@ -19,7 +19,8 @@ openai = pytest.importorskip("openai", reason="the openai extra is not installed
 httpx = pytest.importorskip("httpx", reason="the openai extra (httpx) is not installed")
 
 from arenagym.agents.backends import SamplingParams, TransformersBackend  # noqa: E402
-from arenagym.agents.serve import RequestBatcher, parse_args  # noqa: E402
+from arenagym.agents.serve import RequestBatcher  # noqa: E402
+from arenagym.cli import build_parser, main  # noqa: E402
 
 MESSAGES = [
     {"role": "system", "content": "You are a careful math solver."},
@@ -191,6 +192,11 @@ def test_batcher_decodes_waiting_requests_together(tiny_backend: TransformersBac
     assert recorder.batches == [4, 2]  # all six were waiting: two batches, not six calls
 
 
+def parse_args(argv: list[str]) -> Any:
+    """``arenagym serve ARGV``'s parsed arguments."""
+    return build_parser(["serve"]).parse_args(["serve", *argv])
+
+
 def test_parse_args_defaults_to_loopback() -> None:
     args = parse_args(["--model", "/some/model"])
     assert (args.host, args.port, args.model_name) == ("127.0.0.1", 8000, None)
@@ -199,7 +205,7 @@ def test_parse_args_defaults_to_loopback() -> None:
 
 
 def serve_main(argv: list[str], monkeypatch: pytest.MonkeyPatch, model: str) -> dict[str, Any]:
-    """Run serve.main(argv) with its server in a thread: list the models, ask ``model`` and a
+    """Run ``arenagym serve ARGV`` with its server in a thread: list the models, ask ``model`` and a
     model the server does not have, then stop. Returns what was seen."""
     import threading
 
@@ -232,7 +238,7 @@ def serve_main(argv: list[str], monkeypatch: pytest.MonkeyPatch, model: str) -> 
             thread.join(10)
 
     monkeypatch.setattr(serve, "run_server", run_server)
-    seen["status"] = serve.main(argv)
+    seen["status"] = main(["serve", *argv])
     return seen
 
 
@@ -273,14 +279,16 @@ def test_main_takes_a_registry_name_and_defaults_to_short_names(
 def test_main_reports_a_bad_model_or_port(
     tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from arenagym.agents.serve import bind_socket, main
+    from arenagym.agents.serve import bind_socket
 
-    assert main(["--model", str(tmp_path / "absent")]) == 2
-    assert "no model directory" in capsys.readouterr().err
+    assert main(["serve", "--model", str(tmp_path / "absent")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("arenagym serve: error: ") and "no model directory" in err
     with bind_socket("127.0.0.1", 0) as taken:
         port = taken.getsockname()[1]
-        assert main(["--model", str(tiny_model_dir), "--port", str(port)]) == 1
-    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+        assert main(["serve", "--model", str(tiny_model_dir), "--port", str(port)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"arenagym serve: error: cannot listen on 127.0.0.1:{port}")
 
 
 def test_several_served_names(tiny_backend: TransformersBackend, serve_asgi_in_thread: Any) -> None:
@@ -301,9 +309,9 @@ def test_several_served_names(tiny_backend: TransformersBackend, serve_asgi_in_t
             client.chat.completions.create(model="tiny-c", messages=MESSAGES, max_tokens=2)
 
 
-def test_python_m_serve_is_a_cli() -> None:
+def test_python_m_arenagym_serve_is_a_cli() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "arenagym.agents.serve", "--help"],
+        [sys.executable, "-m", "arenagym", "serve", "--help"],
         capture_output=True,
         text=True,
         check=True,

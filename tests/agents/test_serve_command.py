@@ -46,7 +46,7 @@ def test_arenagym_serve_process_answers_the_openai_client(tiny_model_dir: Path) 
     openai = pytest.importorskip("openai", reason="the openai extra is not installed")
     pytest.importorskip("uvicorn", reason="the serve extra is not installed")
     command = [
-        sys.executable, "-m", "arenagym.benchmarks.cli", "serve",
+        sys.executable, "-m", "arenagym", "serve",
         "--model", str(tiny_model_dir), "--port", "0", "--model-name", "tiny",
     ]  # fmt: skip
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}

@@ -13,11 +13,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from arenagym_agents_testkit import EchoAgent, TextArenaStyleSolver
 
 from arenagym.agents.adapters import CallableAgent, wrap_agent
-from arenagym.agents.base import ENTRY_POINT_GROUP, load_agent
-from arenagym.benchmarks.cli import main
+from arenagym.agents.specs import ENTRY_POINT_GROUP, load_agent
 from arenagym.benchmarks.runner import run_suite
 from arenagym.benchmarks.store import ResultsStore
 from arenagym.benchmarks.suite import load_suite
+from arenagym.cli import main
 
 
 def test_module_class_spec() -> None:

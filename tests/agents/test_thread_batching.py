@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from arenagym.agents.backends.base import Completion, Conversation, SamplingParams
+from arenagym.agents.backends.interface import Completion, Conversation, SamplingParams
 from arenagym.agents.chat import ChatAgent
 from arenagym.agents.thread_batching import ThreadBatcher, thread_batcher
 

@@ -3,7 +3,7 @@ SmolLM2-135M-Instruct in float32, checked against the transformers backend on th
 
 Every test here shares ONE engine (a module-scoped fixture; starting it takes about a minute on
 two busy cores), so they all live in this file (pytest-xdist runs with ``--dist loadfile``). The
-engine is built through :func:`arenagym.agents.base.llm_backend` from the spec :data:`ENGINE`, so
+engine is built through :func:`arenagym.agents.specs.llm_backend` from the spec :data:`ENGINE`, so
 the in-process CLI run below reuses it from the per-process backend cache instead of starting a
 second one. vLLM runs its engine core and worker in their own (spawned) processes — its default;
 keeping them in this process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``) starts faster but binds this
@@ -81,16 +81,16 @@ def model_dir() -> Path:
 @pytest.fixture(scope="module")
 def engine(model_dir: Path) -> Iterator[Any]:
     """The shared ``VLLMBackend`` (1 GiB of KV cache), shut down after the module."""
-    from arenagym.agents import base
+    from arenagym.agents import specs
 
-    spec = base.parse_llm_spec(ENGINE)
+    spec = specs.parse_llm_spec(ENGINE)
     assert spec is not None
     saved = os.environ.get("VLLM_CPU_KVCACHE_SPACE")
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     preload = os.environ.get("LD_PRELOAD")
     started = time.perf_counter()
     try:
-        backend = base.llm_backend(spec)
+        backend = specs.llm_backend(spec)
     finally:
         if saved is None:
             os.environ.pop("VLLM_CPU_KVCACHE_SPACE", None)
@@ -98,8 +98,8 @@ def engine(model_dir: Path) -> Iterator[Any]:
     # vLLM's CPU platform sets LD_PRELOAD for its workers; the backend puts it back.
     assert os.environ.get("LD_PRELOAD") == preload
     yield backend
-    with base._BACKENDS_LOCK:
-        base._BACKENDS.pop(spec.backend_key(), None)
+    with specs._BACKENDS_LOCK:
+        specs._BACKENDS.pop(spec.backend_key(), None)
     backend.close()
 
 
@@ -204,7 +204,7 @@ def test_a_trainer_step_reaches_the_engine(engine: Any, model_dir: Path, tmp_pat
     from arenagym.trainers.batch import Sample, collate, completion_logprobs
     from arenagym.trainers.config import TaskConfig, load_config
     from arenagym.trainers.generators import VLLMGenerator
-    from arenagym.trainers.rewards import EnvReward, TransformedReward
+    from arenagym.trainers.reward_sources import EnvReward, TransformedReward
     from arenagym.trainers.trainer import Trainer
 
     config = load_config(
@@ -288,9 +288,9 @@ def test_arenagym_run_plays_a_suite_on_the_engine(
 ) -> None:
     """``arenagym run --agent vllm:...`` in this process: the spec names the shared engine (the
     backend cache key leaves sampling keys out), so no second engine starts."""
-    from arenagym.agents.base import llm_backend, parse_llm_spec
-    from arenagym.benchmarks.cli import main
+    from arenagym.agents.specs import llm_backend, parse_llm_spec
     from arenagym.benchmarks.store import ResultsStore
+    from arenagym.cli import main
 
     suite = tmp_path / "vllm-cpu.toml"
     suite.write_text(

@@ -137,7 +137,7 @@ class StopAgent:
         self.played = 0
 
     def act(self, observation: str) -> str:
-        from arenagym.agents.base import EpisodeStop
+        from arenagym.agents.agent import EpisodeStop
 
         if self.played >= self.moves:
             raise EpisodeStop(self.stop_reason, self.message)

@@ -175,7 +175,7 @@ class OutOfContextPlayer:
         self.moves = 0
 
     def act(self, observation: str) -> str:
-        from arenagym.agents.base import EpisodeStop
+        from arenagym.agents.agent import EpisodeStop
 
         if self.moves >= 1:
             raise EpisodeStop(

@@ -238,7 +238,7 @@ def _cli(tmp_path: Path, suite_text: str, agent: str, *extra: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "arenagym.benchmarks.cli",
+        "arenagym",
         "run",
         "--suite",
         str(suite),

@@ -1,4 +1,5 @@
-"""The ``arenagym`` command: list, run, leaderboard, help, and exit status 2 on bad input."""
+"""``arenagym run``, ``leaderboard`` and ``list`` (:mod:`arenagym.cli`): help, results, and exit
+status 2 with one line ``arenagym COMMAND: error: ...`` on bad input."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from pathlib import Path
 import pytest
 from arenagym_bench_testkit import ENV_ID
 
-from arenagym.benchmarks.cli import main
 from arenagym.benchmarks.store import ResultsStore
+from arenagym.cli import main
 
 KIT = "arenagym_bench_testkit"
 
@@ -34,8 +35,8 @@ def suite_file(tmp_path: Path) -> Path:
 
 def test_list_prints_every_id_with_its_description(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["list"]) == 0
-    out = capsys.readouterr().out
-    assert any(line.startswith("Math-v0 ") and "math" in line.lower() for line in out.splitlines())
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("  Math-v0 ") and "math" in line.lower() for line in lines)
 
 
 def test_run_then_rerun_then_leaderboard(
@@ -89,6 +90,9 @@ def run_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     assert main(argv) == 2
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err
+    command = next(arg for arg in argv if not arg.startswith("-"))
+    prog = "arenagym" if command not in ("run", "leaderboard") else f"arenagym {command}"
+    assert captured.err.startswith(f"{prog}: error: ") and captured.err.count("\n") == 1
     return captured.err
 
 
@@ -144,7 +148,7 @@ def test_empty_store_leaderboard(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 def test_python_dash_m_works(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "arenagym.benchmarks.cli", "leaderboard", "--help"],
+        [sys.executable, "-m", "arenagym", "leaderboard", "--help"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -160,7 +164,7 @@ def test_several_suites_in_one_run_each_with_its_generation_budget(
 ) -> None:
     """One process plays both suites (the model loads once) and each suite's [generation]
     budget reaches the LLM agent unless its spec sets the key."""
-    from arenagym.agents.base import _BACKENDS, clear_backend_cache
+    from arenagym.agents.specs import _BACKENDS, clear_backend_cache
 
     suites = []
     for name, budget in (("short", 1), ("long", 3)):

@@ -82,7 +82,7 @@ def test_a_killed_run_resumes_without_losing_or_duplicating_episodes(tmp_path: P
     command = [
         sys.executable,
         "-m",
-        "arenagym.benchmarks.cli",
+        "arenagym",
         "run",
         "--suite",
         str(suite),

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from arenagym.benchmarks.cli import main
 from arenagym.benchmarks.matches import run_matches
 from arenagym.benchmarks.ratings import rate_matches
 from arenagym.benchmarks.store import MatchRow, ResultsStore
 from arenagym.benchmarks.suite import MatchTask, Player, Suite, SuiteError, load_suite, parse_suite
+from arenagym.cli import main
 
 pytest.importorskip("textarena")
 pytest.importorskip("openskill")

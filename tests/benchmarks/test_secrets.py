@@ -29,9 +29,9 @@ pytest.importorskip("openai", reason="the openai extra is not installed")
 from fastapi import Request  # noqa: E402  (module level: FastAPI resolves the annotation)
 from fastapi.responses import JSONResponse  # noqa: E402
 
-from arenagym.agents.base import clear_backend_cache  # noqa: E402
-from arenagym.benchmarks.cli import main  # noqa: E402
+from arenagym.agents.specs import clear_backend_cache  # noqa: E402
 from arenagym.benchmarks.store import ResultsStore  # noqa: E402
+from arenagym.cli import main  # noqa: E402
 
 SUITE = """\
 name = "secrets"

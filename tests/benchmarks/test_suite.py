@@ -150,7 +150,7 @@ BAD: dict[str, tuple[str, list[str]]] = {
     ),
     "unimportable env module": (
         '[[tasks]]\nenv = "no_such_module_xyz:Foo-v0"\nepisodes = 1\nseeds = [0]\n',
-        ["'env'", "cannot import module 'no_such_module_xyz'"],
+        ["'env'", "module 'no_such_module_xyz': cannot import it"],
     ),
     "missing episodes": (
         '[[tasks]]\nenv = "ArenagymTest/Countdown-v0"\nseeds = [0]\n',

@@ -59,7 +59,7 @@ def train_command(config: Path, output: Path, *extra: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "arenagym.trainers.cli",
+        "arenagym",
         "train",
         str(config),
         "--output",

@@ -1,4 +1,5 @@
-"""``arenagym train`` from the command line: help, bad input, a preset end to end."""
+"""``arenagym train`` (and ``merge``) through :mod:`arenagym.cli`: help, bad input, a preset end to
+end."""
 
 from __future__ import annotations
 
@@ -8,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from arenagym.trainers.cli import main, train_main
+from arenagym.cli import main
 from arenagym.trainers.config import ConfigError, load_config
 from arenagym.trainers.metrics import read_metrics
 
 
 def test_help_shows_examples(capsys: pytest.CaptureFixture[str]) -> None:
-    assert train_main(["--help"]) == 0
+    assert main(["train", "--help"]) == 0
     out = capsys.readouterr().out
     assert "examples:" in out and "--resume" in out and "or1" in out
 
@@ -34,7 +35,7 @@ def test_help_shows_examples(capsys: pytest.CaptureFixture[str]) -> None:
 def test_bad_input_is_one_line_and_status_2(
     argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert train_main(argv) == 2
+    assert main(["train", *argv]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err and err.startswith("arenagym train: error:")
 
@@ -70,9 +71,15 @@ def test_registry_names_work_where_a_model_is_taken(
     assert "--models: model 'nope/nope' looks like a Hugging Face hub id" in capsys.readouterr().err
 
 
-def test_dispatcher_usage(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["frobnicate"]) == 2
-    assert "usage:" in capsys.readouterr().err
+def test_usage_errors_are_one_line_naming_the_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("arenagym train: error: the following arguments are required: config")
+    assert err.count("\n") == 1
+    assert main(["train", "grpo", "--resume", "--overwrite"]) == 2
+    assert "not allowed with argument --resume" in capsys.readouterr().err
+    assert main(["rm", "score", "pairs.jsonl"]) == 2
+    assert capsys.readouterr().err.startswith("arenagym rm: error: argument COMMAND: invalid choice")
 
 
 def test_train_a_preset_end_to_end_from_the_command_line(
@@ -83,7 +90,7 @@ def test_train_a_preset_end_to_end_from_the_command_line(
         [
             sys.executable,
             "-m",
-            "arenagym.benchmarks.cli",  # the `arenagym` command
+            "arenagym",  # the `arenagym` command
             "train",
             "drgrpo",
             "--model",
@@ -118,7 +125,7 @@ def test_a_generation_budget_beyond_the_models_context_is_refused(
     tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # or1 stages its budget from 8192 tokens; the tiny model's context is 2048
-    status = train_main(["or1", "--model", str(tiny_model_dir), "--output", str(tmp_path)])
+    status = main(["train", "or1", "--model", str(tiny_model_dir), "--output", str(tmp_path)])
     assert status == 2
     error = capsys.readouterr().err
     assert "context_overflow" in error and "rollout.max_tokens" in error

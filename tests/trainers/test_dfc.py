@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from arenagym.trainers.cli import dfc_main
+from arenagym.cli import main
 from arenagym.trainers.config import ConfigError, TaskConfig
 from arenagym.trainers.dfc import (
     DFCConfig,
@@ -374,9 +374,9 @@ def test_missing_or_empty_configs(tmp_path: Path, capsys: pytest.CaptureFixture[
                 ],
             }
         )
-    assert dfc_main([str(tmp_path / "missing.toml")]) == 2
+    assert main(["dfc", str(tmp_path / "missing.toml")]) == 2
     assert "no such DFC config file" in capsys.readouterr().err
-    assert dfc_main(["no-such-bundled-config"]) == 2
+    assert main(["dfc", "no-such-bundled-config"]) == 2
     assert "bundled configs: dfc18" in capsys.readouterr().err
 
 
@@ -424,7 +424,7 @@ def test_dfc_cli_runs_the_tiny_model_end_to_end(
     config = tmp_path / "dfc.toml"
     out = tmp_path / "dfc"
     config.write_text(DFC.format(base=tiny_model_dir, train=train, out=out))
-    assert dfc_main([str(config)]) == 0
+    assert main(["dfc", str(config)]) == 0
     table = capsys.readouterr().out
     assert table.startswith("## Groups")
     assert "| 0 | base |" in table and "| 2 | conquer 2 (final) |" in table

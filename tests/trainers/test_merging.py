@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from arenagym.trainers.cli import merge_main
+from arenagym.cli import main
 from arenagym.trainers.merging import (
     MergeError,
     MergeSpec,
@@ -119,8 +119,8 @@ def test_checkpoints_merge_shard_by_shard_and_generate(
     from safetensors.torch import load_file
     from transformers import AutoModelForCausalLM
 
-    from arenagym.agents.backends.base import SamplingParams
     from arenagym.agents.backends.hf import TransformersBackend
+    from arenagym.agents.backends.interface import SamplingParams
 
     out = tmp_path / "merged"
     limit = 200_000
@@ -193,8 +193,9 @@ def test_merge_cli(
     tiny_model_dir: Path, tiny_model_dir_b: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "slerp"
-    code = merge_main(
+    code = main(
         [
+            "merge",
             "--method",
             "slerp",
             "--models",
@@ -207,14 +208,10 @@ def test_merge_cli(
         ]
     )
     assert code == 0 and (out / "model.safetensors").is_file() and (out / "config.json").is_file()
-    assert (
-        merge_main(["--method", "ties", "--models", str(tiny_model_dir), "--output", str(out)]) == 2
-    )
+    merge = ["merge", "--output", str(out), "--models"]
+    assert main([*merge, str(tiny_model_dir), "--method", "ties"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "needs a base" in err
-    assert (
-        merge_main(["--method", "linear", "--models", str(tmp_path / "none"), "--output", str(out)])
-        == 2
-    )
-    assert merge_main(["--help"]) == 0
+    assert main([*merge, str(tmp_path / "none"), "--method", "linear"]) == 2
+    assert main(["merge", "--help"]) == 0
     assert "examples:" in capsys.readouterr().out

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from arenagym.trainers.cli import rm_main
+from arenagym.cli import main
 from arenagym.trainers.reward_model import (
     PairsError,
     RewardModelScorer,
@@ -88,14 +88,14 @@ def test_rm_cli_eval_and_errors(
 ) -> None:
     pairs = tmp_path / "pairs.jsonl"
     pairs.write_text(pair_lines(NAMES[8:]))
-    assert rm_main(["eval", str(pairs), "--model", str(trained_rm)]) == 0
+    assert main(["rm", "eval", str(pairs), "--model", str(trained_rm)]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["accuracy"] == 1.0
     pairs.write_text("{}\n")
-    assert rm_main(["eval", str(pairs), "--model", str(trained_rm)]) == 2
+    assert main(["rm", "eval", str(pairs), "--model", str(trained_rm)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pairs.jsonl:1: missing field 'chosen'" in err
-    assert rm_main(["--help"]) == 0 and "rm eval pairs.jsonl" in capsys.readouterr().out
+    assert main(["rm", "--help"]) == 0 and "rm eval pairs.jsonl" in capsys.readouterr().out
 
 
 def test_reward_model_as_the_trainers_reward_source(

@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import pytest
 
+from arenagym.cli import main
 from arenagym.envs.core.spaces import UnicodeText
-from arenagym.trainers.cli import train_main
 from arenagym.trainers.config import ConfigError, load_config
 from arenagym.trainers.metrics import read_metrics
 from arenagym.trainers.runs import RunConflictError, delete_run, run_files
@@ -85,8 +85,8 @@ def write_config(
 
 
 def train(config: Path, model: Path, output: Path, *extra: str) -> int:
-    return train_main(
-        [str(config), "--model", str(model), "--output", str(output), "--quiet", *extra]
+    return main(
+        ["train", str(config), "--model", str(model), "--output", str(output), "--quiet", *extra]
     )
 
 
@@ -252,7 +252,7 @@ def test_the_or1_budget_hint_works_as_written(
     tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     base = ["or1", "--model", str(tiny_model_dir), "--output", str(tmp_path / "or1"), "--quiet"]
-    assert train_main(base) == 2
+    assert main(["train", *base]) == 2
     error = capsys.readouterr().err
     hint = re.search(r"e\.g\. (--set \S+)$", error.strip())
     assert hint is not None, error
@@ -260,7 +260,7 @@ def test_the_or1_budget_hint_works_as_written(
     assert suggested[1].startswith("rollout.context_stages=")
     small = ["--steps", "1", "--device", "cpu", "--set", "rollout.prompts_per_step=1"]
     small += ["--set", "rollout.group_size=2", "--set", "optim.mini_batches=1"]
-    assert train_main([*base, *suggested, *small]) == 0, capsys.readouterr().err
+    assert main(["train", *base, *suggested, *small]) == 0, capsys.readouterr().err
     [row] = read_metrics(tmp_path / "or1" / "metrics.jsonl")
     assert row["max_tokens"] == 512  # a quarter of the tiny model's 2048-token context
 

@@ -12,8 +12,8 @@ import pytest
 import sympy
 from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 
-from arenagym.envs.math.generators import FAMILIES
 from arenagym.envs.math.problems import ANSWER_FORMS, Problem, load_bundled
+from arenagym.envs.math.procedural import FAMILIES
 
 CATEGORIES = frozenset(
     {

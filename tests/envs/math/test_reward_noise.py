@@ -26,7 +26,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from arenagym.envs.core.rewards import (
+from arenagym.envs.core.reward_wrappers import (
     REASONING_PHRASES,
     calibrate_reward_model,
     flip_binary,
@@ -586,17 +586,20 @@ def test_module_attr_reward_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 @pytest.mark.parametrize("spec", ["no_colon", ":score", "os:", ""])
 def test_malformed_reward_model_name(spec: str) -> None:
-    with pytest.raises(ValueError, match="'module:attr'"):
+    with pytest.raises(ValueError, match=r"expected 'package\.module:attr'"):
         load_reward_model(spec)
 
 
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("os:no_such_scorer", "reward_model 'os:no_such_scorer': 'os' has no 'no_such_scorer'"),
+        (
+            "os:no_such_scorer",
+            "reward_model 'os:no_such_scorer': module 'os' has no 'no_such_scorer'",
+        ),
         (
             "no_such_module_xyz:score",
-            "reward_model 'no_such_module_xyz:score': cannot import 'no_such_module_xyz' "
+            "reward_model 'no_such_module_xyz:score': cannot import module 'no_such_module_xyz' "
             "(No module named 'no_such_module_xyz')",
         ),
     ],

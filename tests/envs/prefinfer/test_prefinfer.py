@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import arenagym.envs
-from arenagym.benchmarks.cli import main
 from arenagym.benchmarks.suite import load_suite
+from arenagym.cli import main
 from arenagym.envs.prefinfer.baselines import (
     MajorityStanceAgent,
     NoPreferenceAgent,
@@ -159,6 +159,8 @@ def test_a_failing_or_rambling_judge_never_raises() -> None:
         assert terminated and info["judge_errors"] == info["n_heldout"] and reward < 0.5
     with pytest.raises(ValueError, match="judge must be"):
         PrefInferEnv(judge="not a judge")
+    with pytest.raises(ValueError, match="judge 'no_such_module_xyz:judge': cannot import module"):
+        PrefInferEnv(judge="no_such_module_xyz:judge")
 
 
 def test_in_the_shift_split_an_updating_description_beats_a_frozen_one() -> None:

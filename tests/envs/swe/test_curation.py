@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from arenagym.envs.swe.cli import swe_main
+from arenagym.cli import main
 from arenagym.envs.swe.curation import (
     CurationError,
     cache_key,
@@ -240,8 +240,8 @@ def _lines(capsys: pytest.CaptureFixture[str]) -> list[str]:
 def test_cli_synthesize_then_validate_on_a_directory(tmp_path: Path):
     repo = make_repo(tmp_path / "calcrepo")
     out = tmp_path / "out" / "tasks.jsonl"
-    status = swe_main([
-        "synthesize", str(repo), "-o", str(out), "--max-tasks", "2", "--runs", "1",
+    status = main([
+        "swe", "synthesize", str(repo), "-o", str(out), "--max-tasks", "2", "--runs", "1",
         "--seed", "3", "--cache", str(tmp_path / "cache"), "--no-progress",
     ])  # fmt: skip
     assert status == 0
@@ -256,7 +256,8 @@ def test_cli_synthesize_then_validate_on_a_directory(tmp_path: Path):
     assert report["tasks_written"] == 2 and report["per_operator"]
     # validating the synthesized tasks again finds the same tests
     again = tmp_path / "validated.jsonl"
-    assert swe_main(["validate", str(out), "-o", str(again), "--runs", "1", "--no-progress"]) == 0
+    validate = ["swe", "validate", str(out), "-o", str(again), "--runs", "1", "--no-progress"]
+    assert main(validate) == 0
     revalidated = load_tasks(again)
     assert [(t.FAIL_TO_PASS, t.PASS_TO_PASS) for t in revalidated] == [
         (t.FAIL_TO_PASS, t.PASS_TO_PASS) for t in tasks
@@ -274,8 +275,8 @@ def test_cli_synthesize_from_a_git_repository(tmp_path: Path):
                           check=True).stdout.strip()  # fmt: skip
     (repo / "calc" / "__init__.py").write_text("broken on purpose = \n")  # uncommitted: ignored
     out = tmp_path / "tasks.jsonl"
-    status = swe_main([
-        "synthesize", str(repo), "-o", str(out), "--max-tasks", "1", "--runs", "1",
+    status = main([
+        "swe", "synthesize", str(repo), "-o", str(out), "--max-tasks", "1", "--runs", "1",
         "--operators", "negate_condition", "--no-progress",
     ])  # fmt: skip
     assert status == 0
@@ -312,7 +313,7 @@ def test_cli_bad_input_exits_2_with_one_line(
                        "problem_statement": "p"})  # fmt: skip
     (tmp_path / "bad.jsonl").write_text(good + "\n" + good.replace('"patch": ""', '"patch": 3')
                                         + "\n")  # fmt: skip
-    status = swe_main([part.format(tmp=tmp_path) for part in argv])
+    status = main(["swe", *(part.format(tmp=tmp_path) for part in argv)])
     lines = _lines(capsys)
     assert status == 2
     assert len(lines) == 1, lines
@@ -321,9 +322,9 @@ def test_cli_bad_input_exits_2_with_one_line(
 
 
 def test_cli_help_shows_examples(capsys: pytest.CaptureFixture[str]):
-    assert swe_main(["synthesize", "--help"]) == 0
+    assert main(["swe", "synthesize", "--help"]) == 0
     out = capsys.readouterr().out
     assert "examples:" in out and "arenagym swe synthesize path/to/repo" in out
     assert "flip_comparison" in out
-    assert swe_main(["validate", "--help"]) == 0
+    assert main(["swe", "validate", "--help"]) == 0
     assert "--runs" in capsys.readouterr().out

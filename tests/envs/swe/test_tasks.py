@@ -420,7 +420,7 @@ def test_a_failed_materialisation_leaves_nothing_behind(
 def test_the_cli_refuses_a_bad_repository_with_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
 ) -> None:
-    from arenagym.envs.swe.cli import swe_main
+    from arenagym.cli import main
 
     (tmp_path / "etc-link").symlink_to("/etc")
     if command == "validate":
@@ -429,8 +429,8 @@ def test_the_cli_refuses_a_bad_repository_with_one_line(
         source = str(tmp_path / "candidates.jsonl")
     else:
         source = str(tmp_path / "etc-link")
-    assert swe_main([command, source, "-o", str(tmp_path / "out.jsonl"), "--no-progress"]) == 2
+    assert main(["swe", command, source, "-o", str(tmp_path / "out.jsonl"), "--no-progress"]) == 2
     error = capsys.readouterr().err.strip()
-    assert error.startswith("error: task ") and "\n" not in error
+    assert error.startswith(f"arenagym swe {command}: error: task ") and "\n" not in error
     assert f"repo_path /etc (given as {tmp_path / 'etc-link'}) is a system folder" in error
     assert not (tmp_path / "out.jsonl").exists()

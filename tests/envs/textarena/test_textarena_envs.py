@@ -16,9 +16,9 @@ from gymnasium.utils.env_checker import check_env
 from pettingzoo.test import api_test
 
 import arenagym.envs
-from arenagym.agents.base import load_agent
 from arenagym.envs.core.registration import make_multi_agent
 from arenagym.envs.textarena import make_textarena_env
+from arenagym.envs.textarena.env import load_opponent
 from arenagym.envs.textarena.games import GAMES, aec_id, gym_id
 
 pytest.importorskip("textarena")
@@ -31,7 +31,7 @@ def play_aec(game: str, seed: int, spec: str = "RandomLegalOpponent") -> list[An
     """A whole game between two scripted players, as a JSON-able transcript."""
     env = make_multi_agent(aec_id(game))
     env.reset(seed=seed)
-    players = {a: load_agent(OPPONENTS + spec, seed=1) for a in env.possible_agents}
+    players = {a: load_opponent(OPPONENTS + spec, {"seed": 1}) for a in env.possible_agents}
     for agent, player in players.items():
         player.reset(env.infos[agent]["system_prompt"])
     record: list[Any] = []
@@ -154,6 +154,22 @@ def test_aec_invalid_moves_follow_textarena_rule() -> None:
     assert env.infos["player_0"]["stop_reason"] == "invalid_action"
     assert env.infos["player_1"]["stop_reason"] == "won"
     assert env._cumulative_rewards == {"player_0": -1.0, "player_1": 1.0}
+
+
+def test_aec_invalid_moves_are_penalised_components_and_the_loser_is_told_why() -> None:
+    env = make_multi_agent(aec_id("TicTacToe"), invalid_action_penalty=0.5)
+    env.reset(seed=0)
+    env.step("[4]")
+    assert env.infos["player_0"]["reward_components"] == {"outcome": 0.0}
+    env.step("")  # player_1's warning: the penalty, as a reward component
+    assert env.rewards == {"player_0": 0.0, "player_1": -0.5}
+    assert env.infos["player_1"]["reward_components"] == {"outcome": 0.0, "invalid_action": -0.5}
+    env.step(None)  # and its second one in a row loses the game
+    assert env.infos["player_1"]["reward_components"] == {"outcome": -1.0, "invalid_action": -0.5}
+    assert env.rewards == {"player_0": 1.0, "player_1": -1.5}
+    assert "lost the game" in env.observe("player_1") and "NoneType" in env.observe("player_1")
+    with pytest.raises(ValueError, match="invalid_action_penalty"):
+        make_multi_agent(aec_id("TicTacToe"), invalid_action_penalty=-1)
 
 
 @pytest.mark.parametrize("game", ["TicTacToe", "Chess", "Sudoku"])

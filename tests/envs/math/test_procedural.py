@@ -1,4 +1,4 @@
-"""Tests for arenagym.envs.math.generators: shape, determinism, variety and exact answers.
+"""Tests for arenagym.envs.math.procedural: shape, determinism, variety and exact answers.
 
 Each answer is re-derived here independently of the generator (by re-reading the problem text
 with sympy, or by substituting the answer back into the equation) and must agree with the
@@ -27,9 +27,9 @@ from sympy.parsing.sympy_parser import (
     standard_transformations,
 )
 
-from arenagym.envs.math import generators
-from arenagym.envs.math.generators import FAMILIES, generate
+from arenagym.envs.math import procedural
 from arenagym.envs.math.problems import ANSWER_FORMS, Problem
+from arenagym.envs.math.procedural import FAMILIES, generate
 
 DIFFICULTIES = range(1, 6)
 # Tuple and set answers cost ~0.1 s each to parse with math-verify, so they get fewer seeds.
@@ -419,4 +419,4 @@ def test_unknown_family_is_rejected_naming_the_families() -> None:
 
 
 def test_module_doctests_pass() -> None:
-    assert doctest.testmod(generators).failed == 0
+    assert doctest.testmod(procedural).failed == 0

@@ -1,22 +1,21 @@
-"""The :class:`Agent` protocol and loading agents by name.
+"""Naming and building agents: agent specs, LLM specs, and keeping their secrets out of sight.
 
-An agent is anything with ``reset(system_prompt)`` and ``act(observation) -> str``: arenagym's
-built-in baselines, an LLM agent, or a class in the user's own package. Agents are named by
+An agent (:class:`~arenagym.agents.agent.Agent`: ``reset(system_prompt)`` and
+``act(observation) -> str``) is named by
 
 - a built-in name (``"random"``, ``"math-solver"``; see :func:`builtin_agents`),
-- an entry point in the group ``arenagym.agents`` advertised by an installed package, or
-- ``"package.module:Class"`` (any importable class or factory), or
+- an entry point in the group ``arenagym.agents`` advertised by an installed package,
+- ``"package.module:Class"`` (any importable class or factory),
 - an LLM spec: ``"hf:MODEL"`` (a chat agent on a Hugging Face transformers model),
   ``"openai:URL,model=NAME"`` (on any OpenAI-compatible server) or ``"vllm:MODEL"`` (on vLLM
   in-process), where MODEL is a model directory or a registry name such as
-  ``smollm2-135m-instruct`` (:mod:`arenagym.agents.models`), each optionally followed by ``,key=value`` pairs (see :func:`parse_llm_spec`),
+  ``smollm2-135m-instruct`` (:mod:`arenagym.agents.models`), each optionally followed by
+  ``,key=value`` pairs (see :func:`parse_llm_spec`), or
+- ``"KIND:..."`` for a spec kind another installed package advertises in the entry-point group
+  ``arenagym.agent_kinds``,
 
-and built with keyword arguments by :func:`load_agent`.
-
-An agent ends an episode early and on purpose (not as an error) by raising :class:`EpisodeStop`
-from ``act``/``aact``: the chat agent does so when the next request would overflow the model's
-context (``"context_overflow"``) or its token budget is spent (``"max_tokens"``); the benchmark
-runner and the rollout engine record ``stop_reason`` and end the episode normally.
+and built with keyword arguments by :func:`load_agent`. Every name but an LLM spec resolves
+through :mod:`arenagym.envs.core.loading`, the one resolver of names in arenagym.
 
 Example:
     >>> agent = load_agent("random", seed=0, max_length=8)
@@ -29,7 +28,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import importlib
 import importlib.util
 import inspect
 import json
@@ -39,44 +37,18 @@ import textwrap
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
-ENTRY_POINT_GROUP = "arenagym.agents"
+from arenagym.agents.agent import Agent
+from arenagym.envs.core import loading
+from arenagym.envs.core.loading import LoadError
+
+#: The entry-point group of agents by name (:data:`arenagym.envs.core.loading.AGENT_GROUP`).
+ENTRY_POINT_GROUP = loading.AGENT_GROUP
 
 #: The backend kinds an LLM spec (``"KIND:TARGET[,key=value...]"``) can name.
 LLM_SPEC_KINDS: tuple[str, ...] = ("hf", "openai", "vllm")
-
-
-class EpisodeStop(Exception):
-    """Raised by an agent to end the episode now with ``stop_reason``; it is not an error.
-
-    The benchmark runner and the rollout engine catch it around every ``act``/``aact`` call and
-    record ``stop_reason`` (e.g. ``"context_overflow"``, ``"max_tokens"``) as the episode's end,
-    with ``str(stop)`` and ``stop.info`` as details.
-
-    Example:
-        >>> stop = EpisodeStop("context_overflow", "the prompt has 600 tokens", prompt_tokens=600)
-        >>> stop.stop_reason, stop.info, str(stop)
-        ('context_overflow', {'prompt_tokens': 600}, 'the prompt has 600 tokens')
-    """
-
-    def __init__(self, stop_reason: str, message: str = "", **info: Any) -> None:
-        super().__init__(message or stop_reason)
-        self.stop_reason = stop_reason
-        self.info = info
-
-
-@runtime_checkable
-class Agent(Protocol):
-    """What every env-playing agent implements. One instance plays one episode at a time."""
-
-    def reset(self, system_prompt: str) -> None:
-        """Start a new episode whose instructions are ``system_prompt``."""
-
-    def act(self, observation: str) -> str:
-        """The text action for ``observation`` (on the first call: the task prompt)."""
 
 
 def builtin_agents() -> dict[str, str]:
@@ -90,42 +62,23 @@ def builtin_agents() -> dict[str, str]:
 def resolve_agent_factory(spec: str) -> Callable[..., Any]:
     """The class (or factory) that ``spec`` names; raises ``ValueError`` saying what was tried.
 
-    Error messages show the spec with any API key hidden (:func:`redact_spec`).
+    An LLM spec (``"hf:MODEL,..."``) is parsed here; anything else goes to the one resolver of
+    :mod:`arenagym.envs.core.loading` (a built-in name, ``"package.module:Class"``, an entry point
+    of ``arenagym.agents``, or a spec kind another package advertises in
+    ``arenagym.agent_kinds``). Error messages add every spec form (:func:`agent_spec_forms`), an
+    LLM-spec hint for a misspelt kind (``"openal:..."``), and show the spec with any API key
+    hidden (:func:`redact_spec`).
     """
     if parse_llm_spec(spec) is not None:
         return llm_agent_factory(spec)
-    target = builtin_agents().get(spec)
-    if target is None and ":" not in spec:  # "module:Class" is never an entry point's name
-        for entry_point in entry_points(group=ENTRY_POINT_GROUP):
-            if entry_point.name == spec:
-                return entry_point.load()
-    target = target or spec
-    if ":" not in target:
-        names = [*builtin_agents(), *entry_point_agents()]
-        close = difflib.get_close_matches(spec, names, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(f"unknown agent {spec!r}{hint}: {agent_spec_forms()}")
-    module_name, _, attribute = target.partition(":")
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        kinds = difflib.get_close_matches(module_name, LLM_SPEC_KINDS, n=1, cutoff=0.6)
+        return loading.resolve_agent_factory(spec, what="agent", builtins=builtin_agents())
+    except LoadError as error:
+        message = str(error).replace(repr(spec), repr(redact_spec(spec)))
+        kind, colon, _ = spec.partition(":")
+        kinds = difflib.get_close_matches(kind, LLM_SPEC_KINDS, n=1, cutoff=0.6) if colon else []
         hint = f" (did you mean the LLM spec '{kinds[0]}:...'?)" if kinds else ""
-        raise ValueError(
-            f"agent {redact_spec(spec)!r}: cannot import module {module_name!r} ({error}){hint}; "
-            f"{agent_spec_forms()}"
-        ) from None
-    factory = module
-    for part in attribute.split("."):
-        try:
-            factory = getattr(factory, part)
-        except AttributeError:
-            raise ValueError(
-                f"agent {spec!r}: module {module_name!r} has no {attribute!r}"
-            ) from None
-    if not callable(factory):
-        raise ValueError(f"agent {spec!r}: {target} is not a class or factory")
-    return factory
+        raise ValueError(f"{message}{hint}; {agent_spec_forms()}") from None
 
 
 def llm_agent_factory(spec: str) -> Callable[..., Any]:
@@ -147,7 +100,7 @@ def llm_agent_factory(spec: str) -> Callable[..., Any]:
 
 def entry_point_agents() -> list[str]:
     """The names of the agents installed packages advertise in the ``arenagym.agents`` group."""
-    return sorted({entry_point.name for entry_point in entry_points(group=ENTRY_POINT_GROUP)})
+    return loading.entry_point_names(ENTRY_POINT_GROUP)
 
 
 def load_agent(spec: str, **kwargs: Any) -> Agent:
@@ -156,9 +109,20 @@ def load_agent(spec: str, **kwargs: Any) -> Agent:
     A built object that is only a callable ``observation -> str`` (a TextArena agent) is wrapped
     in :class:`~arenagym.agents.adapters.CallableAgent`.
     """
+    return build_agent(resolve_agent_factory(spec), spec, **kwargs)
+
+
+def build_agent(factory: Callable[..., Any], spec: str, /, **kwargs: Any) -> Agent:
+    """:func:`load_agent` with the factory of ``spec`` already resolved
+    (:func:`resolve_agent_factory`): for callers that build many agents of one spec (the
+    benchmark runner, one per episode) and resolve its name once.
+
+    >>> isinstance(build_agent(resolve_agent_factory("random"), "random", seed=0), Agent)
+    True
+    """
     from arenagym.agents.adapters import CallableAgent
 
-    agent = resolve_agent_factory(spec)(**kwargs)
+    agent = factory(**kwargs)
     if not isinstance(agent, Agent) and callable(agent):
         agent = CallableAgent(agent)
     if not isinstance(agent, Agent):
@@ -338,7 +302,7 @@ def redact_secrets(value: Any, secrets: Any = ()) -> Any:
 
 
 def _sampling_keys() -> tuple[str, ...]:
-    from arenagym.agents.backends.base import SamplingParams  # light: no torch
+    from arenagym.agents.backends.interface import SamplingParams  # light: no torch
 
     return tuple(SamplingParams.__dataclass_fields__)
 
@@ -353,8 +317,7 @@ def backend_keys(kind: str) -> tuple[str, ...] | None:
     """
     if kind not in _BACKEND_CLASSES:
         raise ValueError(f"unknown LLM spec kind {kind!r}; use one of {', '.join(LLM_SPEC_KINDS)}")
-    module_name, _, name = _BACKEND_CLASSES[kind].partition(":")
-    cls = getattr(importlib.import_module(module_name), name)  # light: heavy imports are lazy
+    cls = loading.load_object(_BACKEND_CLASSES[kind], what=f"{kind} backend")  # light: lazy
     parameters = list(inspect.signature(cls.__init__).parameters.values())[2:]  # self, target
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
         return None
@@ -363,7 +326,7 @@ def backend_keys(kind: str) -> tuple[str, ...] | None:
 
 def spec_keys(kind: str) -> dict[str, tuple[str, ...] | None]:
     """Every key an LLM spec of ``kind`` takes, by where it goes: ``sampling`` (fields of
-    :class:`~arenagym.agents.backends.base.SamplingParams`), ``agent`` (the chat agent's budgets)
+    :class:`~arenagym.agents.backends.interface.SamplingParams`), ``agent`` (the chat agent's budgets)
     and ``backend`` (:func:`backend_keys`; ``None``: any ``vllm.LLM`` engine argument)."""
     return {"sampling": _sampling_keys(), "agent": AGENT_KEYS, "backend": backend_keys(kind)}
 
@@ -490,7 +453,7 @@ def _unknown_key(where: str, key: str, kind: str, *, extra: Sequence[str] = ()) 
 class LLMSpec:
     """A parsed LLM agent spec: which backend, on what, with which settings.
 
-    ``sampling`` holds :class:`~arenagym.agents.backends.base.SamplingParams` fields, ``agent``
+    ``sampling`` holds :class:`~arenagym.agents.backends.interface.SamplingParams` fields, ``agent``
     the chat agent's own settings (``max_context``, ``max_total_tokens``) and ``backend`` the
     keys passed to the backend's constructor (e.g. ``model``, ``device``, ``dtype``;
     :func:`backend_keys`). Its ``repr`` hides secrets (``api_key=***``).
@@ -645,7 +608,7 @@ def _known_backend_key(key: str, allowed: tuple[str, ...] | None, sampling: set[
 
 
 def _check_sampling(where: str, sampling: dict[str, Any]) -> None:
-    from arenagym.agents.backends.base import SamplingParams
+    from arenagym.agents.backends.interface import SamplingParams
 
     try:
         SamplingParams(**sampling)
@@ -695,22 +658,16 @@ def _vllm_engine_keys() -> frozenset[str] | None:
 
 
 def _build_backend(spec: LLMSpec) -> Any:
+    """A new backend for ``spec``: its kind's class (:data:`_BACKEND_CLASSES`, loaded the one way
+    names are, :mod:`arenagym.envs.core.loading`) on the model directory or the URL."""
     spec.check()
-    if spec.kind in ("hf", "vllm"):
-        from arenagym.agents.models import resolve_model
-
-        model_dir = resolve_model(spec.target)  # a registry name is fetched once, then cached
-    if spec.kind == "hf":
-        from arenagym.agents.backends.hf import TransformersBackend
-
-        return TransformersBackend(model_dir, **spec.backend)
+    backend_class = loading.load_object(_BACKEND_CLASSES[spec.kind], what=f"{spec.kind} backend")
     if spec.kind == "openai":
-        from arenagym.agents.backends.openai_compat import OpenAICompatibleBackend
+        return backend_class(spec.target, **spec.backend)
+    from arenagym.agents.models import resolve_model
 
-        return OpenAICompatibleBackend(spec.target, **spec.backend)
-    from arenagym.agents.backends.vllm import VLLMBackend
-
-    engine_keys = _vllm_engine_keys()
+    model_dir = resolve_model(spec.target)  # a registry name is fetched once, then cached
+    engine_keys = _vllm_engine_keys() if spec.kind == "vllm" else None
     if engine_keys is not None:
         for key in spec.backend:
             if key not in engine_keys and key != "worker_extension_cls":
@@ -720,7 +677,7 @@ def _build_backend(spec: LLMSpec) -> Any:
                     f"agent '{spec.label}': {key!r} is not a vllm.LLM engine argument{hint}. "
                     f"Keys of 'vllm:' specs: {describe_spec_keys('vllm')}"
                 )
-    return VLLMBackend(model_dir, **spec.backend)
+    return backend_class(model_dir, **spec.backend)
 
 
 def build_llm_agent(spec: LLMSpec | str, **kwargs: Any) -> Any:
@@ -759,6 +716,6 @@ def build_llm_agent(spec: LLMSpec | str, **kwargs: Any) -> Any:
         parsed = replace(parsed, backend={**parsed.backend, **backend})
         parsed.check()
     _check_sampling(parsed.label, sampling)
-    from arenagym.agents.backends.base import SamplingParams
+    from arenagym.agents.backends.interface import SamplingParams
 
     return ChatAgent(llm_backend(parsed), SamplingParams(**sampling), **agent)
