@@ -92,10 +92,6 @@ from arenagym.benchmarks.suite import (
     episode_reset_seed,
 )
 
-#: What :func:`run_matches` did (``agent``: how many players met): the benchmark runner's
-#: :class:`~arenagym.benchmarks.runner.RunSummary`, under the name older callers use.
-MatchSummary = RunSummary
-
 
 @dataclass(frozen=True)
 class _Game:
