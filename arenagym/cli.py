@@ -5,10 +5,13 @@
     arenagym list                                        # every env id, Gymnasium and PettingZoo
     arenagym run --suite math --agent math-solver        # play a suite, then its leaderboard
     arenagym leaderboard --suite math --markdown results/leaderboard.md
+    arenagym show --suite math --agent random --failed   # the transcripts of its episodes
     arenagym models fetch smollm2-135m-instruct          # models by name (also list, path, remove)
     arenagym serve --model tiny --port 8000              # an OpenAI-compatible server
     arenagym train or1 --model DIR --output runs/or1     # and merge, rm, dfc
     arenagym swe synthesize path/to/repo -o tasks.jsonl  # and swe validate
+    arenagym report runs/or1                             # curves as HTML + PNGs
+    arenagym export --format csv -o results.csv          # and store merge A B -o C
     arenagym --version
 
 Every parser of the tree is built here; the work of a command is done by a function of a
@@ -101,6 +104,7 @@ _BENCHMARK_ERRORS = (
     ("arenagym.benchmarks.suite:SuiteError", 2),
     ("arenagym.benchmarks.store:StoreError", 2),
     ("arenagym.benchmarks.runner:RunSetupError", 2),
+    ("arenagym.benchmarks.cli:RunFailed", 1),
 )
 _TRAINER_ERRORS = (
     ("arenagym.trainers.cli:UsageError", 2),
@@ -122,6 +126,7 @@ COMMANDS: dict[str, Command] = {
     "leaderboard": Command(
         "arenagym leaderboard", "arenagym.benchmarks.cli:leaderboard", _BENCHMARK_ERRORS
     ),
+    "show": Command("arenagym show", "arenagym.benchmarks.cli:show", _BENCHMARK_ERRORS),
     **{
         f"models {name}": Command(
             f"arenagym models {name}",
@@ -145,6 +150,28 @@ COMMANDS: dict[str, Command] = {
     "rm train": Command("arenagym rm train", "arenagym.trainers.cli:rm", _TRAINER_ERRORS),
     "rm eval": Command("arenagym rm eval", "arenagym.trainers.cli:rm", _TRAINER_ERRORS),
     "dfc": Command("arenagym dfc", "arenagym.trainers.cli:dfc", _TRAINER_ERRORS),
+    "report": Command(
+        "arenagym report",
+        "arenagym.trainers.report:command",
+        (("arenagym.trainers.report:ReportError", 2),),
+    ),
+    "export": Command(
+        "arenagym export",
+        "arenagym.benchmarks.export:export_command",
+        (
+            ("arenagym.benchmarks.export:ExportError", 2),
+            ("arenagym.benchmarks.store:StoreError", 2),
+        ),
+    ),
+    "store merge": Command(
+        "arenagym store merge",
+        "arenagym.benchmarks.export:merge_command",
+        (
+            ("arenagym.benchmarks.export:ExportError", 2),
+            ("arenagym.benchmarks.store:StoreError", 2),
+            ("arenagym.benchmarks.export:MergeConflictError", 1),
+        ),
+    ),
     "swe validate": Command(
         "arenagym swe validate",
         "arenagym.envs.swe.cli:validate",
@@ -212,6 +239,7 @@ examples:
   arenagym run --suite math --agent hf:smollm2-135m-instruct,temperature=0,max_tokens=256
   arenagym run --suite math --agent openai:http://127.0.0.1:8000/v1,model=tiny
   arenagym run --suite math-quick --suite dfc18-quick --agent vllm:smollm2-135m-instruct
+  arenagym run --suite math --agent math-solver --limit 2 --json   # 2 per task; JSON summary
 
 A suite with [[matches]] plays its [[players]] against each other (and --agent, if given,
 against all of them) and shows OpenSkill ratings with wins/draws/losses.
@@ -223,6 +251,11 @@ An agent call that takes longer than the suite's agent_call_timeout_s (default 6
 of one episode that take longer than its episode_timeout_s together (default 3600 s), end that
 episode with stop reason agent_timeout (a failure of the agent; in a game it forfeits) and the
 run goes on; --agent-call-timeout and --episode-timeout override the suite's [settings].
+
+At the end, failed episodes are summarised, one line per distinct error with its count, tasks and
+seeds; the exit status is 1 if any episode (or game) ended in an agent or env error, and
+`arenagym show --suite NAME --agent NAME --failed` prints their transcripts. Progress goes to
+stderr: a bar on a terminal, else a plain line every few seconds.
 """
 
 
@@ -298,6 +331,19 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
         help="play again the episodes recorded with stop_reason agent_error or env_error "
         "(not agent_timeout: a timeout is the agent's result)",
     )
+    parser.add_argument(
+        "--limit",
+        type=_positive_int,
+        metavar="N",
+        help="play only the first N episodes of each task, in the suite's seed order (match "
+        "suites: the first N games of each lineup); the rest stay for a later run",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the run's summary as one JSON object on stdout, and nothing else there "
+        "(the summaries for people and the progress go to stderr; no leaderboard)",
+    )
     _leaf(parser, "run")
 
 
@@ -307,13 +353,56 @@ def _add_leaderboard(parser: argparse.ArgumentParser) -> None:
         "  arenagym leaderboard\n"
         "  arenagym leaderboard --suite math --markdown results/leaderboard.md\n"
         "  arenagym leaderboard --store /tmp/other.sqlite\n"
+        "  arenagym leaderboard --html results/site     # then open results/site/index.html\n"
     )
     _add_store_argument(parser)
     parser.add_argument("--suite", metavar="NAME", help="only this suite (default: every suite)")
     parser.add_argument(
         "--markdown", metavar="PATH", help="also write the leaderboard as Markdown to PATH"
     )
+    parser.add_argument(
+        "--html",
+        metavar="DIR",
+        help="also write the leaderboard as a static web site into DIR (open DIR/index.html; "
+        "self-contained: no server, nothing loaded from the network)",
+    )
     _leaf(parser, "leaderboard")
+
+
+def _add_show(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (
+        "examples:\n"
+        "  arenagym show --suite math --agent math-solver\n"
+        "  arenagym show --suite math --agent my-agent --failed --limit 3\n"
+        "  arenagym show --store /tmp/r.sqlite --suite dfc18-quick --agent random-legal "
+        "--task nim\n"
+        "\nEach episode: its key, stop reason, score and error, then every turn: what the agent\n"
+        "saw, what it wrote, the reward (and its components), the call's latency and tokens.\n"
+        "Rich on a terminal; plain text when piped.\n"
+    )
+    _add_store_argument(parser)
+    parser.add_argument("--suite", required=True, metavar="NAME", help="the suite")
+    parser.add_argument(
+        "--agent",
+        required=True,
+        metavar="NAME",
+        help="the agent's name in the store (as on the leaderboard); in a match suite, a player",
+    )
+    parser.add_argument("--task", metavar="NAME", help="only this task (default: every task)")
+    parser.add_argument(
+        "--failed",
+        action="store_true",
+        help="only episodes that failed: agent/env errors, timeouts and every stop reason "
+        "that is not a success (games: those the agent did not win)",
+    )
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=10,
+        metavar="N",
+        help="show at most N episodes (default 10; 0: all)",
+    )
+    _leaf(parser, "show")
 
 
 def _add_store_argument(parser: argparse.ArgumentParser) -> None:
@@ -515,6 +604,64 @@ def _add_dfc(parser: argparse.ArgumentParser) -> None:
     _leaf(parser, "dfc")
 
 
+def _add_report(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (
+        "examples:\n"
+        "  arenagym report runs/or1          # a training run (its metrics.jsonl)\n"
+        "  arenagym report runs/dfc          # a DFC run (report.json, every stage's runs)\n"
+        "  arenagym report runs/or1 -o /tmp/or1-report\n"
+        "\nWrites DIR/index.html (self-contained: charts embedded, opens offline) and one PNG\n"
+        "per metric; DIR (default RUN_DIR/report) is replaced as a whole.\n"
+    )
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a training run or a DFC output dir")
+    parser.add_argument(
+        "-o", "--output", metavar="DIR", help="where to write the report (default RUN_DIR/report)"
+    )
+    _leaf(parser, "report")
+
+
+def _add_export(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (
+        "examples:\n"
+        "  arenagym export --format csv -o results.csv\n"
+        "  arenagym export --store /tmp/other.sqlite --format jsonl --suite math > math.jsonl\n"
+        "  arenagym export --format parquet --table matches -o games.parquet   # needs pyarrow\n"
+        "\nColumns: the store's fields; in CSV, the object and list fields are JSON text.\n"
+    )
+    _add_store_argument(parser)
+    parser.add_argument("--format", required=True, choices=("csv", "jsonl", "parquet"))
+    parser.add_argument(
+        "--table",
+        choices=("episodes", "matches"),
+        default="episodes",
+        help="episodes: one row per agent episode (default); matches: one row per game",
+    )
+    parser.add_argument("--suite", metavar="NAME", help="only this suite (default: every suite)")
+    parser.add_argument(
+        "-o", "--output", metavar="FILE", help="the file to write (default: stdout; not parquet)"
+    )
+    _leaf(parser, "export")
+
+
+def _add_store(parser: argparse.ArgumentParser) -> None:
+    commands = parser.add_subparsers(dest="store_command", metavar="COMMAND", required=True)
+    merge = commands.add_parser(
+        "merge",
+        help="merge stores from several machines into a new one, each episode once",
+        epilog="examples:\n"
+        "  arenagym store merge a.sqlite b.sqlite -o results/all.sqlite\n"
+        "\nThe same key (suite, task, agent, seed, episode; games: their lineup) is the same\n"
+        "episode: one is kept. Same key with different results: the first store's row is kept\n"
+        "and each conflict is listed (exit status 1). Leaderboard settings are carried over.\n",
+        formatter_class=_RAW,
+    )
+    merge.add_argument("stores", nargs="+", metavar="STORE", help="the stores to merge, in order")
+    merge.add_argument(
+        "-o", "--output", required=True, metavar="FILE", help="the new store (must not exist)"
+    )
+    _leaf(merge, "store merge")
+
+
 _VALIDATE_EXAMPLES = """\
 examples:
   arenagym swe validate candidates.jsonl -o validated.jsonl
@@ -604,6 +751,13 @@ _TOP_LEVEL: dict[str, tuple[str, str, Callable[[argparse.ArgumentParser], None]]
         "error over seeds per task.",
         _add_leaderboard,
     ),
+    "show": (
+        "print the transcripts of an agent's episodes in a store",
+        "Print the transcripts of an agent's episodes of a suite from a results store:\n"
+        "every turn's observation, action, reward, latency and tokens, and the error that\n"
+        "ended a failed episode.",
+        _add_show,
+    ),
     "models": (
         "models by name: list the registry, fetch (download + convert once), print paths",
         "Models by name: list the registry, fetch (download + convert once) and print cache paths.",
@@ -647,6 +801,25 @@ _TOP_LEVEL: dict[str, tuple[str, str, Callable[[argparse.ArgumentParser], None]]
         "SWE task curation: validate candidate tasks (SWE-bench JSONL) in sandboxes, and\n"
         "synthesize new tasks from a repository by bug injection.",
         _add_swe,
+    ),
+    "report": (
+        "write a training or DFC run's curves as an HTML page and PNGs",
+        "Write the curves of a training run (every metric of its metrics.jsonl) or of a\n"
+        "DFC run (scores per stage and group, each stage's training runs) as one\n"
+        "self-contained HTML page plus a PNG per metric, in RUN_DIR/report.",
+        _add_report,
+    ),
+    "export": (
+        "export a results store's episodes or games as CSV, JSON Lines or Parquet",
+        "Export the episode rows (or game rows) of a results store, optionally one suite's,\n"
+        "as CSV, JSON Lines or Parquet (Parquet needs pyarrow).",
+        _add_export,
+    ),
+    "store": (
+        "results stores: merge stores from several machines",
+        "Results stores: merge stores from several machines into one, each episode once,\n"
+        "conflicting duplicates reported.",
+        _add_store,
     ),
 }
 

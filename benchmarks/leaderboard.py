@@ -9,6 +9,19 @@ task scores; agents are ranked by it. Episodes that ended in ``agent_error``/``e
 with the score they reached (so a crashing agent is not flattered) and are shown as errors;
 episodes stopped by a time limit (``agent_timeout``) count the same way.
 
+A run is *incomplete* when it has fewer finished episodes of some task than the suite asks for
+(an interrupted run, or one that never played a task). Incomplete runs are flagged (``11 of 13
+(incomplete)`` in the Episodes column) and ranked after every complete run, whatever their score:
+a run cut short at 314 of 600 episodes must not rank above the complete run it is a part of. What
+a task asks for is read from the suite's recorded ``[leaderboard]`` settings when they hold it
+(``task_episodes``: task -> episodes times seeds), and is otherwise inferred from the store: every
+seed that any agent played of the task, times the episodes per seed (the highest episode index
+any agent reached, plus one), since each seed of a task has the same episodes.
+
+A task's column is headed by its metric: the env's ``score_metric`` keyword when its clean reward
+is one named metric (MedDialog's ``BLEU-2``, ``Entity-F1``), else the suite's metric
+(``clean_reward``, ``reward``, ``success``).
+
 A mean of task scores only means something when the tasks share a scale. A suite whose tasks do
 not (MedDialog's columns: BLEU, a reward above 1, F1, accuracy) names a primary task in its
 ``[leaderboard]`` table: the overall column is then that task's score, labelled with its name,
@@ -51,7 +64,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.console import Console
 from rich.table import Table
@@ -90,6 +103,13 @@ class AgentResult:
     n_episodes: int
     n_errors: int
     reference: bool = False
+    #: The episodes the suite asks for over the board's tasks (``None``: not known).
+    n_expected: int | None = None
+
+    @property
+    def complete(self) -> bool:
+        """Whether the run has every episode the suite asks for (see the module doc)."""
+        return self.n_expected is None or self.n_episodes >= self.n_expected
 
 
 @dataclass(frozen=True)
@@ -108,6 +128,11 @@ class Leaderboard:
     primary_task: str | None = None
     references: tuple[AgentResult, ...] = ()
     task_ranks: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: task -> the episodes the suite asks for of it (episodes times seeds).
+    expected_episodes: dict[str, int] = field(default_factory=dict)
+
+    #: The note of a board with no primary task, no reference agents and no incomplete run.
+    plain_note: ClassVar[str] = "n = episodes; overall = mean of the task scores"
 
     @property
     def overall_label(self) -> str:
@@ -118,7 +143,7 @@ class Leaderboard:
     def note(self) -> str:
         """What the numbers are, for a caption or a footnote."""
         if self.primary_task is None:
-            text = "n = episodes; overall = mean of the task scores"
+            text = self.plain_note
         else:
             text = (
                 f"n = episodes; overall = the score of task {self.primary_task} (the suite's "
@@ -127,6 +152,8 @@ class Leaderboard:
             )
         if self.references:
             text += "; ref = reference agents, outside the ranking"
+        if any(not result.complete for result in (*self.agents, *self.references)):
+            text += "; incomplete runs (fewer episodes than the suite asks for) rank last"
         return text
 
 
@@ -143,6 +170,7 @@ def build_leaderboards(store: ResultsStore, suite: str | None = None) -> list[Le
                 store.rows(suite=name),
                 primary_task=settings.get("primary_task"),
                 reference_agents=settings.get("reference_agents", ()),
+                task_episodes=settings.get("task_episodes") or {},
             )
         )
     return [board for board in boards if board.agents or board.references]
@@ -154,12 +182,25 @@ def leaderboard_from_rows(
     *,
     primary_task: str | None = None,
     reference_agents: Iterable[str] = (),
+    task_episodes: dict[str, int] | None = None,
 ) -> Leaderboard:
     """The leaderboard of ``suite`` from its rows (rows of other suites are ignored).
 
     ``primary_task`` makes that task's score the overall one; agents whose name, or whose spec
     and kwargs (as :func:`~arenagym.benchmarks.runner.agent_display_name` writes them), are in
-    ``reference_agents`` become reference lines (see the module doc).
+    ``reference_agents`` become reference lines (see the module doc). ``task_episodes`` (task ->
+    episodes times seeds) says what the suite asks for; tasks it leaves out are inferred from the
+    rows. Incomplete runs rank after complete ones:
+
+    >>> from arenagym.benchmarks.store import EpisodeRow
+    >>> def row(agent, seed, score):
+    ...     return EpisodeRow(suite="s", task="t", env_id="E-v0", env_kwargs={}, agent=agent,
+    ...         seed=seed, episode=0, reset_seed=0, metric="success", score=score, reward=score,
+    ...         clean_reward=score, turns=1, stop_reason="x")
+    >>> rows = [row("full", 0, 0.5), row("full", 1, 0.5), row("cut", 0, 1.0)]
+    >>> board = leaderboard_from_rows("s", rows)
+    >>> [(r.agent, r.overall, r.complete) for r in board.agents]
+    [('full', 0.5, True), ('cut', 1.0, False)]
     """
     references = frozenset(reference_agents)
     by_cell: dict[tuple[str, str], list[EpisodeRow]] = defaultdict(list)
@@ -172,10 +213,13 @@ def leaderboard_from_rows(
     tasks = tuple(sorted({task for _, task in by_cell}))
     metrics = {
         task: "/".join(
-            sorted({r.metric for (_, t), rs in by_cell.items() if t == task for r in rs})
+            sorted({metric_label(r) for (_, t), rs in by_cell.items() if t == task for r in rs})
         )
         for task in tasks
     }
+    expected = expected_episodes(
+        [row for rows_ in by_cell.values() for row in rows_], task_episodes or {}
+    )
     results = []
     for agent in sorted({agent for agent, _ in by_cell}):
         scores = {
@@ -196,10 +240,16 @@ def leaderboard_from_rows(
                 n_episodes=sum(score.n_episodes for score in scores.values()),
                 n_errors=sum(score.n_errors for score in scores.values()),
                 reference=agent in references or bool(specs[agent] & references),
+                n_expected=sum(expected.get(task, 0) for task in tasks) or None,
             )
         )
     results.sort(
-        key=lambda r: (r.overall is None, -r.overall if r.overall is not None else 0.0, r.agent)
+        key=lambda r: (
+            not r.complete,
+            r.overall is None,
+            -r.overall if r.overall is not None else 0.0,
+            r.agent,
+        )
     )
     ranked = tuple(result for result in results if not result.reference)
     task_ranks = {
@@ -223,7 +273,96 @@ def leaderboard_from_rows(
         primary_task=primary_task,
         references=tuple(result for result in results if result.reference),
         task_ranks=task_ranks,
+        expected_episodes=expected,
     )
+
+
+def metric_label(row: EpisodeRow) -> str:
+    """The name of what ``row.score`` measures: the env's ``score_metric`` keyword when the
+    clean reward is one named metric, else the suite's metric.
+
+    >>> from dataclasses import replace
+    >>> from arenagym.benchmarks.store import EpisodeRow
+    >>> row = EpisodeRow(suite="s", task="t", env_id="MedDialog-v0",
+    ...     env_kwargs={"score_metric": "BLEU-2"}, agent="a", seed=0, episode=0, reset_seed=0,
+    ...     metric="clean_reward", score=0.1, reward=0.1, clean_reward=0.1, turns=1,
+    ...     stop_reason="x")
+    >>> metric_label(row), metric_label(replace(row, env_kwargs={}))
+    ('BLEU-2', 'clean_reward')
+    """
+    named = row.env_kwargs.get("score_metric") if isinstance(row.env_kwargs, dict) else None
+    if row.metric == "clean_reward" and isinstance(named, str) and named and named != "reward":
+        return named
+    return row.metric
+
+
+def expected_episodes(
+    rows: Iterable[EpisodeRow], recorded: dict[str, int] | None = None
+) -> dict[str, int]:
+    """Task -> the episodes its suite asks for: ``recorded[task]`` where given, else every seed
+    any row has of the task times (the highest episode index + 1). Never fewer than the rows
+    show.
+
+    >>> from arenagym.benchmarks.store import EpisodeRow
+    >>> def row(seed, episode):
+    ...     return EpisodeRow(suite="s", task="t", env_id="E-v0", env_kwargs={}, agent="a",
+    ...         seed=seed, episode=episode, reset_seed=0, metric="success", score=1.0,
+    ...         reward=1.0, clean_reward=1.0, turns=1, stop_reason="x")
+    >>> expected_episodes([row(0, 0), row(0, 2), row(1, 0)])
+    {'t': 6}
+    >>> expected_episodes([row(0, 0)], {"t": 10})
+    {'t': 10}
+    """
+    seeds: dict[str, set[int]] = defaultdict(set)
+    last: dict[str, int] = defaultdict(int)
+    for row in rows:
+        seeds[row.task].add(row.seed)
+        last[row.task] = max(last[row.task], row.episode)
+    inferred = {task: len(seeds[task]) * (last[task] + 1) for task in seeds}
+    for task, count in (recorded or {}).items():
+        if isinstance(count, int) and not isinstance(count, bool) and task in inferred:
+            inferred[task] = max(inferred[task], count)
+    return dict(sorted(inferred.items()))
+
+
+def tied_ranks(intervals: Sequence[tuple[float, float]]) -> list[int]:
+    """Ranks that do not tell apart what the data cannot: for lines listed best first with
+    intervals ``(low, high)``, line i's rank is 1 + the number of lines whose whole interval lies
+    above line i's (as LMSYS's Chatbot Arena ranks), made non-decreasing down the list. Lines
+    that share a rank are not distinguishable.
+
+    >>> tied_ranks([(19.7, 26.3), (17.9, 24.7), (1.0, 5.0)])  # 23.0±3.3 vs 21.3±3.4: tied
+    [1, 1, 3]
+    """
+    ranks: list[int] = []
+    for _low, high in intervals:
+        rank = 1 + sum(other_low > high for other_low, _ in intervals)
+        ranks.append(max(rank, ranks[-1]) if ranks else rank)
+    return ranks
+
+
+def rank_labels(ranks: Sequence[int]) -> list[str]:
+    """``"1"`` for a rank held alone, ``"=2"`` for one shared (not distinguishable).
+
+    >>> rank_labels([1, 2, 2, 4])
+    ['1', '=2', '=2', '4']
+    """
+    return [f"={rank}" if ranks.count(rank) > 1 else str(rank) for rank in ranks]
+
+
+#: How many standard deviations either side of a rating's mean its 95% interval spans.
+RATING_Z = 1.96
+
+
+def rating_interval(rating: Any) -> tuple[float, float]:
+    """The 95% interval of an OpenSkill rating: ``mu ± 1.96 sigma``."""
+    return (rating.mu - RATING_Z * rating.sigma, rating.mu + RATING_Z * rating.sigma)
+
+
+def rating_rank_labels(board: RatingBoard) -> list[str]:
+    """Rank labels of ``board.players`` (best first): players whose overall 95% intervals
+    (``mu ± 1.96 sigma``) overlap share a rank, shown ``=k`` (see :func:`tied_ranks`)."""
+    return rank_labels(tied_ranks([rating_interval(p.overall) for p in board.players]))
 
 
 def task_score(task: str, rows: Sequence[EpisodeRow]) -> TaskScore:
@@ -264,6 +403,13 @@ def _rank_suffix(board: Leaderboard, result: AgentResult, task: str) -> str:
     """`` #k``: the agent's rank on ``task`` alone, shown when the board has a primary task."""
     rank = board.task_ranks.get(task, {}).get(result.agent)
     return f" #{rank}" if board.primary_task is not None and rank is not None else ""
+
+
+def episodes_text(result: AgentResult) -> str:
+    """The Episodes cell: ``"13"``, or ``"11 of 13 (incomplete)"`` for an incomplete run."""
+    if result.complete:
+        return str(result.n_episodes)
+    return f"{result.n_episodes} of {result.n_expected} (incomplete)"
 
 
 def _overall_text(result: AgentResult) -> str:
@@ -308,7 +454,7 @@ def render_table(board: Leaderboard) -> Table:
             result.agent,
             *cells,
             _overall_text(result),
-            str(result.n_episodes),
+            episodes_text(result),
             errors,
             style="dim" if result.reference else None,
         )
@@ -336,7 +482,7 @@ def _render_transposed(board: Leaderboard) -> Table:
         )
     table.add_section()
     table.add_row(board.overall_label, "", *(_overall_text(r) for _, r in lines), style="bold")
-    table.add_row("Episodes", "", *(str(r.n_episodes) for _, r in lines))
+    table.add_row("Episodes", "", *(episodes_text(r) for _, r in lines))
     table.add_row("Errors", "", *(f"[red]{r.n_errors}" if r.n_errors else "0" for _, r in lines))
     return table
 
@@ -381,12 +527,12 @@ def to_markdown(boards: Sequence[Leaderboard]) -> str:
                             for task in board.tasks
                         ),
                         _overall_text(result),
-                        str(result.n_episodes),
+                        episodes_text(result),
                         str(result.n_errors),
                     ]
                 )
             )
-        if board.primary_task is None and not board.references:
+        if board.primary_task is None and board.note == Leaderboard.plain_note:
             lines += [
                 "",
                 "Mean ± standard error over seeds; n = episodes; overall = mean of tasks.",
@@ -416,6 +562,9 @@ def _markdown_row(cells: Iterable[str]) -> str:
 
 
 # ----------------------------------------------------------------------------- rated games
+_RATING_TIES = "=k: a shared rank, 95% intervals (mu ± 1.96 sigma) overlap: not distinguishable"
+
+
 def _rating_cell(rating: Any) -> str:
     if rating is None:
         return "—"
@@ -429,10 +578,10 @@ def render_rating_table(board: RatingBoard) -> Table:
     table = Table(
         title=f"Suite [bold]{board.suite}[/] — OpenSkill ratings (mu±sigma W/D/L)",
         caption=f"{board.n_games} games, {board.n_errors} errors (not rated); "
-        "players ranked by mu - 3 sigma over all games",
+        f"players ranked by mu - 3 sigma over all games; {_RATING_TIES}",
     )
     table.add_column("Game", style="bold")
-    for rank, line in enumerate(board.players, start=1):
+    for rank, line in zip(rating_rank_labels(board), board.players, strict=True):
         table.add_column(f"{rank}. {line.player}", justify="right", overflow="fold")
     table.add_row("Overall", *(_rating_cell(line.overall) for line in board.players), style="bold")
     for game in board.games:
@@ -451,7 +600,11 @@ def ratings_to_markdown(boards: Sequence[RatingBoard]) -> str:
     """The rating boards as Markdown: a heading and a table per suite ("" when none)."""
     parts = []
     for board in boards:
-        header = ["Game", *(f"{rank}. {p.player}" for rank, p in enumerate(board.players, 1))]
+        labels = rating_rank_labels(board)
+        header = [
+            "Game",
+            *(f"{rank}. {p.player}" for rank, p in zip(labels, board.players, strict=True)),
+        ]
         lines = [
             f"## Suite `{board.suite}` — ratings",
             "",
@@ -466,7 +619,8 @@ def ratings_to_markdown(boards: Sequence[RatingBoard]) -> str:
         lines += [
             "",
             f"OpenSkill (Plackett-Luce) mu±sigma and wins/draws/losses; {board.n_games} games, "
-            f"{board.n_errors} errors (not rated); players ranked by mu - 3 sigma.",
+            f"{board.n_errors} errors (not rated); players ranked by mu - 3 sigma; "
+            f"{_RATING_TIES}.",
         ]
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n" if parts else ""

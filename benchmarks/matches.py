@@ -22,7 +22,14 @@ agent's to give (:func:`~arenagym.benchmarks.runner.check_agent_stop`; any other
 daemon thread of its own, and agent code runs on one more per game (see
 :class:`~arenagym.benchmarks.runner.AgentThread`): a hung agent never holds up the run or the
 process's exit, and a real Ctrl-C stops the run at once, keeping every game recorded.
-API keys in the players' specs or kwargs never reach the store or a message (shown as ``***``).
+API keys in the players' specs or kwargs never reach the store, a transcript or a message (shown
+as ``***``).
+
+Every game's transcript — each seat's moves in the order they were made, with the seat, the
+player, what it saw and wrote, the step's reward for it, the call's latency and token counts (see
+:mod:`arenagym.benchmarks.transcripts`) — is stored with its row
+(:meth:`~arenagym.benchmarks.store.ResultsStore.match_transcript`). With ``limit``, each lineup
+of a task plays only its first N games (seed by seed), so every pairing keeps both seatings.
 
 Why a game has a loop of its own rather than :func:`~arenagym.agents.episode.aplay_episode` (the
 episode loop of the benchmark runner and the rollout engine): a game is a PettingZoo AEC env with
@@ -55,7 +62,7 @@ import threading
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, replace
 from typing import Any
@@ -74,11 +81,14 @@ from arenagym.benchmarks.runner import (
     FAILED_STOP_REASONS,
     AgentClock,
     AgentThread,
+    FailureLog,
     RunSetupError,
     RunSummary,
     _progress_bar,
     agent_call_result,
+    check_limit,
     check_seeds,
+    limited,
     stop_details,
     wait_timeout,
 )
@@ -90,6 +100,15 @@ from arenagym.benchmarks.suite import (
     Player,
     Suite,
     episode_reset_seed,
+)
+from arenagym.benchmarks.transcripts import (
+    EncodedTranscript,
+    agent_token_counts,
+    agent_turn_count,
+    as_text,
+    encode_transcript,
+    fill_step,
+    new_turn,
 )
 
 
@@ -110,6 +129,19 @@ def lineups(players: Sequence[Player], seats: int) -> list[tuple[Player, ...]]:
     return list(itertools.permutations(players, seats))
 
 
+def game_keys(task: MatchTask, limit: int | None = None) -> Iterator[tuple[int, int]]:
+    """The ``(seed, episode)`` of each game a lineup plays in ``task``, seed by seed; only the
+    first ``limit`` with a limit.
+
+    >>> list(game_keys(MatchTask("nim", "TextArena/Nim-AEC-v0", episodes=2, seeds=(5, 6)), 3))
+    [(5, 0), (5, 1), (6, 0)]
+    """
+    keys: Iterable[tuple[int, int]] = (
+        (seed, episode) for seed in task.seeds for episode in range(task.episodes)
+    )
+    return iter(itertools.islice(keys, limit))
+
+
 def run_matches(
     suite: Suite,
     store: ResultsStore,
@@ -120,6 +152,7 @@ def run_matches(
     *,
     agent_call_timeout_s: float | None = None,
     episode_timeout_s: float | None = None,
+    limit: int | None = None,
 ) -> RunSummary:
     """Play the games of ``suite.matches`` that ``store`` lacks; see the module doc.
 
@@ -127,6 +160,7 @@ def run_matches(
     with ``opponents`` (names of suite players) they meet only those players (and each other),
     which cuts a new agent's games while its rating stays tied to the pool through them.
     ``agent_call_timeout_s`` and ``episode_timeout_s`` override the suite's time limits.
+    ``limit``: each lineup of a task plays (and counts) only its first ``limit`` games.
     Raises :class:`~arenagym.benchmarks.runner.RunSetupError` if a player's agent or a task's
     env cannot be built (before any game is played).
     """
@@ -134,6 +168,7 @@ def run_matches(
 
     if not isinstance(concurrency, int) or concurrency < 1:
         raise ValueError(f"concurrency must be an int >= 1, got {concurrency!r}")
+    check_limit(limit)
     limits = AgentClock.for_suite(suite, agent_call_timeout_s, episode_timeout_s)
     players = list(suite.players)
     for extra in extra_players:
@@ -181,24 +216,25 @@ def run_matches(
         for task in suite.matches
     }
     total = sum(
-        len(task_lineups[task.name]) * len(task.seeds) * task.episodes for task in suite.matches
+        len(task_lineups[task.name]) * limited(len(task.seeds) * task.episodes, limit)
+        for task in suite.matches
     )
     finished = store.finished_matches(suite.name)
-    done = _count_done_games(suite.matches, task_lineups, finished)
+    done = _count_done_games(suite.matches, task_lineups, finished, limit)
     todo: Iterator[_Game] = (
         _Game(task, lineup, seed, episode)
         for task in suite.matches
         for lineup in task_lineups[task.name]
-        for seed in task.seeds
-        for episode in range(task.episodes)
+        for seed, episode in game_keys(task, limit)
         if (task.name, tuple(p.name for p in lineup), seed, episode) not in finished
     )
     started = time.perf_counter()
     reasons: Counter[str] = Counter()
+    failures = FailureLog()
     label_agent = f"{len(players)} players"
     stop = threading.Event()  # set when the run stops early: games in flight end at their next move
-    with _progress_bar(progress, suite.name, label_agent, total, done) as advance:
-        pending: set[Future[MatchRow]] = set()
+    with _progress_bar(progress, suite.name, label_agent, total, done, "games") as advance:
+        pending: set[Future[tuple[MatchRow, EncodedTranscript]]] = set()
         try:
             while True:
                 while len(pending) < concurrency:
@@ -210,16 +246,17 @@ def run_matches(
                     break
                 finished_now, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished_now:
-                    row = future.result()
-                    store.add_match(row)
+                    row, moves = future.result()
+                    store.add_match(row, moves)
                     reasons[row.stop_reason] += 1
+                    failures.add_row(row)
                     advance(row.stop_reason in FAILED_STOP_REASONS)
         except BaseException:
             stop.set()
             for future in pending:
                 future.cancel()
             raise
-    return RunSummary.count(suite.name, label_agent, total, done, reasons, started)
+    return RunSummary.count(suite.name, label_agent, total, done, reasons, started, failures)
 
 
 def _check_player(player: Player) -> None:
@@ -254,8 +291,16 @@ def _count_done_games(
     tasks: Sequence[MatchTask],
     task_lineups: dict[str, list[tuple[Player, ...]]],
     finished: set[tuple[str, tuple[str, ...], int, int]],
+    limit: int | None = None,
 ) -> int:
-    """How many of the games to play are among ``finished``."""
+    """How many of the games to play (each lineup's first ``limit``) are among ``finished``."""
+    if limit is not None:
+        return sum(
+            (task.name, tuple(p.name for p in lineup), seed, episode) in finished
+            for task in tasks
+            for lineup in task_lineups[task.name]
+            for seed, episode in game_keys(task, limit)
+        )
     shape = {
         task.name: (
             {tuple(p.name for p in lineup) for lineup in task_lineups[task.name]},
@@ -274,10 +319,16 @@ def _count_done_games(
 
 def _start_game(
     suite: str, game: _Game, limits: AgentClock, stop: threading.Event
-) -> Future[MatchRow]:
-    """Play ``game`` on a daemon thread of its own; the future holds its row."""
+) -> Future[tuple[MatchRow, EncodedTranscript]]:
+    """Play ``game`` on a daemon thread of its own; the future holds its row and transcript."""
+
+    def play() -> tuple[MatchRow, EncodedTranscript]:
+        moves: list[dict[str, Any]] = []
+        row = play_game(suite, game, limits=limits, stop=stop, transcript=moves)
+        return row, encode_transcript(moves)  # compressed here, on the game's thread
+
     runner = AgentThread(f"arenagym-game:{game.task.name}:{'-'.join(game.names)}:{game.seed}")
-    future = runner.submit(play_game, suite, game, limits=limits, stop=stop)
+    future = runner.submit(play)
     runner.close()  # the thread ends with the game
     return future
 
@@ -299,11 +350,14 @@ def play_game(
     *,
     limits: AgentClock | None = None,
     stop: threading.Event | None = None,
+    transcript: list[dict[str, Any]] | None = None,
 ) -> MatchRow:
     """Play one game to its end and return its row (errors become ``*_error`` rows).
 
     ``limits`` are the agents' time limits (default: the suite defaults); once ``stop`` is set
-    the game ends at its next move (``stop_reason="unfinished"``).
+    the game ends at its next move (``stop_reason="unfinished"``). Given a ``transcript`` list,
+    every move is appended to it (a turn of :mod:`arenagym.benchmarks.transcripts` with ``seat``
+    and ``player``; secrets hidden), the move that ended the game with its ``error``.
     """
     from arenagym.envs.core.registration import make_multi_agent
 
@@ -361,11 +415,24 @@ def play_game(
                 observe = getattr(agents[agent_id], "observe_game", None)
                 if callable(view) and callable(observe):
                     agent_call(agent_id, "observe_game()", observe, view(agent_id))
-                action = agent_call(
-                    agent_id, f"act() of move {moves + 1}", agents[agent_id].act, observation
+                move = _new_move(moves + 1, agent_id, players[agent_id].name, observation)
+                if transcript is not None:
+                    transcript.append(move)  # before the call: a failed move is kept too
+                before = agent_turn_count(agents[agent_id])
+                began = time.perf_counter()
+                try:
+                    action = agent_call(
+                        agent_id, f"act() of move {moves + 1}", agents[agent_id].act, observation
+                    )
+                finally:
+                    move["latency_s"] = round(time.perf_counter() - began, 4)
+                move["action"] = as_text(action)
+                move["prompt_tokens"], move["completion_tokens"] = agent_token_counts(
+                    agents[agent_id], before
                 )
                 env.step(action)
                 moves += 1
+                _fill_move(move, env, agent_id)
         except _SeatEnded as ended:  # the seat forfeits
             name = players[ended.seat].name
             forfeit = ended.seat
@@ -401,6 +468,14 @@ def play_game(
         close_error = close_quietly(env) if env is not None else None
         if close_error is not None:
             details["close_error"] = close_error
+    if transcript:
+        last = transcript[-1]
+        if last["reward"] is None:  # the move that did not happen: say what ended the game
+            stopped = details.get("stopped")
+            last["error"] = details.get("error") or (
+                f"{stop_reason}: {stopped.get('message')}" if isinstance(stopped, dict) else None
+            )
+        transcript[:] = redact_secrets(json.loads(json.dumps(transcript, default=repr)), secrets)
     return MatchRow(
         suite=suite,
         task=task.name,
@@ -417,6 +492,23 @@ def play_game(
         finished_at=time.time(),
         duration_s=time.perf_counter() - clock,
     )
+
+
+def _new_move(number: int, seat: str, player: str, observation: Any) -> dict[str, Any]:
+    """A transcript turn for move ``number`` of ``seat`` (played by ``player``)."""
+    turn = new_turn(number, observation)
+    return {"turn": turn.pop("turn"), "seat": seat, "player": player, **turn}
+
+
+def _fill_move(move: dict[str, Any], env: Any, seat: str) -> None:
+    """Write the env's answer to ``seat``'s move (its step reward and info) into ``move``; an
+    env whose ``rewards``/``infos`` cannot be read leaves the move without them."""
+    try:
+        reward = env.rewards.get(seat, 0.0)
+        info = env.infos.get(seat, {})
+    except Exception:
+        return
+    fill_step(move, reward, info if isinstance(info, dict) else {})
 
 
 def _seat_caller(

@@ -44,6 +44,17 @@ process does not wait for it at exit (an async agent's timed-out call is cancell
 ignores the cancellation keeps the agent loop's daemon thread the same way). Time limits beyond
 ``threading.TIMEOUT_MAX`` (about 292 years) mean no limit.
 
+What is kept of each episode: its row, and in the same transaction its transcript (every turn's
+observation, action, reward, reward components, clean reward, invalid-action flag, the agent
+call's latency and, where the agent reports them, its token counts; see
+:mod:`arenagym.benchmarks.transcripts`), read back with
+:meth:`~arenagym.benchmarks.store.ResultsStore.transcript`.
+
+What a run says: progress on stderr (a rich bar on a terminal; otherwise a plain line every
+:data:`PROGRESS_INTERVAL_S` seconds and one at the end, so that a piped or logged run shows it
+too), and a :class:`RunSummary` whose ``failures`` group the failed episodes by their error's
+first line. ``limit`` plays only the first N episodes of each task, in the suite's seed order.
+
 Before the first episode, the agent and each task's env are built once, so a typo in kwargs is
 one clear :class:`RunSetupError` rather than a store full of error rows (that first build has no
 time limit: it may load a model).
@@ -51,7 +62,8 @@ time limit: it may load a model).
 Secrets never reach the store, the progress bar or an error message: an API key given in the
 agent spec (``api_key=...``) or its kwargs is stored and shown as ``***``
 (:func:`~arenagym.agents.specs.redact_secrets`), and every occurrence of such a key (or of the key an
-``openai:`` spec reads from the environment) in recorded errors and tracebacks is replaced too.
+``openai:`` spec reads from the environment) in recorded errors, tracebacks and transcripts is
+replaced too.
 
 Example:
     >>> from arenagym.benchmarks.store import ResultsStore
@@ -66,6 +78,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 import json
 import math
 import queue
@@ -77,7 +90,7 @@ import traceback
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -97,6 +110,7 @@ from rich.progress import (
 from arenagym.agents.agent import Agent, EpisodeStop
 from arenagym.agents.episode import (
     AgentCalls,
+    EnvStep,
     EpisodeFailure,
     aplay_episode,
     close_quietly,
@@ -111,13 +125,25 @@ from arenagym.agents.specs import (
     resolve_agent_factory,
     secret_values,
 )
-from arenagym.benchmarks.store import AGENT_TIMEOUT, EpisodeRow, ResultsStore
+from arenagym.benchmarks.store import AGENT_TIMEOUT, ERROR_STOP_REASONS, EpisodeRow, ResultsStore
 from arenagym.benchmarks.suite import MAX_SEED, Suite, Task, episode_reset_seed
+from arenagym.benchmarks.transcripts import (
+    TurnRecorder,
+    agent_token_counts,
+    agent_turn_count,
+    encode_transcript,
+)
 
 T = TypeVar("T")
 
 #: Episodes played at once when the caller does not say.
 DEFAULT_CONCURRENCY = 8
+
+#: Seconds between two plain progress lines when stderr is not a terminal.
+PROGRESS_INTERVAL_S = 5.0
+
+#: Failed episodes (games) a :class:`FailureGroup` names; the rest are only counted.
+MAX_FAILURE_EXAMPLES = 20
 
 
 class RunSetupError(ValueError):
@@ -466,17 +492,91 @@ def check_time_limit(name: str, value: float) -> float:
 
 
 @dataclass(frozen=True)
+class FailureGroup:
+    """Failed episodes (or games) of a run that ended with the same stop reason and the same
+    first line of error: how many, and up to :data:`MAX_FAILURE_EXAMPLES` of them (each a dict
+    with ``task``, ``seed``, ``episode``, and for games ``lineup``)."""
+
+    stop_reason: str
+    message: str
+    count: int
+    examples: tuple[dict[str, Any], ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """The group as JSON-ready data."""
+        return {
+            "stop_reason": self.stop_reason,
+            "message": self.message,
+            "count": self.count,
+            "examples": [dict(example) for example in self.examples],
+        }
+
+
+class FailureLog:
+    r"""Groups a run's failed episodes by stop reason and the first line of their error.
+
+    Example:
+        >>> log = FailureLog()
+        >>> for seed in (0, 1):
+        ...     log.add("agent_error", "ConnectionError: refused\nmore", task="t", seed=seed)
+        >>> [(g.count, g.message) for g in log.groups()]
+        [(2, 'ConnectionError: refused')]
+    """
+
+    def __init__(self) -> None:
+        self._groups: dict[tuple[str, str], list[Any]] = {}
+
+    @staticmethod
+    def first_line(error: Any) -> str:
+        """The first non-empty line of ``error`` (at most 500 characters)."""
+        text = error if isinstance(error, str) else _safe_str(error)
+        line = next((part.strip() for part in text.splitlines() if part.strip()), "")
+        return line if len(line) <= 500 else line[:499] + "…"
+
+    def add(self, stop_reason: str, error: Any, **where: Any) -> None:
+        """Count one failed episode; ``where`` says which (``task=``, ``seed=``, ...)."""
+        key = (stop_reason, self.first_line(error) if error is not None else "")
+        entry = self._groups.setdefault(key, [0, []])
+        entry[0] += 1
+        if len(entry[1]) < MAX_FAILURE_EXAMPLES:
+            entry[1].append(where)
+
+    def add_row(self, row: Any) -> None:
+        """Count ``row`` (an episode or game row) if it failed (:data:`FAILED_STOP_REASONS`)."""
+        if row.stop_reason not in FAILED_STOP_REASONS:
+            return
+        info = row.info if isinstance(row.info, dict) else {}
+        error = info.get("error")
+        if error is None and isinstance(info.get("stop"), dict):
+            error = info["stop"].get("message")
+        where: dict[str, Any] = {"task": row.task}
+        if hasattr(row, "lineup"):
+            where["lineup"] = list(row.lineup)
+        where.update(seed=row.seed, episode=row.episode)
+        self.add(row.stop_reason, error, **where)
+
+    def groups(self) -> tuple[FailureGroup, ...]:
+        """The groups, the largest first (then in the order they were first seen)."""
+        ordered = sorted(self._groups.items(), key=lambda item: -item[1][0])
+        return tuple(
+            FailureGroup(reason, message, count, tuple(examples))
+            for (reason, message), (count, examples) in ordered
+        )
+
+
+@dataclass(frozen=True)
 class RunSummary:
     """What :func:`run_suite` or :func:`~arenagym.benchmarks.matches.run_matches` did: of
     ``total`` episodes (games), ``skipped`` were in the store already and ``ran`` were played,
     ``failed`` of them ending in agent/env errors or agent timeouts (:data:`FAILED_STOP_REASONS`);
     ``stop_reasons`` counts the played ones by stop reason. ``agent`` is the agent's name in the
-    store (for games: how many players met).
+    store (for games: how many players met). ``failures`` groups the failed ones by their
+    error's first line (:class:`FailureGroup`).
 
     Example:
         >>> summary = RunSummary.count("demo", "random", 3, 1, Counter(solved=1, env_error=1), 0.0)
-        >>> summary.ran, summary.failed
-        (2, 1)
+        >>> summary.ran, summary.failed, summary.errors
+        (2, 1, 1)
     """
 
     suite: str
@@ -487,6 +587,32 @@ class RunSummary:
     failed: int
     duration_s: float
     stop_reasons: dict[str, int] = field(default_factory=dict)
+    failures: tuple[FailureGroup, ...] = ()
+
+    @property
+    def errors(self) -> int:
+        """Played episodes that ended in an agent or env error (``agent_error``/``env_error``;
+        not timeouts, which are the agent's result): what makes ``arenagym run`` exit with 1."""
+        return sum(self.stop_reasons.get(reason, 0) for reason in ERROR_STOP_REASONS)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The summary as JSON-ready data (``arenagym run --json``).
+
+        >>> RunSummary("demo", "random", 2, 0, 2, 0, 1.5, {"solved": 2}).as_dict()["errors"]
+        0
+        """
+        return {
+            "suite": self.suite,
+            "agent": self.agent,
+            "total": self.total,
+            "skipped": self.skipped,
+            "ran": self.ran,
+            "failed": self.failed,
+            "errors": self.errors,
+            "duration_s": round(self.duration_s, 3),
+            "stop_reasons": dict(sorted(self.stop_reasons.items())),
+            "failures": [group.as_dict() for group in self.failures],
+        }
 
     @classmethod
     def count(
@@ -497,9 +623,10 @@ class RunSummary:
         skipped: int,
         stop_reasons: Counter[str],
         started: float,
+        failures: FailureLog | None = None,
     ) -> RunSummary:
         """The summary of a run that began at ``time.perf_counter() == started`` and played
-        episodes ending with ``stop_reasons``."""
+        episodes ending with ``stop_reasons`` (the failed ones grouped in ``failures``)."""
         return cls(
             suite=suite,
             agent=agent,
@@ -509,6 +636,7 @@ class RunSummary:
             failed=sum(stop_reasons[reason] for reason in FAILED_STOP_REASONS),
             duration_s=time.perf_counter() - started,
             stop_reasons=dict(stop_reasons),
+            failures=failures.groups() if failures is not None else (),
         )
 
 
@@ -543,6 +671,7 @@ def run_suite(
     retry_errors: bool = False,
     agent_call_timeout_s: float | None = None,
     episode_timeout_s: float | None = None,
+    limit: int | None = None,
 ) -> RunSummary:
     """Play the episodes of ``suite`` that ``store`` lacks for this agent; see the module doc.
 
@@ -560,6 +689,9 @@ def run_suite(
         agent_call_timeout_s: seconds one agent call may take; default the suite's setting.
         episode_timeout_s: seconds the agent's calls of one episode may take together; default
             the suite's setting.
+        limit: play (and count) only the first ``limit`` episodes of each task, in the order
+            of :meth:`~arenagym.benchmarks.suite.Task.episode_keys` (seed by seed); ``None``:
+            all of them.
 
     Raises:
         RunSetupError: the agent or an env cannot be built (nothing was recorded).
@@ -578,6 +710,7 @@ def run_suite(
             retry_errors=retry_errors,
             agent_call_timeout_s=agent_call_timeout_s,
             episode_timeout_s=episode_timeout_s,
+            limit=limit,
         )
     )
 
@@ -594,6 +727,7 @@ async def arun_suite(
     retry_errors: bool = False,
     agent_call_timeout_s: float | None = None,
     episode_timeout_s: float | None = None,
+    limit: int | None = None,
 ) -> RunSummary:
     """:func:`run_suite` as a coroutine, for callers that already run an event loop.
 
@@ -602,7 +736,8 @@ async def arun_suite(
     """
     clock = AgentClock.for_suite(suite, agent_call_timeout_s, episode_timeout_s)
     arguments = (suite, agent_spec, agent_kwargs)
-    options = (concurrency, progress, agent_name, retry_errors, clock)
+    check_limit(limit)
+    options = (concurrency, progress, agent_name, retry_errors, clock, limit)
     if isinstance(store, ResultsStore):
         return await _run(*arguments, store, *options)
     with ResultsStore(store) as opened:
@@ -642,6 +777,7 @@ async def _run(
     agent_name: str | None,
     retry_errors: bool,
     clock: AgentClock,
+    limit: int | None = None,
 ) -> RunSummary:
     if not isinstance(concurrency, int) or concurrency < 1:
         raise ValueError(f"concurrency must be an int >= 1, got {concurrency!r}")
@@ -668,17 +804,20 @@ async def _run(
             for row in store.rows(suite=suite.name, agent=name)
             if row.is_error
         }
-    done = _count_done(suite.tasks, finished)
-    total = suite.n_episodes
+    done = _count_done(suite.tasks, finished, limit)
+    total = sum(limited(task.n_episodes, limit) for task in suite.tasks)
     left = total - sum(done.values())
     started = time.perf_counter()
     stop_reasons: Counter[str] = Counter()
+    failures = FailureLog()
     loop = asyncio.get_running_loop()
     executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="arenagym-run")
     agent_loop = AgentLoop(f"arenagym-agent-loop:{suite.name}")
     try:
         if left:
-            pending_tasks = [task for task in suite.tasks if done[task.name] < task.n_episodes]
+            pending_tasks = [
+                task for task in suite.tasks if done[task.name] < limited(task.n_episodes, limit)
+            ]
             await _check_setup(loop, executor, build, agent_spec, kwargs, pending_tasks, secrets)
         if retry_errors:  # only now that the agent and envs are known to build
             store.delete_errors(suite.name, name)
@@ -687,14 +826,14 @@ async def _run(
         jobs = (  # lazily: never a list of every episode
             _Job(task, seed, episode)
             for task in suite.tasks
-            for seed, episode in task.episode_keys()
+            for seed, episode in itertools.islice(task.episode_keys(), limit)
             if (task.name, seed, episode) not in finished
         )
         with _progress_bar(progress, suite.name, name, total, total - left) as advance:
 
             async def play_and_record() -> None:
                 for job in jobs:  # each worker takes the next episode when it is free
-                    row = await _play_episode(
+                    row, turns = await _play_episode(
                         executor,
                         agent_loop,
                         suite,
@@ -706,8 +845,12 @@ async def _run(
                         clock,
                         secrets,
                     )
-                    store.add(row)  # on the event-loop thread, one transaction per episode
+                    # compressing the transcript may take a moment: on a pool thread; the row and
+                    # it go in on the event-loop thread, one transaction per episode
+                    encoded = await loop.run_in_executor(executor, encode_transcript, turns)
+                    store.add(row, encoded)
                     stop_reasons[row.stop_reason] += 1
+                    failures.add_row(row)
                     advance(row.stop_reason in FAILED_STOP_REASONS)
 
             workers = [
@@ -723,7 +866,22 @@ async def _run(
     finally:
         agent_loop.close()  # never waited for: a hung async agent keeps only its daemon thread
         executor.shutdown(wait=False, cancel_futures=True)
-    return RunSummary.count(suite.name, name, total, total - left, stop_reasons, started)
+    return RunSummary.count(suite.name, name, total, total - left, stop_reasons, started, failures)
+
+
+def check_limit(limit: int | None) -> None:
+    """Raise ``ValueError`` unless ``limit`` is ``None`` or an int >= 1."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"limit must be an int >= 1 or None, got {limit!r}")
+
+
+def limited(count: int, limit: int | None) -> int:
+    """``count`` episodes (games) cut to ``limit`` (``None``: no cut).
+
+    >>> limited(8, 3), limited(2, 3), limited(8, None)
+    (3, 2, 8)
+    """
+    return count if limit is None else min(count, limit)
 
 
 def check_seeds(where: str, seeds: tuple[int, ...]) -> None:
@@ -737,11 +895,21 @@ def check_seeds(where: str, seeds: tuple[int, ...]) -> None:
             )
 
 
-def _count_done(tasks: tuple[Task, ...], finished: set[tuple[str, int, int]]) -> Counter[str]:
-    """How many episodes of each task are among ``finished`` (keys of other tasks, seeds or
-    episode numbers, e.g. from an older version of the suite, do not count)."""
-    shape = {task.name: (frozenset(task.seeds), task.episodes) for task in tasks}
+def _count_done(
+    tasks: tuple[Task, ...], finished: set[tuple[str, int, int]], limit: int | None = None
+) -> Counter[str]:
+    """How many episodes of each task (of its first ``limit`` ones) are among ``finished``
+    (keys of other tasks, seeds or episode numbers, e.g. from an older version of the suite, do
+    not count)."""
     done: Counter[str] = Counter({task.name: 0 for task in tasks})
+    if limit is not None:
+        for task in tasks:
+            done[task.name] = sum(
+                (task.name, seed, episode) in finished
+                for seed, episode in itertools.islice(task.episode_keys(), limit)
+            )
+        return done
+    shape = {task.name: (frozenset(task.seeds), task.episodes) for task in tasks}
     for task, seed, episode in finished:
         if task in shape and seed in shape[task][0] and 0 <= episode < shape[task][1]:
             done[task] += 1
@@ -803,10 +971,10 @@ async def _play_episode(
     agent_name: str,
     limits: AgentClock,
     secrets: frozenset[str] = frozenset(),
-) -> EpisodeRow:
+) -> tuple[EpisodeRow, list[dict[str, Any]]]:
     """Play one episode with :func:`~arenagym.agents.episode.aplay_episode` (to its end, its
-    first exception, or the agent's time limit) and return its row (with every secret of the
-    agent's spec and kwargs hidden)."""
+    first exception, or the agent's time limit) and return its row and its transcript (with
+    every secret of the agent's spec and kwargs hidden in both)."""
     task = job.task
     reset_seed = episode_reset_seed(job.seed, job.episode)
     started_at, timer = time.time(), time.perf_counter()
@@ -816,6 +984,11 @@ async def _play_episode(
         agent_loop,
         AgentClock(limits.call_limit_s, limits.episode_limit_s),
     )
+    recorder = calls.recorder
+
+    def on_step(step: EnvStep) -> None:
+        recorder.stepped(step.reward, step.info)
+
     try:
         result = await aplay_episode(
             partial(gym.make, task.env, **task.kwargs),
@@ -823,6 +996,7 @@ async def _play_episode(
             seed=reset_seed,
             max_steps=task.max_steps,
             run_env=in_executor(executor),
+            on_step=on_step,
         )
     finally:
         calls.thread.close()
@@ -843,7 +1017,13 @@ async def _play_episode(
     details["invalid_actions"] = result.invalid_actions
     if result.stop_reason == AGENT_TIMEOUT:
         details["agent_time_s"] = round(calls.clock.used_s, 3)
-    return EpisodeRow(
+    ended_by: str | None = None  # what ended the episode at its last turn, for the transcript
+    if result.failure is not None:
+        ended_by = details["error"]
+    elif result.stop is not None:
+        ended_by = f"{result.stop_reason}: {details['stop']['message']}"
+    turns = redact_secrets(recorder.finish(ended_by), secrets)
+    row = EpisodeRow(
         suite=suite.name,
         task=task.name,
         env_id=task.env,
@@ -865,6 +1045,7 @@ async def _play_episode(
         finished_at=time.time(),
         duration_s=time.perf_counter() - timer,
     )
+    return row, turns
 
 
 class _TimedAgentCalls(AgentCalls):
@@ -872,7 +1053,9 @@ class _TimedAgentCalls(AgentCalls):
     async agent's coroutines (``aact``/``areset``) on the run's :class:`AgentLoop`, each within
     the time the agent has left (:class:`AgentClock`); every way a call fails ends the episode
     as the agent's (:func:`agent_call_result`; a timeout as ``agent_timeout`` with where the agent
-    was). Agent code never runs on the runner's own event loop, so an agent cannot block it."""
+    was). Agent code never runs on the runner's own event loop, so an agent cannot block it.
+    Every ``act`` goes into :attr:`recorder` (the episode's transcript): what the agent saw, what
+    it wrote, how long it took and the token counts it reports."""
 
     def __init__(
         self,
@@ -885,6 +1068,7 @@ class _TimedAgentCalls(AgentCalls):
         self.thread = thread
         self.agent_loop = agent_loop
         self.clock = clock
+        self.recorder = TurnRecorder()
 
     async def build(self) -> Agent:
         return await self._timed("building the agent", lambda: self.thread.submit(self._build))
@@ -893,9 +1077,19 @@ class _TimedAgentCalls(AgentCalls):
         await self._timed("reset()", lambda: self._submit(agent, "reset", system_prompt))
 
     async def act(self, agent: Any, observation: Any, turn: int) -> str:
-        return await self._timed(
-            f"act() of turn {turn}", lambda: self._submit(agent, "act", observation)
+        self.recorder.begin(turn, observation)
+        before = agent_turn_count(agent)
+        try:
+            action = await self._timed(
+                f"act() of turn {turn}", lambda: self._submit(agent, "act", observation)
+            )
+        finally:
+            self.recorder.ended()
+        prompt_tokens, completion_tokens = agent_token_counts(agent, before)
+        self.recorder.acted(
+            action, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
         )
+        return action
 
     def _submit(self, agent: Any, name: str, argument: Any) -> Future[Any]:
         """Start ``agent``'s ``a<name>`` coroutine on the agent loop if it has one, else its
@@ -927,6 +1121,9 @@ class _TimedAgentCalls(AgentCalls):
             stack = self.thread.stack() or self.agent_loop.stack(future)
             pending.cancel()
             raise self.clock.expired(what, limit, stack)
+        if not pending.cancelled():
+            pending.exception()  # judged below from the call's own future; asyncio's copy is
+            # marked as seen, so that it is never reported as "exception was never retrieved"
         return agent_call_result(future)
 
 
@@ -985,13 +1182,19 @@ def _score(metric: str, reward: float, clean_reward: float, env_stop_reason: str
 
 @contextmanager
 def _progress_bar(
-    enabled: bool, suite: str, agent: str, total: int, done: int
+    enabled: bool, suite: str, agent: str, total: int, done: int, unit: str = "episodes"
 ) -> Iterator[Callable[[bool], None]]:
-    """A rich progress bar on stderr over the whole suite; yields ``advance(failed)``."""
+    """Progress on stderr over the whole suite; yields ``advance(failed)``. On a terminal a rich
+    progress bar; otherwise (piped, logged, CI) plain lines (:class:`PlainProgress`)."""
     if not enabled:
         yield lambda failed: None
         return
     label = f"{suite} · {agent if len(agent) <= 40 else agent[:39] + '…'}"
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        with PlainProgress(label, total, done, unit) as plain:
+            yield plain.advance
+        return
     failures = 0
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -999,7 +1202,7 @@ def _progress_bar(
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        console=Console(stderr=True),
+        console=console,
     ) as progress:
         bar = progress.add_task(label, total=total, completed=done)
 
@@ -1010,3 +1213,79 @@ def _progress_bar(
             progress.update(bar, advance=1, description=label + suffix)
 
         yield advance
+
+
+class PlainProgress:
+    """Progress as plain lines on stderr, for output that is not a terminal: one line every
+    ``interval_s`` seconds (default :data:`PROGRESS_INTERVAL_S`) while the run lasts, and one
+    at its end, each saying how many are done of the total, how many failed and the rate.
+
+    Why a line on a timer rather than per episode: a log should show a long run alive even
+    when no episode finishes for minutes, and stay short when thousands finish a second.
+
+    Example:
+        >>> import io
+        >>> out = io.StringIO()
+        >>> with PlainProgress("demo · random", total=3, done=1, stream=out) as progress:
+        ...     progress.advance(False)
+        ...     progress.advance(True)
+        >>> print(out.getvalue().split(", 0:")[0])
+        [progress] demo · random: 3/3 episodes done, 1 failed
+    """
+
+    def __init__(
+        self,
+        label: str,
+        total: int,
+        done: int,
+        unit: str = "episodes",
+        interval_s: float | None = None,
+        stream: Any = None,
+    ) -> None:
+        self.label = label
+        self.total = total
+        self.done = done
+        self.unit = unit
+        self.failed = 0
+        self.interval_s = PROGRESS_INTERVAL_S if interval_s is None else interval_s
+        self._stream = stream
+        self._first = done
+        self._started = time.perf_counter()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def advance(self, failed: bool) -> None:
+        """One more finished (``failed``: one that failed)."""
+        self.done += 1
+        self.failed += bool(failed)
+
+    def line(self) -> str:
+        """The progress line now."""
+        elapsed = time.perf_counter() - self._started
+        played = self.done - self._first
+        rate = played / elapsed if elapsed > 0 else 0.0
+        clock = f"{int(elapsed // 3600)}:{int(elapsed % 3600 // 60):02d}:{int(elapsed % 60):02d}"
+        return (
+            f"[progress] {self.label}: {self.done}/{self.total} {self.unit} done, "
+            f"{self.failed} failed, {clock} elapsed, {rate:.2f} {self.unit}/s"
+        )
+
+    def _print(self) -> None:
+        stream = self._stream if self._stream is not None else sys.stderr
+        with suppress(OSError, ValueError):  # the reader went away: not worth a crash
+            print(self.line(), file=stream, flush=True)
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._print()
+
+    def __enter__(self) -> PlainProgress:
+        self._thread = threading.Thread(target=self._tick, name="arenagym-progress", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._print()

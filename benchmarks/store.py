@@ -10,6 +10,14 @@ Beside the episodes, the store keeps what the leaderboard needs to know of each 
 primary task and reference agents, from the suite's ``[leaderboard]`` table), written by the
 runner, so that ``arenagym leaderboard`` reads a store without the suite files.
 
+Beside each row, its transcript: every turn of the episode (or every seat's moves of a game),
+zlib-compressed JSON of at most 1 MiB (see :mod:`arenagym.benchmarks.transcripts` for the turns'
+keys and the clipping), written in the same transaction as the row. Read them with
+:meth:`ResultsStore.transcript` and :meth:`ResultsStore.match_transcript`, by the same key as the
+row; episodes recorded before transcripts were kept (or by a caller that passed none) have
+``None``. The transcript tables were added to schema version 1 (a file opened by this version
+gains them), so older files keep working.
+
 The schema version is kept in a ``meta`` table; a file written by an unknown version is refused
 with :class:`StoreError` rather than misread.
 
@@ -24,6 +32,18 @@ Example:
     {('t', 0, 0)}
     >>> store.rows()[0].stop_reason
     'solved'
+
+Transcripts, by the row's key (what an HTML leaderboard links each episode to):
+
+    >>> from arenagym.benchmarks.transcripts import new_turn
+    >>> other = EpisodeRow(**{**asdict(row), "seed": 1})
+    >>> store.add(other, transcript=[new_turn(1, "2+2?", "4", latency_s=0.1)])
+    True
+    >>> turns = store.transcript("s", "random", "t", seed=1, episode=0)
+    >>> [(turn["observation"], turn["action"]) for turn in turns]
+    [('2+2?', '4')]
+    >>> store.transcript("s", "random", "t", seed=0) is None   # stored without one
+    True
 """
 
 from __future__ import annotations
@@ -31,9 +51,16 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from arenagym.benchmarks.transcripts import (
+    EncodedTranscript,
+    decode_transcript,
+    encode_transcript,
+)
 
 #: The version of the table layout below; bump it (and migrate) when the layout changes.
 SCHEMA_VERSION = 1
@@ -92,6 +119,28 @@ CREATE TABLE IF NOT EXISTS matches (
     finished_at  REAL    NOT NULL,
     duration_s   REAL    NOT NULL,
     UNIQUE (suite, task, lineup, seed, episode)
+);
+CREATE TABLE IF NOT EXISTS transcripts (
+    suite         TEXT    NOT NULL,
+    task          TEXT    NOT NULL,
+    agent         TEXT    NOT NULL,
+    seed          INTEGER NOT NULL,
+    episode       INTEGER NOT NULL,
+    turns         INTEGER NOT NULL,  -- entries in the transcript
+    clipped_chars INTEGER NOT NULL,  -- characters cut by the size cap (0: whole)
+    data          BLOB    NOT NULL,  -- zlib-compressed JSON (arenagym.benchmarks.transcripts)
+    PRIMARY KEY (suite, task, agent, seed, episode)
+);
+CREATE TABLE IF NOT EXISTS match_transcripts (
+    suite         TEXT    NOT NULL,
+    task          TEXT    NOT NULL,
+    lineup        TEXT    NOT NULL,  -- JSON list, as in matches
+    seed          INTEGER NOT NULL,
+    episode       INTEGER NOT NULL,
+    turns         INTEGER NOT NULL,
+    clipped_chars INTEGER NOT NULL,
+    data          BLOB    NOT NULL,
+    PRIMARY KEY (suite, task, lineup, seed, episode)
 );
 CREATE TABLE IF NOT EXISTS suites (
     suite        TEXT PRIMARY KEY,
@@ -181,6 +230,15 @@ _MATCH_JSON = frozenset({"env_kwargs", "lineup", "rewards", "info"})
 _JSON_COLUMNS = frozenset({"env_kwargs", "info", "agent_kwargs"})
 
 
+#: What :meth:`ResultsStore.add` takes as a transcript: the turns, or the turns encoded.
+_Transcript = Sequence[Mapping[str, Any]] | EncodedTranscript
+
+
+def _lineup_text(lineup: Sequence[str]) -> str:
+    """A lineup as the ``matches`` table keeps it (JSON)."""
+    return json.dumps(list(lineup), sort_keys=True, default=repr)
+
+
 class ResultsStore:
     """A SQLite file of :class:`EpisodeRow` s; ``":memory:"`` gives a throwaway store.
 
@@ -251,34 +309,68 @@ class ResultsStore:
             raise
 
     # ----------------------------------------------------------------------------- writing
-    def add(self, row: EpisodeRow) -> bool:
-        """Insert ``row`` in its own transaction; ``False`` if its key was already there."""
+    def add(self, row: EpisodeRow, transcript: _Transcript | None = None) -> bool:
+        """Insert ``row`` (and its ``transcript``: a list of turns, or one already encoded by
+        :func:`~arenagym.benchmarks.transcripts.encode_transcript`) in one transaction; ``False``
+        if its key was already there (then nothing is written: the first row and its transcript
+        stay). The transcript is stored as it is given, clipped to the size cap: redact secrets
+        before (the runner does)."""
         values = [
             json.dumps(value, sort_keys=True, default=repr) if name in _JSON_COLUMNS else value
             for name, value in asdict(row).items()
         ]
         placeholders = ", ".join("?" for _ in _COLUMNS)
-        with self._lock:
-            cursor = self._db.execute(
-                f"INSERT OR IGNORE INTO episodes ({', '.join(_COLUMNS)}) VALUES ({placeholders})",
-                values,
-            )
-        return cursor.rowcount == 1
+        insert = f"INSERT OR IGNORE INTO episodes ({', '.join(_COLUMNS)}) VALUES ({placeholders})"
+        key = (row.suite, row.task, row.agent, row.seed, row.episode)
+        return self._insert(insert, values, "transcripts", key, transcript)
 
-    def add_match(self, row: MatchRow) -> bool:
-        """Insert a finished game in its own transaction; ``False`` if its key was there."""
+    def add_match(self, row: MatchRow, transcript: _Transcript | None = None) -> bool:
+        """Insert a finished game (and its ``transcript``: every seat's moves, in order) in one
+        transaction; ``False`` if its key was there."""
         values = [
             json.dumps(value, sort_keys=True, default=repr) if name in _MATCH_JSON else value
             for name, value in asdict(row).items()
         ]
         placeholders = ", ".join("?" for _ in _MATCH_COLUMNS)
+        insert = (
+            f"INSERT OR IGNORE INTO matches ({', '.join(_MATCH_COLUMNS)}) VALUES ({placeholders})"
+        )
+        key = (row.suite, row.task, _lineup_text(row.lineup), row.seed, row.episode)
+        return self._insert(insert, values, "match_transcripts", key, transcript)
+
+    def _insert(
+        self,
+        insert: str,
+        values: list[Any],
+        table: str,
+        key: tuple[Any, ...],
+        transcript: _Transcript | None,
+    ) -> bool:
+        """Run ``insert`` and, if it inserted and there is a transcript, store the transcript
+        under ``key`` in ``table``: one transaction, so a row never lacks the transcript it was
+        given (and a killed run loses both or neither)."""
+        if transcript is None:
+            with self._lock:
+                return self._db.execute(insert, values).rowcount == 1
+        if not isinstance(transcript, EncodedTranscript):
+            transcript = encode_transcript(transcript)  # outside the lock: it may take a while
+        data, clipped, entries = transcript
+        columns = "suite, task, agent" if table == "transcripts" else "suite, task, lineup"
         with self._lock:
-            cursor = self._db.execute(
-                f"INSERT OR IGNORE INTO matches ({', '.join(_MATCH_COLUMNS)}) "
-                f"VALUES ({placeholders})",
-                values,
-            )
-        return cursor.rowcount == 1
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                inserted = self._db.execute(insert, values).rowcount == 1
+                if inserted:
+                    self._db.execute(
+                        f"INSERT OR REPLACE INTO {table} ({columns}, seed, episode, turns, "
+                        "clipped_chars, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (*key, entries, clipped, data),
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return inserted
 
     def finished_matches(self, suite: str) -> set[tuple[str, tuple[str, ...], int, int]]:
         """``(task, lineup, seed, episode)`` of every game of ``suite`` in the store."""
@@ -326,11 +418,21 @@ class ResultsStore:
     def delete_errors(self, suite: str, agent: str) -> int:
         """Delete ``suite``'s ``agent_error``/``env_error`` rows of ``agent`` (to re-run them)."""
         marks = ", ".join("?" for _ in ERROR_STOP_REASONS)
+        where = f"suite = ? AND agent = ? AND stop_reason IN ({marks})"
+        params = (suite, agent, *sorted(ERROR_STOP_REASONS))
         with self._lock:
-            cursor = self._db.execute(
-                f"DELETE FROM episodes WHERE suite = ? AND agent = ? AND stop_reason IN ({marks})",
-                (suite, agent, *sorted(ERROR_STOP_REASONS)),
-            )
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(  # their transcripts go with them
+                    "DELETE FROM transcripts WHERE (suite, task, agent, seed, episode) IN "
+                    f"(SELECT suite, task, agent, seed, episode FROM episodes WHERE {where})",
+                    params,
+                )
+                cursor = self._db.execute(f"DELETE FROM episodes WHERE {where}", params)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
         return cursor.rowcount
 
     # ----------------------------------------------------------------------------- reading
@@ -364,6 +466,54 @@ class ResultsStore:
             )
             for record in records
         ]
+
+    def transcript(
+        self, suite: str, agent: str, task: str, seed: int, episode: int = 0
+    ) -> list[dict[str, Any]] | None:
+        """The turns of the episode ``(suite, task, agent, seed, episode)`` — the key of its
+        :class:`EpisodeRow` — in order, or ``None`` if none was stored (an episode recorded
+        before transcripts were kept).
+
+        Each turn is a dict with the keys of
+        :data:`~arenagym.benchmarks.transcripts.TURN_KEYS` (``observation``, ``action``,
+        ``reward``, ``latency_s``, ``prompt_tokens``, ``error``, ``clipped_chars``, ...); a
+        transcript over the size cap has clipped texts (``clipped_chars > 0``) and possibly one
+        ``{"omitted_turns": n, "clipped_chars": c}`` entry (see
+        :mod:`arenagym.benchmarks.transcripts`).
+
+        Example:
+            >>> with ResultsStore(":memory:") as store:
+            ...     store.transcript("math", "random", "math-d1", seed=0) is None
+            True
+        """
+        with self._lock:
+            found = self._db.execute(
+                "SELECT data FROM transcripts WHERE suite = ? AND task = ? AND agent = ? "
+                "AND seed = ? AND episode = ?",
+                (suite, task, agent, seed, episode),
+            ).fetchone()
+        return None if found is None else decode_transcript(found[0])
+
+    def match_transcript(
+        self, suite: str, task: str, lineup: Sequence[str], seed: int, episode: int = 0
+    ) -> list[dict[str, Any]] | None:
+        """The moves of the game ``(suite, task, lineup, seed, episode)`` — the key of its
+        :class:`MatchRow` — every seat's in the order they were made, or ``None`` if none was
+        stored. Each move is a turn as in :meth:`transcript` plus ``seat`` (the env's agent id)
+        and ``player`` (the player's name).
+
+        Example:
+            >>> with ResultsStore(":memory:") as store:
+            ...     store.match_transcript("dfc18", "nim", ("random", "search"), seed=0) is None
+            True
+        """
+        with self._lock:
+            found = self._db.execute(
+                "SELECT data FROM match_transcripts WHERE suite = ? AND task = ? AND lineup = ? "
+                "AND seed = ? AND episode = ?",
+                (suite, task, _lineup_text(tuple(lineup)), seed, episode),
+            ).fetchone()
+        return None if found is None else decode_transcript(found[0])
 
     def suites(self) -> list[str]:
         """Names of the suites with at least one row (episode or game), sorted."""

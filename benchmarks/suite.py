@@ -214,8 +214,13 @@ class Suite:
 
     def leaderboard_settings(self) -> dict[str, Any]:
         """What the leaderboard needs to know of this suite (kept in the results store, so that
-        ``arenagym leaderboard`` reads it without the suite file)."""
-        return {"primary_task": self.primary_task, "reference_agents": list(self.reference_agents)}
+        ``arenagym leaderboard`` reads it without the suite file): ``task_episodes`` (task ->
+        episodes times seeds) tells a complete run from an interrupted one."""
+        return {
+            "primary_task": self.primary_task,
+            "reference_agents": list(self.reference_agents),
+            "task_episodes": {task.name: task.n_episodes for task in self.tasks},
+        }
 
     def agent_kwargs(self, agent_spec: str, kwargs: dict[str, Any] | None) -> dict[str, Any]:
         r"""``kwargs`` plus the suite's ``[generation]`` values that an LLM ``agent_spec`` and

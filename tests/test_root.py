@@ -125,6 +125,7 @@ LEAVES = {
     "list": ["list"],
     "run": ["run", "--suite", "math"],
     "leaderboard": ["leaderboard"],
+    "show": ["show", "--suite", "math", "--agent", "random"],
     "models list": ["models", "list"],
     "models fetch": ["models", "fetch", "tiny"],
     "models path": ["models", "path", "tiny"],
@@ -137,6 +138,9 @@ LEAVES = {
     "dfc": ["dfc", "dfc18"],
     "swe validate": ["swe", "validate", "c.jsonl", "-o", "o.jsonl"],
     "swe synthesize": ["swe", "synthesize", "repo", "-o", "o.jsonl"],
+    "report": ["report", "runs/x"],
+    "export": ["export", "--format", "csv"],
+    "store merge": ["store", "merge", "a", "-o", "c"],
 }
 
 

@@ -214,10 +214,10 @@ def test_episodes_are_generated_lazily() -> None:
     """A task of the largest allowed size starts at once and holds no list of its episodes."""
 
     class StopAfter(ResultsStore):
-        def add(self, row: EpisodeRow) -> bool:
+        def add(self, row: EpisodeRow, transcript: Any = None) -> bool:
             if len(self) >= 3:
                 raise KeyboardInterrupt  # as if the user pressed Ctrl-C
-            return super().add(row)
+            return super().add(row, transcript)
 
     suite = countdown_suite(episodes=MAX_TASK_EPISODES, seeds=(0,))
     store = StopAfter(":memory:")

@@ -108,7 +108,8 @@ def test_markdown_table() -> None:
         "| Rank | Agent | t1 (clean_reward) | t2 (clean_reward) | Overall | Episodes | Errors |",
         "| ---: | --- | ---: | ---: | ---: | ---: | ---: |",
         "| 1 | alpha | 0.667 ± 0.192 (n=9) | 0.500 ± 0.000 (n=4) | 0.583 | 13 | 0 |",
-        "| 2 | beta | 0.889 ± 0.111 (n=9) | 0.250 ± — (n=2) | 0.569 | 11 | 3 |",
+        # beta has no seed 1 of t2: 11 of the 13 episodes the suite asks for
+        "| 2 | beta | 0.889 ± 0.111 (n=9) | 0.250 ± — (n=2) | 0.569 | 11 of 13 (incomplete) | 3 |",
     ]
 
 
@@ -123,7 +124,8 @@ def test_markdown_marks_missing_tasks_and_escapes_pipes(tmp_path: Path) -> None:
     )  # fmt: skip
     path = write_markdown(build_leaderboards(store), tmp_path / "out" / "board.md")
     text = path.read_text(encoding="utf-8")
-    assert "| 1 | a\\|b | 2.000 ± — (n=1) | — | 2.000 | 1 | 0 |" in text
+    # one episode of 13: ranked after the complete run (alpha) despite the best score
+    assert "| 2 | a\\|b | 2.000 ± — (n=1) | — | 2.000 | 1 of 13 (incomplete) | 0 |" in text
 
 
 def test_suites_get_separate_boards_and_can_be_filtered() -> None:
@@ -235,7 +237,9 @@ def test_an_agent_without_the_primary_task_ranks_last_with_no_overall() -> None:
     rows = [*mixed_rows(), replace(mixed_rows()[0], agent="bleu-only", task="BLEU-1")]
     board = leaderboard_from_rows("med", rows, primary_task="reward")
     assert board.agents[-1].agent == "bleu-only" and board.agents[-1].overall is None
-    assert "| bleu-only | 0.900 ± — (n=1) #1 | — | — | 1 | 0 |" in to_markdown([board])
+    assert "| bleu-only | 0.900 ± — (n=1) #1 | — | — | 1 of 2 (incomplete) | 0 |" in to_markdown(
+        [board]
+    )
 
 
 def test_rich_tables_show_references_and_the_primary_task() -> None:
@@ -309,3 +313,41 @@ def test_before_the_primary_task_has_rows_agents_are_listed_by_name_with_no_over
     board = leaderboard_from_rows("med", rows, primary_task="reward")
     assert [r.agent for r in board.agents] == sorted(MIXED)
     assert all(r.overall is None for r in board.agents)
+
+
+def test_an_interrupted_run_never_ranks_above_the_complete_run() -> None:
+    """314 of 600 episodes, all perfect, used to rank first with overall 1.000."""
+    rows = []
+    for agent, count, score in (("run-complete", 600, 0.5), ("run-interrupted", 314, 1.0)):
+        for index in range(count):
+            rows.append(
+                EpisodeRow(
+                    suite="s", task="t", env_id="E-v0", env_kwargs={}, agent=agent,
+                    seed=index // 100, episode=index % 100, reset_seed=0, metric="success",
+                    score=score, reward=score, clean_reward=score, turns=1, stop_reason="x",
+                )
+            )  # fmt: skip
+    board = leaderboard_from_rows("s", rows)
+    assert [r.agent for r in board.agents] == ["run-complete", "run-interrupted"]
+    assert board.expected_episodes == {"t": 600}
+    text = to_markdown([board])
+    assert (
+        "| 2 | run-interrupted | 1.000 ± 0.000 (n=314) | 1.000 | 314 of 600 (incomplete) |" in text
+    )
+    assert "incomplete runs (fewer episodes than the suite asks for) rank last" in text
+    # what the suite asks for, when recorded, wins over what the rows show
+    board = leaderboard_from_rows("s", rows, task_episodes={"t": 1000})
+    assert all(not r.complete for r in board.agents) and board.agents[0].n_expected == 1000
+
+
+def test_rating_ranks_whose_intervals_overlap_are_shown_tied() -> None:
+    from arenagym.benchmarks.leaderboard import ratings_to_markdown
+    from arenagym.benchmarks.ratings import PlayerRatings, Rating, RatingBoard
+
+    players = tuple(
+        PlayerRatings(name, Rating(mu, sigma, wins=1))
+        for name, mu, sigma in (("a", 23.0, 3.3), ("b", 21.3, 3.4), ("c", 2.0, 1.0))
+    )
+    board = RatingBoard(suite="g", games=(), players=players, n_games=3, n_errors=0)
+    header = ratings_to_markdown([board]).splitlines()[2]
+    assert header == "| Game | =1. a | =1. b | 3. c |"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tomllib
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -71,11 +72,11 @@ def test_match_runner_resumes_after_a_crash_without_duplicates(tmp_path: Path) -
     real_add = store.add_match
     calls = {"n": 0}
 
-    def crashing_add(row: MatchRow) -> bool:
+    def crashing_add(row: MatchRow, transcript: Any = None) -> bool:
         calls["n"] += 1
         if calls["n"] == 5:
             raise KeyboardInterrupt  # the process is killed mid-run
-        return real_add(row)
+        return real_add(row, transcript)
 
     store.add_match = crashing_add  # type: ignore[method-assign]
     with pytest.raises(KeyboardInterrupt):

@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import sqlite3
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -148,6 +150,11 @@ def run_and_search(
     assert expect_status != 0 or store in files
     for path in files:
         assert secret.encode() not in path.read_bytes(), f"the key is in {path}"
+    if store.is_file():  # transcripts are stored compressed: look inside them too
+        with sqlite3.connect(store) as db:
+            for table in ("transcripts", "match_transcripts"):
+                for (data,) in db.execute(f"SELECT data FROM {table}"):
+                    assert secret.encode() not in zlib.decompress(data), f"the key is in {table}"
     return store
 
 
@@ -207,7 +214,9 @@ def test_key_echoed_by_a_failing_server(
     """The server repeats the key in its 401 message: the recorded errors hide it."""
     secret = "SECRET-ECHOED-7777"
     spec = f"openai:{server.root}/echo/v1,model=tiny,api_key={secret},max_tokens=4"
-    store = run_and_search(tmp_path, capsys, caplog, secret, spec, {"max_retries": 0})
+    store = run_and_search(
+        tmp_path, capsys, caplog, secret, spec, {"max_retries": 0}, expect_status=1
+    )
     with ResultsStore(store) as results:
         rows = results.rows(suite="secrets")
         matches = results.match_rows(suite="secrets")

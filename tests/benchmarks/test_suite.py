@@ -400,6 +400,7 @@ def test_settings_and_leaderboard_tables(tmp_path: Path) -> None:
     assert suite.leaderboard_settings() == {
         "primary_task": "main",
         "reference_agents": ["oracle", "pkg.mod:Oracle"],
+        "task_episodes": {"main": 4},  # 2 episodes x 2 seeds
     }
 
 
