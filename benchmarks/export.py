@@ -12,8 +12,8 @@ in their order:
   trip exactly), and the JSON-valued fields (``env_kwargs``, ``agent_kwargs``, ``info``;
   ``lineup`` and ``rewards`` of games) as JSON text in their cell;
 * **parquet**: typed columns (strings, int64, float64; ``lineup`` a list of strings,
-  ``rewards`` a list of doubles, the object fields JSON text). Needs ``pyarrow``; without it the
-  error says to ``pip install pyarrow``.
+  ``rewards`` a list of doubles, the object fields JSON text). Needs ``pyarrow`` (the ``parquet``
+  extra); without it the error says to ``pip install 'arenagym[parquet]'``.
 
 :func:`read_rows` reads a CSV or JSONL export back into the row objects, equal to the store's.
 
@@ -202,8 +202,8 @@ def _parquet_table(table: str, rows: Sequence[EpisodeRow | MatchRow]) -> Any:
         import pyarrow as pa
     except ImportError:
         raise ExportError(
-            "--format parquet needs pyarrow, which is not installed: pip install pyarrow "
-            "(or export as csv or jsonl)"
+            "--format parquet needs pyarrow, which is not installed: pip install "
+            "'arenagym[parquet]' (or pyarrow; or export as csv or jsonl)"
         ) from None
     scalars = {"int": pa.int64(), "float": pa.float64(), "str": pa.string()}
     columns, data = [], {}

@@ -153,7 +153,7 @@ def test_parquet_without_pyarrow_names_what_to_install(
     store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow -> ImportError
-    with pytest.raises(ExportError, match=r"needs pyarrow.*pip install pyarrow"):
+    with pytest.raises(ExportError, match=r"needs pyarrow.*pip install 'arenagym\[parquet\]'"):
         export_rows(store_path, tmp_path / "e.parquet", "parquet")
     assert not (tmp_path / "e.parquet").exists()
 
