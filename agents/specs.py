@@ -196,7 +196,7 @@ def redact_spec(spec: str) -> str:
     if not colon or kind not in LLM_SPEC_KINDS:
         return spec
     target, *pairs = rest.split(",")
-    parts = [redact_url(target)]
+    parts = [redact_urls(target)]
     in_secret = False
     for pair in pairs:
         key, equals, _value = pair.partition("=")
@@ -220,6 +220,52 @@ def redact_url(url: str) -> str:
         url,
         flags=re.IGNORECASE,
     )
+
+
+def redact_urls(target: str) -> str:
+    """:func:`redact_url` on each item of a ``|``-separated URL list (an ``openai:`` target).
+
+    >>> redact_urls("http://u:pw@a/v1?key=k|http://b/v1")
+    'http://u:***@a/v1?key=***|http://b/v1'
+    """
+    return "|".join(redact_url(url) for url in target.split("|"))
+
+
+def split_endpoints(target: str) -> tuple[str, ...]:
+    """The endpoints of an ``openai:`` target: one URL, or several separated by ``|``.
+
+    Spaces around an item are dropped; an empty item, a space inside a URL or the same URL twice
+    (trailing ``/`` ignored) raises ``ValueError`` with a message that shows the URLs redacted
+    (:func:`redact_url`). A single URL comes back as it is.
+
+    >>> split_endpoints("http://a:8000/v1 | http://b:8000/v1")
+    ('http://a:8000/v1', 'http://b:8000/v1')
+    >>> split_endpoints("http://a/v1")
+    ('http://a/v1',)
+    >>> split_endpoints("http://u:pw@a/v1|http://u:pw@a/v1/")
+    Traceback (most recent call last):
+    ...
+    ValueError: openai endpoints 'http://u:***@a/v1|http://u:***@a/v1/': 'http://u:***@a/v1/' is listed twice
+    """
+    if "|" not in target:
+        return (target,)
+    shown = f"openai endpoints {redact_urls(target)!r}"
+    urls: list[str] = []
+    seen: set[str] = set()
+    for position, raw in enumerate(target.split("|"), start=1):
+        url = raw.strip()
+        if not url:
+            raise ValueError(
+                f"{shown}: item {position} is empty; write URL1|URL2|... with no empty items"
+            )
+        if any(c.isspace() for c in url):
+            raise ValueError(f"{shown}: item {position} ({redact_url(url)!r}) contains a space")
+        key = url.rstrip("/")
+        if key in seen:
+            raise ValueError(f"{shown}: {redact_url(url)!r} is listed twice")
+        seen.add(key)
+        urls.append(url)
+    return tuple(urls)
 
 
 def secret_values(spec: str | None = None, kwargs: Any = None) -> frozenset[str]:
@@ -249,9 +295,8 @@ def secret_values(spec: str | None = None, kwargs: Any = None) -> frozenset[str]
         kind, colon, rest = spec.partition(":")
         if colon and kind in LLM_SPEC_KINDS:
             target, *pairs = rest.split(",")
-            password = re.search(r"://[^/?#@:]*:([^/?#@]*)@", target)
-            if password:
-                found.add(password.group(1))
+            # every URL's password (an openai: target may list several URLs, URL1|URL2)
+            found.update(re.findall(r"://[^/?#@:|]*:([^/?#@|]*)@", target))
             values: dict[str, str] = {}
             secret_key: str | None = None
             for pair in pairs:
@@ -393,7 +438,8 @@ def agent_spec_help() -> str:
         f"  {'vllm:MODEL[,KEY=VALUE...]':<36}LLM chat agent on vLLM in-process (GPU)",
         "  openai:URL,model=NAME[,KEY=VALUE...]",
         f"  {'':<36}LLM chat agent on an OpenAI-compatible server",
-        f"  {'':<36}(arenagym serve, vllm serve, SGLang, hosted APIs)",
+        f"  {'':<36}(arenagym serve, vllm serve, SGLang, hosted APIs);",
+        f"  {'':<36}URL1|URL2|... spreads requests over several servers",
         textwrap.fill(
             f"MODEL is a model directory (Hugging Face format) or a registry name ({models}; "
             "`arenagym models list`); a registry model is fetched and cached on first use.",
@@ -467,7 +513,7 @@ class LLMSpec:
 
     def __repr__(self) -> str:
         return (
-            f"LLMSpec(kind={self.kind!r}, target={redact_url(self.target)!r}, "
+            f"LLMSpec(kind={self.kind!r}, target={redact_urls(self.target)!r}, "
             f"sampling={self.sampling!r}, agent={self.agent!r}, "
             f"backend={redact_secrets(self.backend)!r})"
         )
@@ -477,7 +523,7 @@ class LLMSpec:
     @property
     def label(self) -> str:
         """``"kind:target"`` with any password in the URL hidden, for messages."""
-        return f"{self.kind}:{redact_url(self.target)}"
+        return f"{self.kind}:{redact_urls(self.target)}"
 
     def check(self) -> None:
         """Raise ``ValueError`` naming the fix when this spec cannot work here."""
@@ -540,7 +586,10 @@ def parse_llm_spec(spec: str) -> LLMSpec | None:
     """Parse ``"KIND:TARGET[,key=value...]"`` (KIND in :data:`LLM_SPEC_KINDS`); else ``None``.
 
     Values are read as JSON where they parse (numbers, ``true``, ``null``), else as text;
-    ``stop`` and ``stop_token_ids`` may list several items separated by ``|``. Every key must be
+    ``stop`` and ``stop_token_ids`` may list several items separated by ``|``, and so may an
+    ``openai:`` target: ``openai:URL1|URL2,model=NAME`` spreads the requests over several servers
+    (:func:`split_endpoints` checks the list; :mod:`arenagym.agents.backends.openai_compat`
+    balances and fails over). Every key must be
     one :func:`spec_keys` lists for the kind (``vllm`` passes other keys to ``vllm.LLM``): a
     misspelt key raises ``ValueError`` naming the valid ones. Messages hide any ``api_key``.
 
@@ -548,6 +597,8 @@ def parse_llm_spec(spec: str) -> LLMSpec | None:
         >>> s = parse_llm_spec("openai:http://127.0.0.1:8000/v1,model=tiny,temperature=0,max_tokens=32")
         >>> s.kind, s.target, s.backend, s.sampling
         ('openai', 'http://127.0.0.1:8000/v1', {'model': 'tiny'}, {'temperature': 0, 'max_tokens': 32})
+        >>> parse_llm_spec("openai:http://a:8000/v1 | http://b:8000/v1,model=tiny").target
+        'http://a:8000/v1|http://b:8000/v1'
         >>> parse_llm_spec("hf:models/tiny,max_context=256,device=cpu").agent
         {'max_context': 256}
         >>> parse_llm_spec("arenagym.agents.baselines:RandomTextAgent") is None
@@ -563,9 +614,15 @@ def parse_llm_spec(spec: str) -> LLMSpec | None:
     target, *pairs = rest.split(",")
     # messages name the spec by its kind and target only: a misspelt secret key is not known
     # to be secret, so its value must not be repeated
-    shown = f"{kind}:{redact_url(target)}"
+    shown = f"{kind}:{redact_urls(target)}"
     if not target:
         raise ValueError(f"agent {redact_spec(spec)!r}: say what to load after '{kind}:'")
+    if kind == "openai" and "|" in target:  # several endpoints: URL1|URL2|...
+        try:
+            target = "|".join(split_endpoints(target))
+        except ValueError as error:
+            raise ValueError(f"agent {shown!r}: {error}") from None
+        shown = f"{kind}:{redact_urls(target)}"
     sampling_keys = set(_sampling_keys())
     allowed = backend_keys(kind)
     parsed = LLMSpec(kind, target)

@@ -10,6 +10,20 @@ official ``openai`` client (``AsyncOpenAI``), concurrently (``asyncio.gather`` u
   ``Retry-After``); then :class:`BackendUnavailableError`. Any other 4xx fails at once with
   :class:`BackendRequestError`, whose message names the HTTP status and the server's message. The
   ``openai`` client's own retries are switched off so that there is one retry policy.
+- Several endpoints: ``base_url`` may list several servers of the same model,
+  ``"http://a:8000/v1|http://b:8000/v1"`` (or a list of URLs; the spec form is
+  ``openai:URL1|URL2,model=NAME``). Each request goes to the endpoint with the fewest requests in
+  flight, ties broken round-robin (*least-in-flight*: generation lengths vary a lot, so a slow or
+  busy server gets fewer new requests, while idle servers take turns and all share the load). A
+  request that fails on one endpoint with a retryable error (above) is retried at once on another
+  it has not tried yet (and that is not cooling down); the backoff sleep comes only when there is
+  none left, and the request has ``max_retries + number of endpoints`` attempts in all (one URL:
+  ``max_retries + 1``, as before). An endpoint that fails
+  ``cooldown_after`` times in a row is skipped for ``cooldown_s`` seconds while others work (then
+  tried again; a success clears it), and used anyway when all are cooling down. The final
+  :class:`BackendUnavailableError` names every endpoint tried with its last error (URLs redacted).
+  Token counting (``/tokenize``) and ``/models`` go to the first endpoint that answers. One URL
+  behaves exactly as without the list.
 - Log-probabilities: requested with ``logprobs=true`` (when ``params.logprobs``) and read from
   ``choices[0].logprobs.content[*].logprob``; a server that does not return them leaves
   ``Completion.logprobs`` empty.
@@ -50,6 +64,11 @@ Example (``# doctest: +SKIP``: needs a running server):
     >>> backend.generate([[{"role": "user", "content": "hi"}]], SamplingParams(max_tokens=4))  # doctest: +SKIP
     [Completion(text=..., finish_reason='length', ...)]
 
+Several endpoints (nothing is sent until the first request):
+    >>> backend = OpenAICompatibleBackend("http://127.0.0.1:8000/v1|http://127.0.0.1:8001/v1", "tiny")
+    >>> backend.base_urls
+    ('http://127.0.0.1:8000/v1', 'http://127.0.0.1:8001/v1')
+
 Retry delays (without a ``Retry-After``) grow exponentially:
     >>> [backoff_delay(attempt, 0.5, 8.0) for attempt in range(6)]
     [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
@@ -63,8 +82,10 @@ import logging
 import os
 import re
 import threading
+import time
 import weakref
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +96,7 @@ from arenagym.agents.backends.interface import (
     Conversation,
     SamplingParams,
 )
-from arenagym.agents.specs import REDACTED, redact_url
+from arenagym.agents.specs import REDACTED, redact_url, split_endpoints
 
 logger = logging.getLogger(__name__)
 
@@ -204,11 +225,23 @@ def backoff_delay(
     return min(delay, max_backoff_s)
 
 
+@dataclass
+class _Endpoint:
+    """One server of a backend's endpoint list and what the balancer knows about it."""
+
+    url: str
+    in_flight: int = 0
+    failures: int = 0  # retryable failures in a row
+    cool_until: float = 0.0  # time.monotonic() until which it is skipped while others work
+
+
 class OpenAICompatibleBackend:
     """A :class:`~arenagym.agents.backends.interface.GenerationBackend` over an OpenAI-compatible server.
 
     Args:
-        base_url: the API root including ``/v1``, e.g. ``http://127.0.0.1:8000/v1``.
+        base_url: the API root including ``/v1``, e.g. ``http://127.0.0.1:8000/v1``; or several
+            servers of the same model, ``"URL1|URL2|..."`` or a list of URLs, over which requests
+            are balanced with failover (see the module docs).
         model: the model name the server knows.
         api_key: sent as a bearer token; default: the environment variable ``api_key_env`` names,
             else ``$OPENAI_API_KEY``, else ``"EMPTY"`` (what local servers accept).
@@ -216,18 +249,34 @@ class OpenAICompatibleBackend:
             ``OPENAI_API_KEY``); it must be set.
         max_concurrency: the most requests in flight at once (per event loop).
         timeout_s: per-request timeout.
-        max_retries: retries after the first attempt for retryable failures.
+        max_retries: retries after the first attempt for retryable failures (with several
+            endpoints a request also gets one more attempt per extra endpoint).
         backoff_s, max_backoff_s: the exponential backoff schedule (see :func:`backoff_delay`).
         return_token_ids: ask for vLLM's token-id extension (see the module docs).
         max_context: the model's context length, if the server does not report it (default:
             the server's ``max_model_len``; where there is none, no limit is assumed).
         tokenizer: a tokenizer object or path for local :meth:`count_tokens`.
         extra_body: extra JSON fields for every request (server-specific options).
+
+    With several endpoints, ``cooldown_after`` (failures in a row, default 2) and ``cooldown_s``
+    (seconds, default 5) set when an endpoint is skipped and for how long; they are class
+    attributes, so set them on the instance (or a subclass) to change them.
+
+    >>> backend = OpenAICompatibleBackend("http://a:8000/v1/|http://b:8000/v1", "m")
+    >>> backend.base_urls, backend.base_url
+    (('http://a:8000/v1', 'http://b:8000/v1'), 'http://a:8000/v1')
+    >>> backend
+    OpenAICompatibleBackend('http://a:8000/v1|http://b:8000/v1', model='m')
     """
+
+    #: With several endpoints: retryable failures in a row after which one is skipped for a while.
+    cooldown_after: int = 2
+    #: With several endpoints: how long (seconds) a failing one is skipped while others work.
+    cooldown_s: float = 5.0
 
     def __init__(
         self,
-        base_url: str,
+        base_url: str | Sequence[str],
         model: str,
         api_key: str | None = None,
         max_concurrency: int = 16,
@@ -246,7 +295,18 @@ class OpenAICompatibleBackend:
             raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
         if max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {max_retries}")
-        self.base_url = base_url.rstrip("/")
+        if not isinstance(base_url, str):
+            if not base_url:
+                raise ValueError("base_url: give at least one URL")
+            base_url = "|".join(map(str, base_url))
+        urls = split_endpoints(base_url)  # the checks of an openai: spec's URL list
+        #: Every endpoint's API root, in the order given.
+        self.base_urls: tuple[str, ...] = tuple(url.rstrip("/") for url in urls)
+        #: The first endpoint (the only one, usually).
+        self.base_url = self.base_urls[0]
+        self._endpoints = [_Endpoint(url) for url in self.base_urls]
+        self._endpoints_lock = threading.Lock()
+        self._cursor = 0  # round-robin start among equally loaded endpoints
         self.model = model
         if api_key is None and api_key_env is not None:
             api_key = os.environ.get(api_key_env)
@@ -280,12 +340,66 @@ class OpenAICompatibleBackend:
         self._per_loop_lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({redact_url(self.base_url)!r}, model={self.model!r})"
+        shown = "|".join(redact_url(url) for url in self.base_urls)
+        return f"{type(self).__name__}({shown!r}, model={self.model!r})"
 
     @property
     def _where(self) -> str:
-        """The base URL as messages show it (any password hidden)."""
+        """The (first) base URL as messages show it (any password hidden)."""
         return redact_url(self.base_url)
+
+    # -- endpoints -----------------------------------------------------------------------------
+
+    def _acquire(self, exclude: set[int]) -> int | None:
+        """Pick an endpoint for one attempt and count it in flight; ``None`` when every endpoint
+        not in ``exclude`` is cooling down (or there is none) and ``exclude`` is not empty.
+
+        Least-in-flight among the endpoints that are not cooling down, ties broken round-robin;
+        when all are cooling down (and none was tried yet), the one whose cool-down ends first.
+        """
+        with self._endpoints_lock:
+            now = time.monotonic()
+            count = len(self._endpoints)
+            candidates = [i for i in range(count) if i not in exclude]
+            ready = [i for i in candidates if self._endpoints[i].cool_until <= now]
+            if not ready:
+                if exclude or not candidates:
+                    return None
+                ready = [min(candidates, key=lambda i: self._endpoints[i].cool_until)]
+            chosen = min(
+                ready, key=lambda i: (self._endpoints[i].in_flight, (i - self._cursor) % count)
+            )
+            self._cursor = (chosen + 1) % count
+            self._endpoints[chosen].in_flight += 1
+            return chosen
+
+    def _release(self, index: int, failed: bool | None) -> None:
+        """End an attempt on endpoint ``index``: ``failed`` True (retryable failure), False
+        (the server answered) or ``None`` (cancelled: no verdict)."""
+        with self._endpoints_lock:
+            endpoint = self._endpoints[index]
+            endpoint.in_flight -= 1
+            if failed is None:
+                return
+            if not failed:
+                endpoint.failures, endpoint.cool_until = 0, 0.0
+                return
+            endpoint.failures += 1
+            if len(self._endpoints) > 1 and endpoint.failures >= self.cooldown_after:
+                if endpoint.cool_until <= time.monotonic():
+                    logger.warning(
+                        "%s failed %d times in a row: skipping it for %.1f s",
+                        redact_url(endpoint.url), endpoint.failures, self.cooldown_s,
+                    )  # fmt: skip
+                endpoint.cool_until = time.monotonic() + self.cooldown_s
+
+    def _endpoint_order(self) -> list[int]:
+        """Every endpoint's index, those not cooling down first (for /tokenize and /models)."""
+        now = time.monotonic()
+        with self._endpoints_lock:
+            return sorted(
+                range(len(self._endpoints)), key=lambda i: self._endpoints[i].cool_until > now
+            )
 
     def _scrub(self, text: str) -> str:
         """``text`` with the API key hidden (a server may echo it in an error message)."""
@@ -311,52 +425,61 @@ class OpenAICompatibleBackend:
     async def agenerate(
         self, conversations: Sequence[Conversation], params: SamplingParams
     ) -> list[Completion]:
-        """The coroutine form of :meth:`generate` (shares a client and limit per event loop)."""
-        client, semaphore = self._loop_state()
-        return await self._gather(client, semaphore, conversations, params)
+        """The coroutine form of :meth:`generate` (shares clients and limit per event loop)."""
+        clients, semaphore = self._loop_state()
+        return await self._gather(clients, semaphore, conversations, params)
 
     async def aclose(self) -> None:
-        """Close the client that belongs to the running event loop, if any."""
+        """Close the clients that belong to the running event loop, if any."""
         state = self._per_loop.pop(asyncio.get_running_loop(), None)
         if state is not None:
-            await state[0].close()
+            for client in state[0]:
+                await client.close()
 
-    def _new_client(self) -> Any:
+    def _new_client(self, base_url: str | None = None) -> Any:
         from openai import AsyncOpenAI
 
         return AsyncOpenAI(
-            base_url=self.base_url, api_key=self.api_key, timeout=self.timeout_s, max_retries=0
+            base_url=base_url or self.base_url,
+            api_key=self.api_key,
+            timeout=self.timeout_s,
+            max_retries=0,
         )
 
-    def _loop_state(self) -> tuple[Any, asyncio.Semaphore]:
+    def _new_clients(self) -> list[Any]:
+        """One client per endpoint, in the order of :attr:`base_urls`."""
+        return [self._new_client(url) for url in self.base_urls]
+
+    def _loop_state(self) -> tuple[list[Any], asyncio.Semaphore]:
         loop = asyncio.get_running_loop()
         with self._per_loop_lock:
             state = self._per_loop.get(loop)
             if state is None:
-                state = (self._new_client(), asyncio.Semaphore(self.max_concurrency))
+                state = (self._new_clients(), asyncio.Semaphore(self.max_concurrency))
                 self._per_loop[loop] = state
         return state
 
     async def _generate_with_own_client(
         self, conversations: Sequence[Conversation], params: SamplingParams
     ) -> list[Completion]:
-        client = self._new_client()
+        clients = self._new_clients()
         try:
             semaphore = asyncio.Semaphore(self.max_concurrency)
-            return await self._gather(client, semaphore, conversations, params)
+            return await self._gather(clients, semaphore, conversations, params)
         finally:
-            await client.close()
+            for client in clients:
+                await client.close()
 
     async def _gather(
         self,
-        client: Any,
+        clients: Sequence[Any],
         semaphore: asyncio.Semaphore,
         conversations: Sequence[Conversation],
         params: SamplingParams,
     ) -> list[Completion]:
         async def one(row: int, conversation: Conversation) -> Completion:
             async with semaphore:
-                return await self._request(client, conversation, params, row)
+                return await self._request(clients, conversation, params, row)
 
         tasks = [asyncio.ensure_future(one(i, c)) for i, c in enumerate(conversations)]
         try:
@@ -405,16 +528,36 @@ class OpenAICompatibleBackend:
         return kwargs
 
     async def _request(
-        self, client: Any, conversation: Conversation, params: SamplingParams, row: int
+        self, clients: Sequence[Any], conversation: Conversation, params: SamplingParams, row: int
     ) -> Completion:
+        """One row: attempts spread over the endpoints (see the module docs), then the answer or
+        an error. With one endpoint: up to ``max_retries + 1`` attempts with backoff between."""
         import openai
 
         kwargs = self.request_kwargs(conversation, params, row)
-        attempts = self.max_retries + 1
-        for attempt in range(attempts):
-            retry_after: float | None = None
+        attempts = self.max_retries + len(self._endpoints)
+        errors: dict[int, tuple[str, int | None]] = {}  # endpoint -> its last error, this row
+        last: tuple[str, int | None] = ("", None)
+        this_pass: set[int] = set()  # endpoints tried since the last backoff sleep
+        backoffs = 0
+        retry_after: float | None = None
+        for _attempt in range(attempts):
+            index = self._acquire(this_pass)
+            if index is None:  # every endpoint tried (or cooling down): back off, start again
+                await asyncio.sleep(
+                    backoff_delay(backoffs, self.backoff_s, self.max_backoff_s, retry_after)
+                )
+                backoffs += 1
+                this_pass.clear()
+                retry_after = None
+                index = self._acquire(this_pass)
+                assert index is not None
+            this_pass.add(index)
+            where = redact_url(self.base_urls[index])
+            failed: bool | None = None
             try:
-                response = await client.chat.completions.create(**kwargs)
+                response = await clients[index].chat.completions.create(**kwargs)
+                failed = False
                 return self.parse_response(response)
             except openai.APIStatusError as error:
                 status = error.status_code
@@ -422,29 +565,46 @@ class OpenAICompatibleBackend:
                 # the client's own error text may quote the key: then do not chain it
                 cause = None if self._scrub(str(error)) != str(error) else error
                 if is_context_length_error(status, message, _server_code(error)):
+                    failed = False
                     raise ContextOverflowError(
-                        f"{self._where}/chat/completions answered HTTP {status}: {message}",
+                        f"{where}/chat/completions answered HTTP {status}: {message}",
                         status=status,
                     ) from cause
                 if status not in RETRYABLE_STATUSES and status < 500:
+                    failed = False
                     raise BackendRequestError(
-                        f"{self._where}/chat/completions answered HTTP {status}: {message}",
+                        f"{where}/chat/completions answered HTTP {status}: {message}",
                         status=status,
                     ) from cause
-                retry_after = _retry_after(error)
+                failed = True
+                after = _retry_after(error)
+                if after is not None:
+                    retry_after = after if retry_after is None else max(retry_after, after)
                 last = (f"HTTP {status}: {message}", status)
             except openai.APIConnectionError as error:  # includes APITimeoutError
+                failed = True
                 last = (self._scrub(f"{type(error).__name__}: {error}"), None)
-            if attempt + 1 == attempts:
-                raise BackendUnavailableError(
-                    f"{self._where}/chat/completions failed {attempts} times; last: {last[0]}",
-                    status=last[1],
-                    attempts=attempts,
-                )
-            await asyncio.sleep(
-                backoff_delay(attempt, self.backoff_s, self.max_backoff_s, retry_after)
+            finally:
+                self._release(index, failed)
+            errors[index] = last
+        if len(self._endpoints) == 1:
+            raise BackendUnavailableError(
+                f"{self._where}/chat/completions failed {attempts} times; last: {last[0]}",
+                status=last[1],
+                attempts=attempts,
             )
-        raise AssertionError("unreachable")
+        each = "; ".join(
+            f"{redact_url(self.base_urls[i])}/chat/completions: {text}"
+            for i, (text, _status) in sorted(errors.items())
+        )
+        untried = [redact_url(u) for i, u in enumerate(self.base_urls) if i not in errors]
+        skipped = f" (not tried, cooling down: {', '.join(untried)})" if untried else ""
+        raise BackendUnavailableError(
+            f"{len(errors)} of {len(self.base_urls)} endpoints of model {self.model!r} failed "
+            f"({attempts} attempts); the last error of each: {each}{skipped}",
+            status=last[1],
+            attempts=attempts,
+        )
 
     @staticmethod
     def parse_response(response: Any) -> Completion:
@@ -468,11 +628,15 @@ class OpenAICompatibleBackend:
 
     @property
     def server_root(self) -> str:
-        """The base URL without its trailing ``/v1`` (where vLLM serves ``/tokenize``)."""
+        """The (first) base URL without its trailing ``/v1`` (where vLLM serves ``/tokenize``)."""
         return self.base_url.removesuffix("/v1")
 
     def count_tokens(self, conversation: Conversation) -> int:
-        """The prompt length of ``conversation`` in tokens (chat template applied; see module docs)."""
+        """The prompt length of ``conversation`` in tokens (chat template applied; see module docs).
+
+        With several endpoints, ``/tokenize`` is asked of each in turn (those not cooling down
+        first) until one answers; one that cannot be reached or answers 5xx is passed over.
+        """
         if self.tokenizer is not None:
             text = self.tokenizer.apply_chat_template(
                 list(conversation), tokenize=False, add_generation_prompt=True
@@ -481,25 +645,40 @@ class OpenAICompatibleBackend:
         if self._tokenize_endpoint:
             import httpx
 
-            response = httpx.post(
-                f"{self.server_root}/tokenize",
-                json={"model": self.model, "messages": list(conversation)},
-                headers={"Authorization": f"Bearer {self.api_key}"},
-                timeout=self.timeout_s,
-            )
-            if 400 <= response.status_code < 500:  # no such route here (a hosted API)
-                self._tokenize_endpoint = False
-            elif response.status_code >= 500:
-                raise BackendUnavailableError(
-                    f"{self._where.removesuffix('/v1')}/tokenize answered HTTP "
-                    f"{response.status_code}",
-                    status=response.status_code,
-                )
-            else:
+            order = self._endpoint_order()
+            failures: list[str] = []
+            status: int | None = None
+            for index in order:
+                root = self.base_urls[index].removesuffix("/v1")
+                shown = redact_url(self.base_urls[index]).removesuffix("/v1")
                 try:
-                    return int(response.json()["count"])
-                except (ValueError, KeyError, TypeError):  # not vLLM's /tokenize
+                    response = httpx.post(
+                        f"{root}/tokenize",
+                        json={"model": self.model, "messages": list(conversation)},
+                        headers={"Authorization": f"Bearer {self.api_key}"},
+                        timeout=self.timeout_s,
+                    )
+                except httpx.TransportError as error:
+                    if len(order) == 1:
+                        raise
+                    failures.append(
+                        f"{shown}/tokenize: {self._scrub(f'{type(error).__name__}: {error}')}"
+                    )
+                    continue
+                if 400 <= response.status_code < 500:  # no such route here (a hosted API)
                     self._tokenize_endpoint = False
+                elif response.status_code >= 500:
+                    status = response.status_code
+                    failures.append(f"{shown}/tokenize answered HTTP {status}")
+                    continue
+                else:
+                    try:
+                        return int(response.json()["count"])
+                    except (ValueError, KeyError, TypeError):  # not vLLM's /tokenize
+                        self._tokenize_endpoint = False
+                break
+            else:
+                raise BackendUnavailableError("; ".join(failures), status=status)
         return estimate_tokens(conversation)
 
     @property
@@ -513,13 +692,17 @@ class OpenAICompatibleBackend:
     def _server_max_context(self) -> int | None:
         import httpx
 
-        try:
-            response = httpx.get(
-                f"{self.base_url}/models",
-                headers={"Authorization": f"Bearer {self.api_key}"},
-                timeout=self.timeout_s,
-            )
-        except httpx.HTTPError:  # unreachable now: ask again next time
+        for index in self._endpoint_order():  # the first endpoint that answers
+            try:
+                response = httpx.get(
+                    f"{self.base_urls[index]}/models",
+                    headers={"Authorization": f"Bearer {self.api_key}"},
+                    timeout=self.timeout_s,
+                )
+                break
+            except httpx.HTTPError:
+                continue
+        else:  # unreachable now: ask again next time
             return None
         self._max_context_asked = True
         try:
