@@ -240,6 +240,7 @@ examples:
   arenagym run --suite math --agent openai:http://127.0.0.1:8000/v1,model=tiny
   arenagym run --suite math-quick --suite dfc18-quick --agent vllm:smollm2-135m-instruct
   arenagym run --suite math --agent math-solver --limit 2 --json   # 2 per task; JSON summary
+  arenagym run --suite math --agent openai:http://10.0.0.5:8000/v1,model=tiny --ray auto
 
 A suite with [[matches]] plays its [[players]] against each other (and --agent, if given,
 against all of them) and shows OpenSkill ratings with wins/draws/losses.
@@ -302,6 +303,17 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_CONCURRENCY,
         metavar="N",
         help=f"episodes played at once (default {DEFAULT_CONCURRENCY})",
+    )
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        metavar="ADDRESS",
+        help="play the episodes as Ray tasks across a cluster: auto (default: the cluster "
+        "`ray start` started on this machine), HOST:PORT, ray://HOST:10001, or local (a "
+        "private one-machine Ray); the results stream back and only this process writes the "
+        "store (match suites too: one task per game). Agents must build on every node: an LLM "
+        "through an openai: endpoint (hf:/vllm: agents and players are refused)",
     )
     parser.add_argument(
         "--opponents",

@@ -30,6 +30,13 @@ from rich.panel import Panel
 from rich.text import Text
 
 from arenagym.agents.specs import resolve_agent_factory
+from arenagym.benchmarks.distributed import (
+    check_ray_agent,
+    cluster_window,
+    connect,
+    ray_episodes,
+    ray_games,
+)
 from arenagym.benchmarks.leaderboard import (
     build_leaderboards,
     print_leaderboards,
@@ -38,6 +45,7 @@ from arenagym.benchmarks.leaderboard import (
 )
 from arenagym.benchmarks.runner import (
     FailureGroup,
+    RunSetupError,
     RunSummary,
     agent_display_name,
     run_suite,
@@ -93,6 +101,9 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"the argument --agent is required: suite {suite.name!r} has [[tasks]] to play"
             )
+    ray_address = getattr(args, "ray", None)
+    if ray_address is not None:
+        _check_ray(args, suites)
     as_json = bool(getattr(args, "json", False))
     out = sys.stderr if as_json else sys.stdout  # --json: stdout holds the JSON object only
     played: list[tuple[str, RunSummary]] = []
@@ -106,6 +117,20 @@ def run(args: argparse.Namespace) -> int:
     if failed:
         raise RunFailed(_failure_sentence(failed, args))
     return 0
+
+
+def _check_ray(args: argparse.Namespace, suites: Sequence[Any]) -> None:
+    """``arenagym run --ray``: before any run, refuse an agent or a match suite's player that
+    would load a model in every Ray worker process (``hf:``/``vllm:``), and connect to the
+    cluster (``RunSetupError`` if none answers)."""
+    specs = [args.agent] if args.agent is not None else []
+    specs += [player.agent for suite in suites if suite.matches for player in suite.players]
+    for spec in specs:
+        try:
+            check_ray_agent(spec)
+        except RunSetupError as error:
+            raise UsageError(str(error)) from None
+    connect(args.ray)  # before any run: a cluster that does not answer changes nothing
 
 
 def run_report(played: Sequence[tuple[str, RunSummary]], store: str | Path) -> dict[str, Any]:
@@ -183,6 +208,7 @@ def _run_one(
             agent_call_timeout_s=args.agent_call_timeout,
             episode_timeout_s=args.episode_timeout,
             limit=getattr(args, "limit", None),
+            remote=None if getattr(args, "ray", None) is None else ray_episodes(args.ray),
         )
         played.append(("episodes", summary))
         reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(summary.stop_reasons.items()))
@@ -259,16 +285,18 @@ def _run_matches(
         opponents = [name.strip() for name in args.opponents.split(",") if name.strip()]
         if not opponents:
             raise UsageError("--opponents needs at least one player name (comma-separated)")
+    ray_address = getattr(args, "ray", None)
     summary = run_matches(
         suite,
         store,
         extra,
-        concurrency=args.concurrency,
+        concurrency=args.concurrency if ray_address is None else cluster_window(ray_address),
         progress=not args.no_progress,
         opponents=opponents,
         agent_call_timeout_s=args.agent_call_timeout,
         episode_timeout_s=args.episode_timeout,
         limit=getattr(args, "limit", None),
+        start_game=None if ray_address is None else ray_games(ray_address),
     )
     out = out or sys.stdout
     reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(summary.stop_reasons.items()))

@@ -153,6 +153,7 @@ def run_matches(
     agent_call_timeout_s: float | None = None,
     episode_timeout_s: float | None = None,
     limit: int | None = None,
+    start_game: GameStarter | None = None,
 ) -> RunSummary:
     """Play the games of ``suite.matches`` that ``store`` lacks; see the module doc.
 
@@ -161,6 +162,10 @@ def run_matches(
     which cuts a new agent's games while its rating stays tied to the pool through them.
     ``agent_call_timeout_s`` and ``episode_timeout_s`` override the suite's time limits.
     ``limit``: each lineup of a task plays (and counts) only its first ``limit`` games.
+    ``start_game`` plays the games elsewhere (:data:`GameStarter`, e.g. on a Ray cluster:
+    :func:`arenagym.benchmarks.distributed.ray_games`); this process still checks the players
+    and envs, skips finished games and alone writes the store; ``concurrency`` bounds the games
+    in flight.
     Raises :class:`~arenagym.benchmarks.runner.RunSetupError` if a player's agent or a task's
     env cannot be built (before any game is played).
     """
@@ -241,7 +246,7 @@ def run_matches(
                     game = next(todo, None)
                     if game is None:
                         break
-                    pending.add(_start_game(suite.name, game, limits, stop))
+                    pending.add((start_game or _start_game)(suite.name, game, limits, stop))
                 if not pending:
                     break
                 finished_now, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -315,6 +320,35 @@ def _count_done_games(
             names, seeds, episodes = shape[task]
             count += lineup in names and seed in seeds and 0 <= episode < episodes
     return count
+
+
+#: How :func:`run_matches` plays a game elsewhere (``start_game=``): called with the suite's
+#: name, the game, the agents' time limits and the run's stop event, it returns at once a future
+#: of the game's row and encoded transcript (:func:`play_planned_game` run where it plays).
+GameStarter = Callable[
+    [str, "_Game", AgentClock, threading.Event], Future[tuple[MatchRow, EncodedTranscript]]
+]
+
+
+def play_planned_game(
+    suite: str, game: _Game, call_limit_s: float, episode_limit_s: float
+) -> tuple[MatchRow, EncodedTranscript]:
+    """Play ``game`` of suite ``suite`` in this process, as :func:`run_matches` plays it locally,
+    and return its row and encoded transcript: what a remote worker runs.
+
+    Example:
+        >>> opponents = "arenagym.envs.textarena.opponents:"
+        >>> game = _Game(MatchTask("nim", "TextArena/Nim-AEC-v0"),
+        ...              (Player("a", opponents + "FirstLegalOpponent"),
+        ...               Player("b", opponents + "FirstLegalOpponent")), 0, 0)
+        >>> row, transcript = play_planned_game("demo", game, 600, 3600)
+        >>> row.lineup, row.stop_reason in {"won", "lost", "draw", "completed"}
+        (('a', 'b'), True)
+    """
+    moves: list[dict[str, Any]] = []
+    limits = AgentClock(call_limit_s, episode_limit_s)
+    row = play_game(suite, game, limits=limits, transcript=moves)
+    return row, encode_transcript(moves)
 
 
 def _start_game(

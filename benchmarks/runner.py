@@ -88,9 +88,9 @@ import threading
 import time
 import traceback
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import aclosing, contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -128,6 +128,7 @@ from arenagym.agents.specs import (
 from arenagym.benchmarks.store import AGENT_TIMEOUT, ERROR_STOP_REASONS, EpisodeRow, ResultsStore
 from arenagym.benchmarks.suite import MAX_SEED, Suite, Task, episode_reset_seed
 from arenagym.benchmarks.transcripts import (
+    EncodedTranscript,
     TurnRecorder,
     agent_token_counts,
     agent_turn_count,
@@ -672,6 +673,7 @@ def run_suite(
     agent_call_timeout_s: float | None = None,
     episode_timeout_s: float | None = None,
     limit: int | None = None,
+    remote: RemotePlay | None = None,
 ) -> RunSummary:
     """Play the episodes of ``suite`` that ``store`` lacks for this agent; see the module doc.
 
@@ -692,6 +694,10 @@ def run_suite(
         limit: play (and count) only the first ``limit`` episodes of each task, in the order
             of :meth:`~arenagym.benchmarks.suite.Task.episode_keys` (seed by seed); ``None``:
             all of them.
+        remote: play the episodes elsewhere (:data:`RemotePlay`, e.g. on a Ray cluster:
+            :func:`arenagym.benchmarks.distributed.ray_episodes`) instead of on this process's
+            threads; this process still checks the setup, skips finished episodes and alone
+            writes the store. ``concurrency`` is then unused.
 
     Raises:
         RunSetupError: the agent or an env cannot be built (nothing was recorded).
@@ -711,6 +717,7 @@ def run_suite(
             agent_call_timeout_s=agent_call_timeout_s,
             episode_timeout_s=episode_timeout_s,
             limit=limit,
+            remote=remote,
         )
     )
 
@@ -728,6 +735,7 @@ async def arun_suite(
     agent_call_timeout_s: float | None = None,
     episode_timeout_s: float | None = None,
     limit: int | None = None,
+    remote: RemotePlay | None = None,
 ) -> RunSummary:
     """:func:`run_suite` as a coroutine, for callers that already run an event loop.
 
@@ -737,7 +745,7 @@ async def arun_suite(
     clock = AgentClock.for_suite(suite, agent_call_timeout_s, episode_timeout_s)
     arguments = (suite, agent_spec, agent_kwargs)
     check_limit(limit)
-    options = (concurrency, progress, agent_name, retry_errors, clock, limit)
+    options = (concurrency, progress, agent_name, retry_errors, clock, limit, remote)
     if isinstance(store, ResultsStore):
         return await _run(*arguments, store, *options)
     with ResultsStore(store) as opened:
@@ -749,6 +757,75 @@ class _Job:
     task: Task
     seed: int
     episode: int
+
+
+@dataclass(frozen=True)
+class EpisodePlan:
+    """What another process needs to play any episode of a run (besides its key): the suite,
+    the agent's spec and kwargs (the suite's ``[generation]`` merged in), its name in the store,
+    the agent's time limits and the secrets to hide. Picklable: a remote runner
+    (:data:`RemotePlay`) ships it to its workers, which call :func:`play_planned_episode`.
+
+    Example:
+        >>> from arenagym.benchmarks.suite import load_suite
+        >>> plan = EpisodePlan(load_suite("smoke"), "math-solver", {}, "math-solver", 600, 3600)
+        >>> row, transcript = play_planned_episode(plan, "math-d1", 0, 0)
+        >>> row.key, row.stop_reason
+        (('smoke', 'math-d1', 'math-solver', 0, 0), 'solved')
+    """
+
+    suite: Suite
+    agent_spec: str
+    agent_kwargs: dict[str, Any]
+    agent_name: str
+    call_limit_s: float
+    episode_limit_s: float
+    secrets: frozenset[str] = frozenset()
+
+
+#: How :func:`run_suite` plays episodes elsewhere (``remote=``): called once per run with the
+#: plan and the keys ``(task, seed, episode)`` to play (in the suite's order), it yields each
+#: played episode's row and encoded transcript as they come back, in any order. It may yield an
+#: episode twice (a re-run after a lost worker): the runner records the first and drops the rest.
+RemotePlay = Callable[
+    [EpisodePlan, list[tuple[str, int, int]]],
+    AsyncIterator[tuple[EpisodeRow, EncodedTranscript]],
+]
+
+
+def play_planned_episode(
+    plan: EpisodePlan, task: str, seed: int, episode: int
+) -> tuple[EpisodeRow, EncodedTranscript]:
+    """Play one episode of ``plan`` in this process, exactly as :func:`run_suite` plays it
+    locally (fresh agent, the same time limits, errors recorded in the row), and return its row
+    and its encoded transcript, ready for :meth:`~arenagym.benchmarks.store.ResultsStore.add`.
+    What a remote worker runs (see :class:`EpisodePlan` for an example); never called from
+    inside a running event loop."""
+    factory = resolve_agent_factory(plan.agent_spec)
+    build = partial(build_agent, factory, plan.agent_spec, **plan.agent_kwargs)
+    job = _Job(plan.suite.task(task), seed, episode)
+    clock = AgentClock(plan.call_limit_s, plan.episode_limit_s)
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="arenagym-remote")
+    agent_loop = AgentLoop(f"arenagym-agent-loop:{plan.suite.name}")
+    try:
+        row, turns = asyncio.run(
+            _play_episode(
+                executor,
+                agent_loop,
+                plan.suite,
+                job,
+                build,
+                plan.agent_spec,
+                plan.agent_kwargs,
+                plan.agent_name,
+                clock,
+                plan.secrets,
+            )
+        )
+    finally:
+        agent_loop.close()
+        executor.shutdown(wait=False, cancel_futures=True)
+    return row, encode_transcript(turns)
 
 
 class _AgentRaised(Exception):
@@ -778,6 +855,7 @@ async def _run(
     retry_errors: bool,
     clock: AgentClock,
     limit: int | None = None,
+    remote: RemotePlay | None = None,
 ) -> RunSummary:
     if not isinstance(concurrency, int) or concurrency < 1:
         raise ValueError(f"concurrency must be an int >= 1, got {concurrency!r}")
@@ -853,9 +931,34 @@ async def _run(
                     failures.add_row(row)
                     advance(row.stop_reason in FAILED_STOP_REASONS)
 
-            workers = [
-                asyncio.create_task(play_and_record()) for _ in range(min(concurrency, left))
-            ]
+            async def record_remote(play: RemotePlay) -> None:
+                plan = EpisodePlan(
+                    suite, agent_spec, kwargs, name, clock.call_limit_s, clock.episode_limit_s,
+                    secrets,
+                )  # fmt: skip
+                keys = [(job.task.name, job.seed, job.episode) for job in jobs]
+                wanted = set(keys)
+                async with aclosing(play(plan, keys)) as results:  # its finally runs at once
+                    async for row, encoded in results:
+                        key = (row.task, row.seed, row.episode)
+                        if key not in wanted:  # a second copy of a re-run episode: never twice
+                            continue
+                        wanted.discard(key)
+                        store.add(row, encoded)
+                        stop_reasons[row.stop_reason] += 1
+                        failures.add_row(row)
+                        advance(row.stop_reason in FAILED_STOP_REASONS)
+                if wanted:
+                    raise RuntimeError(
+                        f"{len(wanted)} episodes never came back from the remote workers "
+                        "(the others are recorded; run the same command again to play them)"
+                    )
+
+            workers = (
+                [asyncio.create_task(record_remote(remote))]
+                if remote is not None and left
+                else [asyncio.create_task(play_and_record()) for _ in range(min(concurrency, left))]
+            )
             try:
                 await asyncio.gather(*workers)
             except BaseException:  # a store failure or cancellation: stop the other episodes
