@@ -106,7 +106,12 @@ def train(args: argparse.Namespace) -> int:
             print(
                 f"step {r['step']}/{target} reward {r['reward_mean']:.3f} "
                 f"clean {r['clean_reward_mean']:.3f} entropy {_optional_number(r.get('entropy'))} "
-                f"len {r['response_length']:.1f} {r['tokens_per_s']:.0f} tok/s",
+                f"len {r['response_length']:.1f} {r['tokens_per_s']:.0f} tok/s"
+                + (
+                    f" eval accuracy {r['eval_accuracy']:.3f} ({r['eval_episodes']} episodes)"
+                    if "eval_accuracy" in r
+                    else ""
+                ),
                 flush=True,
             )
         if r.get("skipped_update") and not r.get("filtered_groups"):

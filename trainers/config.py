@@ -2,8 +2,8 @@
 ``rloo``, ``reinforce_pp``, ``ppo``).
 
 A config has sections ``[model]``, ``[algorithm]``, ``[rollout]``, ``[optim]``, ``[entropy]``,
-``[reward]``, ``[data]``, ``[run]`` and a list ``[[tasks]]`` of env ids to train on (see each
-dataclass). Unknown sections or keys are errors that name the file and the key, so a typo never
+``[reward]``, ``[data]``, ``[eval]``, ``[run]`` and a list ``[[tasks]]`` of env ids to train on
+(see each dataclass). Unknown sections or keys are errors that name the file and the key, so a typo never
 silently trains with a default. ``--set section.key=value`` on the command line overrides any
 field.
 
@@ -28,6 +28,29 @@ Filtering by pass rate (Skywork-OR1 does both; each is off unless set):
      pass_rate_samples = 16
      pass_rate_low = 0.0
      pass_rate_high = 1.0
+
+Evaluation during training (``[eval]``, off unless ``episodes > 0``): before the first step
+(logged as step 0), every ``every`` steps and after the last step, the current policy plays
+``episodes`` eval episodes of each eval task greedily (temperature 0, ``max_tokens`` per turn,
+default the rollout's budget at that step) through the same generator as the training rollouts
+(a vLLM generator after its weight sync). They are never trained on. The step's line of
+``metrics.jsonl`` gets ``eval_accuracy`` — the fraction of eval episodes that end as a success,
+``stop_reason`` ``"solved"`` or ``"won"`` — ``eval_clean_reward`` (their mean clean reward) and
+``eval_episodes`` (how many were played). The eval episodes are the same at every evaluation:
+episode ``j`` of eval task ``i`` has env seed ``2**31 + derive_seed(eval.seed, salt, i, j)``,
+which lies in ``[2**31, 2**32)``, while every training (and pass-rate) env seed lies in
+``[0, 2**31 - 1)``: the two never collide, whatever the seeds.
+
+  .. code-block:: toml
+
+     [eval]
+     episodes = 32        # per eval task; 0 (the default): no evaluation
+     every = 10           # steps between evaluations
+     seed = 0             # the eval episodes' own seed stream
+     # max_tokens = 512   # default: the rollout's budget
+     [[eval.tasks]]       # default: the training tasks
+     env_id = "Math-v0"
+     kwargs = { difficulty = 2 }
 
 Example:
     >>> config = load_config("or1", overrides=["run.steps=3", "model.path=/tmp/tiny"])
@@ -56,6 +79,7 @@ __all__ = [
     "ConfigError",
     "DataConfig",
     "EntropyConfig",
+    "EvalConfig",
     "ModelConfig",
     "OptimConfig",
     "RewardConfig",
@@ -169,6 +193,23 @@ class DataConfig:
 
 
 @dataclass
+class EvalConfig:
+    """Accuracy on eval episodes during training (see the module docs); off with ``episodes = 0``.
+
+    ``episodes`` per eval task (``tasks``, ``[[eval.tasks]]`` entries like ``[[tasks]]``; empty:
+    the training tasks), played greedily at step 0, every ``every`` steps and after the last
+    step, with env seeds from their own stream of ``seed``; ``max_tokens`` per turn (``None``:
+    the rollout's budget).
+    """
+
+    episodes: int = 0
+    every: int = 10
+    tasks: list[TaskConfig] = field(default_factory=list)
+    seed: int = 0
+    max_tokens: int | None = None
+
+
+@dataclass
 class RunConfig:
     """Steps, seed, output directory, checkpoints and logging."""
 
@@ -201,6 +242,7 @@ class TrainConfig:
     entropy: EntropyConfig = field(default_factory=EntropyConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     run: RunConfig = field(default_factory=RunConfig)
     tasks: list[TaskConfig] = field(default_factory=lambda: [TaskConfig()])
     #: Modules imported before envs are made (e.g. a package that registers its own env ids).
@@ -232,6 +274,8 @@ class TrainConfig:
                     _section(TaskConfig, item, f"{source}: tasks[{i}]")
                     for i, item in enumerate(value)
                 ]
+            elif name == "eval":
+                values[name] = _eval_section(value, f"{source}: [eval]")
             elif name == "imports":
                 if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                     raise ConfigError(f"{source}: imports must be a list of module names")
@@ -271,6 +315,7 @@ class TrainConfig:
                 0.0 <= self.data.pass_rate_low < self.data.pass_rate_high <= 1.0,
                 "data.pass_rate_low and pass_rate_high must satisfy 0 <= low < high <= 1",
             ),
+            *_eval_checks(self.eval),
         ]
         for ok, message in checks:
             if not ok:
@@ -332,6 +377,51 @@ def _section(section_type: Any, value: Any, where: str) -> Any:
         for k, v in value.items()
     }
     return section_type(**kwargs)
+
+
+def _eval_section(value: Any, where: str) -> EvalConfig:
+    """``[eval]``, whose ``tasks`` are ``[[eval.tasks]]`` entries checked like ``[[tasks]]``."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a table of key = value")
+    rest = dict(value)
+    tasks = rest.pop("tasks", [])
+    if not isinstance(tasks, list):
+        raise ConfigError(
+            f"{where}: tasks must be a list of [[eval.tasks]] tables (env_id, kwargs, weight)"
+        )
+    section = _section(EvalConfig, rest, where)
+    section.tasks = [
+        _section(TaskConfig, item, f"{where}: tasks[{i}]") for i, item in enumerate(tasks)
+    ]
+    return section
+
+
+def _eval_checks(e: EvalConfig) -> list[tuple[bool, str]]:
+    """:meth:`TrainConfig.validate`'s checks of ``[eval]`` (ok, message naming the field)."""
+    max_tokens = e.max_tokens
+    return [
+        (
+            isinstance(e.episodes, int) and not isinstance(e.episodes, bool) and e.episodes >= 0,
+            f"eval.episodes must be an integer >= 0 (0: no evaluation), got {e.episodes!r}",
+        ),
+        (
+            isinstance(e.every, int) and not isinstance(e.every, bool) and e.every >= 1,
+            f"eval.every must be an integer >= 1 (steps between evaluations), got {e.every!r}",
+        ),
+        (
+            isinstance(e.seed, int) and not isinstance(e.seed, bool) and e.seed >= 0,
+            f"eval.seed must be an integer >= 0, got {e.seed!r}",
+        ),
+        (
+            max_tokens is None
+            or (
+                isinstance(max_tokens, int) and not isinstance(max_tokens, bool) and max_tokens >= 1
+            ),
+            f"eval.max_tokens must be an integer >= 1 (omit it for the rollout's), got "
+            f"{max_tokens!r}",
+        ),
+        (all(t.weight > 0 for t in e.tasks), "every eval.tasks weight must be > 0"),
+    ]
 
 
 PRESETS_PACKAGE = "arenagym.trainers"

@@ -202,8 +202,19 @@ def delete_run(output_dir: str | Path) -> list[Path]:
 
 
 def _metric_steps(path: Path) -> int:
+    """How many training steps ``metrics.jsonl`` records: its lines, less the step-0 line an
+    evaluation before the first step writes (a line that is not JSON still counts as a step)."""
+    steps = 0
     with open(path, encoding="utf-8", errors="replace") as handle:
-        return sum(1 for line in handle if line.strip())
+        for line in handle:
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                record = None
+            steps += not (isinstance(record, dict) and record.get("step") == 0)
+    return steps
 
 
 # --------------------------------------------------------------------------- resuming

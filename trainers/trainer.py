@@ -38,6 +38,15 @@ One :meth:`Trainer.step`:
 7. **Sync, log, checkpoint**: the generator gets the new weights; a metrics line is written;
    every ``checkpoint_every`` steps a checkpoint is saved.
 
+**Evaluation** (``[eval]``, off unless ``eval.episodes > 0``; see
+:mod:`arenagym.trainers.config`): before the first step, every ``eval.every`` steps and after
+the last step (after the weight sync, so a vLLM generator plays the updated weights), the policy
+plays the eval episodes (:func:`plan_eval`) greedily through the same generator, without training
+on them. ``eval_accuracy`` (share of episodes whose ``stop_reason`` is in
+:data:`EVAL_SUCCESS`), ``eval_clean_reward``, ``eval_episodes`` and ``eval_s`` go on that step's
+``metrics.jsonl`` line; the evaluation before the first step gets a line of its own, ``step`` 0.
+A resumed run does not evaluate its checkpoint's step again (that line was kept).
+
 Everything random is derived from ``run.seed`` and the step number (sampling seeds, task draws,
 mini-batch shuffles), so a run resumed from a checkpoint continues exactly as it would have.
 
@@ -100,12 +109,26 @@ from arenagym.trainers.runs import (
 )
 from arenagym.trainers.schedules import AdaptiveEntropyControl, ContextSchedule, lr_lambda
 
-__all__ = ["StepPlan", "Trainer", "noise_options", "plan_step", "resolve_device"]
+__all__ = [
+    "EVAL_SUCCESS",
+    "StepPlan",
+    "Trainer",
+    "eval_seed",
+    "noise_options",
+    "plan_eval",
+    "plan_step",
+    "resolve_device",
+]
 
 _LOG = logging.getLogger(__name__)
 #: Where the offline pass-rate filter's measurement is kept (in ``run.output_dir``).
 PASS_RATE_FILE = "pass_rate_filter.json"
 _PASS_RATE_SALT = 0x9A55  # seeds of the pass-rate episodes: their own stream of run.seed
+_EVAL_SALT = 0xE7A1  # seeds of the eval episodes: their own stream of eval.seed
+#: Where eval env seeds start: every training and pass-rate env seed is below it.
+EVAL_SEED_BASE = 2**31
+#: The stop reasons that count as a success for ``eval_accuracy``.
+EVAL_SUCCESS: tuple[str, ...] = ("solved", "won")
 
 
 def resolve_device(device: str) -> torch.device:
@@ -181,6 +204,49 @@ def plan_step(config: TrainConfig, step: int) -> StepPlan:
     return StepPlan(episodes, groups, derive_seed(config.run.seed, step), max_tokens)
 
 
+def eval_seed(seed: int, task: int, episode: int) -> int:
+    """The env seed of eval episode ``episode`` of eval task ``task``: ``2**31 +
+    derive_seed(seed, salt, task, episode)``, in ``[2**31, 2**32)``.
+
+    Training env seeds (:func:`plan_step`) and pass-rate seeds are below ``2**31 - 1``, so an
+    eval episode never replays a training problem.
+
+    Example:
+        >>> 2**31 <= eval_seed(0, 0, 0) < 2**32
+        True
+        >>> eval_seed(0, 0, 0) != eval_seed(0, 0, 1) and eval_seed(0, 0, 0) == eval_seed(0, 0, 0)
+        True
+    """
+    return EVAL_SEED_BASE + derive_seed(seed, _EVAL_SALT, task, episode)
+
+
+def plan_eval(config: TrainConfig, max_tokens: int) -> StepPlan:
+    """The eval episodes: ``eval.episodes`` of each eval task (``eval.tasks``, else
+    ``tasks``), with seeds from :func:`eval_seed`; the same at every evaluation.
+
+    ``groups`` holds each episode's eval-task index.
+
+    Example:
+        >>> from arenagym.trainers.config import TrainConfig
+        >>> c = TrainConfig()
+        >>> c.eval.episodes = 3
+        >>> plan = plan_eval(c, 64)
+        >>> plan.groups, plan.max_tokens, len({e.seed for e in plan.episodes})
+        ([0, 0, 0], 64, 3)
+        >>> all(e.seed >= 2**31 for e in plan.episodes)
+        True
+    """
+    e = config.eval
+    tasks = e.tasks or config.tasks
+    episodes, owners = [], []
+    for index, task in enumerate(tasks):
+        for episode in range(e.episodes):
+            seed = eval_seed(e.seed, index, episode)
+            episodes.append(EpisodeSpec(task.env_id, dict(task.kwargs), seed=seed))
+            owners.append(index)
+    return StepPlan(episodes, owners, derive_seed(e.seed, _EVAL_SALT), max_tokens)
+
+
 class Trainer:
     """Trains a causal LM on env rewards; see the module docstring.
 
@@ -207,6 +273,8 @@ class Trainer:
     _pass_rate_checked: bool = False
     #: The offline filter's measurement (task, pass rate, kept) once it has run, else ``None``.
     pass_rates: list[dict[str, Any]] | None = None
+    #: Whether :meth:`train` has written the evaluation before the first step (step 0).
+    _evaluated_start: bool = False
 
     def __init__(
         self,
@@ -236,7 +304,11 @@ class Trainer:
         if self.resumed_from is not None:
             check_resume(self.resumed_from, config.to_dict())
         validate_tasks(config.tasks, config.source)
+        if config.eval.episodes > 0 and config.eval.tasks:
+            validate_tasks(config.eval.tasks, f"{config.source}: [eval]")
         self._given_tasks: list[dict[str, Any]] = config.to_dict()["tasks"]
+        # evaluation plays the training tasks as given (before the offline pass-rate filter)
+        self._eval_config = replace(config, tasks=list(config.tasks))
         self.device = resolve_device(config.model.device)
         seed = config.run.seed
         random.seed(seed)
@@ -323,6 +395,14 @@ class Trainer:
                 f"context of {context} tokens, so every episode would stop with "
                 f"context_overflow; {fix}"
             )
+        eval_budget = config.eval.max_tokens
+        if config.eval.episodes > 0 and eval_budget and context and eval_budget >= int(context):
+            raise ValueError(
+                f"eval.max_tokens ({eval_budget} tokens per turn) does not fit the model's "
+                f"context of {context} tokens, so every eval episode would stop with "
+                f"context_overflow; set it well below, e.g. --set "
+                f"eval.max_tokens={max(int(context) // 4, 1)}"
+            )
 
         self.step_count = 0
         if self.resumed_from is not None:
@@ -343,7 +423,12 @@ class Trainer:
         #: What ``overwrite`` deleted.
         self.deleted: list[Path] = delete_run(self.output_dir) if overwrite else []
         #: How many metrics lines ``resume`` dropped (steps after the checkpoint).
-        self.dropped_metrics = truncate_after(self.metrics_path, self.step_count) if resume else 0
+        # (resumed at step 0, nothing is kept, not even the step-0 evaluation: it is redone)
+        self.dropped_metrics = (
+            truncate_after(self.metrics_path, self.step_count if self.step_count else -1)
+            if resume
+            else 0
+        )
         self.output_dir.mkdir(parents=True, exist_ok=True)
 
     # ---------------------------------------------------------------------------- set-up
@@ -462,16 +547,29 @@ class Trainer:
         """Run until ``steps`` (default ``run.steps``) steps are done; the metrics of each.
 
         A checkpoint is saved every ``checkpoint_every`` steps and after the last one;
-        ``on_step(record)`` is called after each step (e.g. to print progress).
+        ``on_step(record)`` is called after each step (e.g. to print progress). With ``[eval]``
+        on, the records of evaluated steps carry the eval fields, and a new run's evaluation
+        before the first step comes first, as a record of its own (``step`` 0, eval fields
+        only; it is written to ``metrics.jsonl`` but not passed to ``on_step``).
         """
         target = self.config.run.steps if steps is None else steps
         records = []
         tensorboard = self.output_dir / "tensorboard" if self.config.run.tensorboard else None
         # resumed: TensorBoard hides the events of the steps after the checkpoint (redone now)
         purge = self.step_count + 1 if self.step_count else None
+        evaluate = self.config.eval.episodes > 0
         with MetricsLogger(self.metrics_path, tensorboard, purge_step=purge) as log:
+            if evaluate and self.step_count == 0 and target > 0 and not self._evaluated_start:
+                self._evaluated_start = True
+                start = {"step": 0, **self.evaluate()}
+                log.write(start)
+                records.append(start)
             while self.step_count < target:
                 record = self.step()
+                if evaluate and (
+                    self.step_count % self.config.eval.every == 0 or self.step_count == target
+                ):
+                    record.update(self.evaluate())
                 log.write(record)
                 records.append(record)
                 if on_step is not None:
@@ -493,6 +591,44 @@ class Trainer:
             {"entropy_control": self.entropy_control.state_dict(), "config": self._saved_config()},
             keep=self.config.run.keep_checkpoints,
         )
+
+    def evaluate(self) -> dict[str, Any]:
+        """Play the eval episodes (:func:`plan_eval`) greedily with the current policy through
+        the rollout generator, without training on them; their metrics.
+
+        ``eval_accuracy``: the share of episodes whose ``stop_reason`` is in
+        :data:`EVAL_SUCCESS` (``"solved"`` or ``"won"``); ``eval_clean_reward``: their mean
+        clean reward; ``eval_episodes``: how many; ``eval_s``: the seconds it took. The RNG
+        states are restored afterwards, so evaluating never changes what training does.
+        """
+        started = time.perf_counter()
+        e = self.config.eval
+        max_tokens = e.max_tokens or self.context.max_tokens(max(self.step_count - 1, 0))
+        plan = plan_eval(self._eval_config, max_tokens)
+        r = self.config.rollout
+        engine_config = EngineConfig(
+            SamplingParams(max_tokens=max_tokens, temperature=0.0, seed=plan.sampling_seed),
+            max_turns=r.max_turns,
+            concurrency=r.concurrency,
+            max_batch_size=r.max_batch_size,
+            max_wait_s=0.05,
+        )
+        python_state, numpy_state = random.getstate(), np.random.get_state()
+        devices: list[int] = []
+        if self.device.type == "cuda":
+            index = self.device.index
+            devices = [torch.cuda.current_device() if index is None else index]
+        with torch.random.fork_rng(devices=devices):
+            trajectories = self.generator.rollout(plan.episodes, engine_config)
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+        count = len(trajectories)
+        return {
+            "eval_accuracy": _mean([float(t.stop_reason in EVAL_SUCCESS) for t in trajectories]),
+            "eval_clean_reward": _mean([t.clean_reward for t in trajectories]),
+            "eval_episodes": count,
+            "eval_s": time.perf_counter() - started,
+        }
 
     def _saved_config(self) -> dict[str, Any]:
         """The config a checkpoint records, with the task list as given (before the offline

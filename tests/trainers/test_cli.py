@@ -3,6 +3,7 @@ end."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -129,3 +130,21 @@ def test_a_generation_budget_beyond_the_models_context_is_refused(
     assert status == 2
     error = capsys.readouterr().err
     assert "context_overflow" in error and "rollout.max_tokens" in error
+
+
+def test_the_progress_lines_show_the_evaluation(tiny_model_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "arenagym", "train", "drgrpo", "--model", str(tiny_model_dir),
+            "--output", str(out), "--steps", "1", "--device", "cpu",
+            "--set", "rollout.prompts_per_step=2", "--set", "rollout.group_size=2",
+            "--set", "rollout.max_tokens=4", "--set", "eval.episodes=2", "--set", "eval.every=1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"step 1/1 .* eval accuracy [01]\.\d{3} \(\d+ episodes\)", done.stdout)
+    assert [r["step"] for r in read_metrics(out / "metrics.jsonl")] == [0, 1]
