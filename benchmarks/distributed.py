@@ -37,6 +37,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import socket
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -97,6 +98,31 @@ def check_ray_agent(agent_spec: str) -> None:
         )
 
 
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast on a ``HOST:PORT`` that nothing answers at (Ray itself retries its connection
+    for minutes before giving up). ``auto``, ``local`` and ``ray://`` addresses are left to Ray.
+
+    >>> _check_reachable("127.0.0.1:1")
+    Traceback (most recent call last):
+    ...
+    arenagym.benchmarks.runner.RunSetupError: --ray 127.0.0.1:1: nothing answers at that address (ConnectionRefusedError); start a cluster with `ray start --head`, or give its address
+    """
+    if address in ("auto", "local") or "://" in address:
+        return
+    host, separator, port = address.rpartition(":")
+    if not separator or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise RunSetupError(
+            f"--ray {address}: expected auto, local, HOST:PORT or ray://HOST:PORT"
+        )
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except (OSError, UnicodeError) as error:
+        raise RunSetupError(
+            f"--ray {address}: nothing answers at that address ({type(error).__name__}); "
+            "start a cluster with `ray start --head`, or give its address"
+        ) from None
+
+
 def connect(address: str) -> Any:
     """Connect this process to the Ray cluster at ``address`` (``"auto"``: the one started on
     this machine with ``ray start``; ``"local"``: start a private one-machine Ray) unless it is
@@ -115,6 +141,7 @@ def connect(address: str) -> Any:
             "--ray needs Ray: pip install 'arenagym[ray]' (on the driver and every node)"
         ) from None
     if not ray.is_initialized():
+        _check_reachable(address)
         try:
             if address == "local":
                 ray.init(include_dashboard=False, log_to_driver=False)

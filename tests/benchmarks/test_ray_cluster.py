@@ -292,3 +292,22 @@ def test_losing_a_node_mid_match_loses_and_duplicates_nothing(
     assert len(added) == len(set(added)) == 6
     assert _games(store) == _games(local)
     assert lost
+
+
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        ("127.0.0.1:1", "nothing answers at that address"),
+        ("no-such-host.invalid:6379", "nothing answers at that address"),
+        ("nonsense", "expected auto, local, HOST:PORT"),
+        ("host:99999", "expected auto, local, HOST:PORT"),
+    ],
+)
+def test_a_cluster_address_that_cannot_work_fails_at_once(
+    address: str, message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    started = time.monotonic()
+    argv = ["run", "--suite", "smoke", "--agent", "math-solver", "--ray", address]
+    assert main([*argv, "--store", str(tmp_path / "s.sqlite")]) == 2
+    assert message in capsys.readouterr().err
+    assert time.monotonic() - started < 30  # Ray alone would retry for minutes
