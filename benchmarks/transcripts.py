@@ -49,6 +49,7 @@ Example:
 from __future__ import annotations
 
 import json
+import re
 import time
 import zlib
 from collections.abc import Mapping, Sequence
@@ -284,8 +285,15 @@ def fill_step(turn: dict[str, Any], reward: Any, info: Mapping[str, Any]) -> Non
 # ----------------------------------------------------------------------------- encoding
 
 
+#: Surrogate code points, which a Python ``str`` may hold (an agent's output) but UTF-8 cannot.
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
 def _dump(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, default=repr, separators=(",", ":")).encode()
+    """Compact JSON as UTF-8; a surrogate code point becomes U+FFFD (it has no UTF-8 form, and
+    every reader — ``show``, the HTML pages, exports — needs text it can print)."""
+    text = json.dumps(value, ensure_ascii=False, default=repr, separators=(",", ":"))
+    return _SURROGATES.sub("\ufffd", text).encode()
 
 
 def _marker(cut: int) -> str:

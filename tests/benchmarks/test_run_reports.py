@@ -356,3 +356,13 @@ def test_a_game_with_an_agent_error_fails_the_run(
         game = next(g for g in results.match_rows() if g.lineup[0] == "crash")
         moves = results.match_transcript("games", "nim", game.lineup, 0)
     assert moves is not None and moves[-1]["action"] is None and moves[-1]["error"]
+
+
+def test_an_action_no_utf8_can_hold_is_stored_not_a_crash() -> None:
+    """An agent's str may hold a lone surrogate (no UTF-8 form): the transcript keeps the rest,
+    with U+FFFD in its place, instead of the run ending in a UnicodeEncodeError."""
+    from arenagym.benchmarks.transcripts import decode_transcript, encode_transcript, new_turn
+
+    turn = new_turn(1, "question", "\ud800 answer \x00 \\boxed{2}")
+    (stored,) = decode_transcript(encode_transcript([turn]).data)
+    assert stored["action"] == "\ufffd answer \x00 \\boxed{2}"
