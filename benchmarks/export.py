@@ -330,6 +330,8 @@ def read_rows(path: str | Path, table: str = "episodes") -> list[Any]:
                 raise ExportError(f"{where}: field {error.args[0]!r} is missing") from None
             except (ValueError, TypeError) as error:
                 raise ExportError(f"{where}: not a row of {table} ({error})") from None
+            except RecursionError:
+                raise ExportError(f"{where}: not a row of {table} (nested too deeply)") from None
     return rows
 
 

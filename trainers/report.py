@@ -198,6 +198,8 @@ def read_curves(path: str | Path) -> list[Curve]:
             raise ReportError(
                 f"{where}: not valid JSON ({error.msg} at column {error.colno})"
             ) from None
+        except (ValueError, RecursionError):  # too long a number, or nested too deeply
+            raise ReportError(f"{where}: not valid JSON (too deeply nested or too long)") from None
         if not isinstance(record, dict):
             raise ReportError(f"{where}: expected a JSON object, got {type(record).__name__}")
         step = record.get("step")
@@ -290,6 +292,8 @@ def read_dfc_report(path: str | Path) -> dict[str, Any]:
         report = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
         raise ReportError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
+    except (ValueError, RecursionError):  # too long a number, or nested too deeply
+        raise ReportError(f"{path}: not valid JSON (too deeply nested or too long)") from None
     except (OSError, UnicodeDecodeError) as error:
         raise ReportError(f"{path}: cannot read it ({error})") from None
     if not isinstance(report, dict):

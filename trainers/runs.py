@@ -211,7 +211,7 @@ def _metric_steps(path: Path) -> int:
                 continue
             try:
                 record = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):  # a broken line is still a step
                 record = None
             steps += not (isinstance(record, dict) and record.get("step") == 0)
     return steps
@@ -272,8 +272,10 @@ def check_resume(
     checkpoint = Path(checkpoint)
     try:
         state = json.loads((checkpoint / STATE_FILE).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise RunConflictError(f"{checkpoint}: cannot read {STATE_FILE} ({error})") from None
+    except (OSError, ValueError, RecursionError) as error:  # unreadable, bad, too deep JSON
+        raise RunConflictError(
+            f"{checkpoint}: cannot read {STATE_FILE} ({type(error).__name__}: {error})"
+        ) from None
     saved = state.get("config") if isinstance(state, dict) else None
     if not isinstance(saved, dict):
         return

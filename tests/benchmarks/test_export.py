@@ -188,6 +188,9 @@ def test_read_rows_names_the_line_of_a_bad_export(tmp_path: Path) -> None:
     path.write_text(good + "\n" + json.dumps({"suite": "x"}) + "\n")
     with pytest.raises(ExportError, match=r"bad.jsonl:2: field 'task' is missing"):
         read_rows(path)
+    path.write_text(good + "\n" + "[" * 100_000 + "\n")
+    with pytest.raises(ExportError, match=r"bad.jsonl:2: not a row of episodes \(nested too"):
+        read_rows(path)
 
 
 # --------------------------------------------------------------------------- merge

@@ -253,6 +253,8 @@ def test_a_dfc_stage_without_metrics_is_said_not_hidden(dfc_run: Path) -> None:
             r"metrics.jsonl:2: field 'stop_reasons': expected an object of numbers",
         ),
         ([""], r"metrics.jsonl: holds no steps"),
+        (['{"step": 1}', "[" * 100_000], r"metrics.jsonl:2: not valid JSON \(too deeply"),
+        (['{"step": 1, "kl": ' + "9" * 5000 + "}"], r"metrics.jsonl:1: not valid JSON"),
     ],
 )
 def test_malformed_metrics_lines_name_the_file_line_and_field(
