@@ -140,8 +140,8 @@ def connect(address: str) -> Any:
         raise RunSetupError(
             "--ray needs Ray: pip install 'arenagym[ray]' (on the driver and every node)"
         ) from None
+    _check_reachable(address)
     if not ray.is_initialized():
-        _check_reachable(address)
         try:
             if address == "local":
                 ray.init(include_dashboard=False, log_to_driver=False)

@@ -65,7 +65,7 @@ class SlowFirstLegal(FirstLegalOpponent):
     """first-legal that thinks for a while before each move (so a node dies mid-game)."""
 
     def choose(self, moves: list[str]) -> str:
-        time.sleep(0.15)
+        time.sleep(0.5)  # long beside the 0.2 s the node-kill helper waits: a node is never idle
         return super().choose(moves)
 
 
