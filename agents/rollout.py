@@ -268,6 +268,8 @@ class RolloutEngine:
     same env seed, as GRPO groups need — and a run replays exactly on a backend with per-row
     seeds. ``agent_factory(spec, queue, index)`` may replace the default ``ChatAgent`` (it must have
     ``reset`` and ``async aact``; its ``turns`` list, if any, supplies the token records).
+    ``make_env(spec)`` may replace ``gym.make`` (e.g. :class:`~arenagym.agents.cluster.EnvHosts`
+    builds the env on a Ray actor and returns a proxy with ``reset``, ``step`` and ``close``).
     """
 
     def __init__(
@@ -275,10 +277,12 @@ class RolloutEngine:
         backend: GenerationBackend,
         config: RolloutConfig | None = None,
         agent_factory: Callable[[EpisodeSpec, BatchingQueue, int], Any] | None = None,
+        make_env: Callable[[EpisodeSpec], Any] | None = None,
     ) -> None:
         self.backend = backend
         self.config = config or RolloutConfig()
         self.agent_factory = agent_factory or self._chat_agent
+        self.make_env = make_env or _gym_make
         #: Sizes of the backend calls of the last run.
         self.batch_sizes: list[int] = []
 
@@ -347,10 +351,6 @@ class RolloutEngine:
     ) -> Trajectory:
         """Play ``spec`` once with :func:`~arenagym.agents.episode.aplay_episode` and record
         every turn with its token ids."""
-        import gymnasium as gym
-
-        import arenagym.envs  # noqa: F401  (registers every arenagym env id)
-
         started = time.perf_counter()
         trajectory = Trajectory(
             index=index,
@@ -378,7 +378,7 @@ class RolloutEngine:
             )
 
         result = await aplay_episode(
-            partial(gym.make, spec.env_id, **dict(spec.env_kwargs)),
+            partial(self.make_env, spec),
             calls,
             seed=spec.seed,
             options=spec.options,
@@ -406,6 +406,15 @@ class RolloutEngine:
             trajectory.messages = [dict(m) for m in getattr(result.agent, "messages", [])]
         trajectory.duration_s = time.perf_counter() - started
         return trajectory
+
+
+def _gym_make(spec: EpisodeSpec) -> Any:
+    """``gym.make(spec.env_id, **spec.env_kwargs)``."""
+    import gymnasium as gym
+
+    import arenagym.envs  # noqa: F401  (registers every arenagym env id)
+
+    return gym.make(spec.env_id, **dict(spec.env_kwargs))
 
 
 async def _maybe_await(value: Any) -> Any:

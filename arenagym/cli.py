@@ -520,6 +520,17 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="run seed (run.seed)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (model.device)")
     parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        metavar="ADDRESS",
+        help="roll out on a Ray cluster (cluster.address): auto (default: the cluster `ray "
+        "start` started on this machine), HOST:PORT, ray://HOST:10001, or local; "
+        "cluster.engines engine actors generate (each reserving cluster.engine_resources, e.g. "
+        "--set 'cluster.engine_resources={\"num_gpus\": 1}') and load the weights after every "
+        "update; cluster.env_workers actors step the envs",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],

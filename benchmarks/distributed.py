@@ -37,7 +37,6 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import socket
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -45,6 +44,7 @@ from concurrent.futures import Future
 from contextlib import suppress
 from typing import Any
 
+from arenagym.agents import cluster
 from arenagym.benchmarks.matches import GameStarter, play_planned_game
 from arenagym.benchmarks.runner import (
     AgentClock,
@@ -98,79 +98,22 @@ def check_ray_agent(agent_spec: str) -> None:
         )
 
 
-def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
-    """Fail fast on a ``HOST:PORT`` that nothing answers at (Ray itself retries its connection
-    for minutes before giving up). ``auto``, ``local`` and ``ray://`` addresses are left to Ray.
-
-    >>> _check_reachable("127.0.0.1:1")
-    Traceback (most recent call last):
-    ...
-    arenagym.benchmarks.runner.RunSetupError: --ray 127.0.0.1:1: nothing answers at that address (ConnectionRefusedError); start a cluster with `ray start --head`, or give its address
-    """
-    if address in ("auto", "local") or "://" in address:
-        return
-    host, separator, port = address.rpartition(":")
-    if not separator or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise RunSetupError(
-            f"--ray {address}: expected auto, local, HOST:PORT or ray://HOST:PORT"
-        )
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
-    except (OSError, UnicodeError) as error:
-        raise RunSetupError(
-            f"--ray {address}: nothing answers at that address ({type(error).__name__}); "
-            "start a cluster with `ray start --head`, or give its address"
-        ) from None
-
-
 def connect(address: str) -> Any:
     """Connect this process to the Ray cluster at ``address`` (``"auto"``: the one started on
     this machine with ``ray start``; ``"local"``: start a private one-machine Ray) unless it is
-    connected already; the ``ray`` module. Raises ``RunSetupError`` when Ray is not installed or
-    no cluster answers.
+    connected already (:func:`arenagym.agents.cluster.connect`); the ``ray`` module. Raises
+    ``RunSetupError`` when Ray is not installed or no cluster answers.
 
     Example:
-        >>> ray = connect("auto")  # doctest: +SKIP
-        >>> ray.cluster_resources()["CPU"]  # doctest: +SKIP
-        4.0
+        >>> connect("127.0.0.1:1")
+        Traceback (most recent call last):
+        ...
+        arenagym.benchmarks.runner.RunSetupError: --ray 127.0.0.1:1: nothing answers at that address (ConnectionRefusedError); start a cluster with `ray start --head`, or give its address
     """
     try:
-        import ray
-    except ImportError:
-        raise RunSetupError(
-            "--ray needs Ray: pip install 'arenagym[ray]' (on the driver and every node)"
-        ) from None
-    _check_reachable(address)
-    if not ray.is_initialized():
-        try:
-            if address == "local":
-                ray.init(include_dashboard=False, log_to_driver=False)
-            else:
-                ray.init(address=address, log_to_driver=False)
-        except (ConnectionError, RuntimeError, ValueError) as error:
-            raise RunSetupError(
-                f"--ray {address}: cannot connect to a Ray cluster ({type(error).__name__}: "
-                f"{error}); start one with `ray start --head` (and `ray start --address=HEAD:6379` "
-                "on the other nodes), or give its address"
-            ) from None
-    return ray
-
-
-def _lost_errors(ray: Any) -> tuple[type[BaseException], ...]:
-    """The exceptions of ``ray.get`` that mean the task's worker, node or result was lost (the
-    episode is played again), as opposed to an error of the task's own code."""
-    exceptions = ray.exceptions
-    names = (
-        "WorkerCrashedError",
-        "NodeDiedError",
-        "ObjectLostError",
-        "OwnerDiedError",
-        "LocalRayletDiedError",
-        "TaskCancelledError",
-        "ActorDiedError",
-        "RayActorError",
-    )
-    return tuple(getattr(exceptions, name) for name in names if hasattr(exceptions, name))
+        return cluster.connect(address)
+    except cluster.ClusterSetupError as error:
+        raise RunSetupError(str(error)) from None
 
 
 def _warn_lost(key: tuple[str, int, int], error: BaseException) -> None:
@@ -224,7 +167,7 @@ def ray_episodes(
     ) -> AsyncIterator[tuple[EpisodeRow, EncodedTranscript]]:
         check_ray_agent(plan.agent_spec)
         ray = connect(address)
-        lost = _lost_errors(ray)
+        lost = cluster.lost_errors(ray)
         task = ray.remote(num_cpus=num_cpus, max_retries=max_retries, retry_exceptions=False)(_play)
         plan_ref = ray.put(plan)
         window = max_in_flight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
@@ -320,7 +263,7 @@ def ray_games(
             remote = ray.remote(num_cpus=num_cpus, max_retries=max_retries, retry_exceptions=False)(
                 _play_game
             )
-        lost = _lost_errors(ray)
+        lost = cluster.lost_errors(ray)
         outer: Future[tuple[MatchRow, EncodedTranscript]] = Future()
         key = (game.task.name, game.seed, game.episode)
 

@@ -65,6 +65,7 @@ def train(args: argparse.Namespace) -> int:
         ("steps", "run.steps"),
         ("seed", "run.seed"),
         ("device", "model.device"),
+        ("ray", "cluster.address"),
     ):
         value = getattr(args, flag)
         if value is not None:
@@ -83,7 +84,7 @@ def train(args: argparse.Namespace) -> int:
 
     try:
         trainer = Trainer(config, resume=args.resume, overwrite=args.overwrite)
-    except (ValueError, OSError, ImportError) as error:
+    except (ValueError, OSError, ImportError) as error:  # ClusterSetupError is a ValueError
         raise UsageError(error) from None
     if trainer.deleted:
         print(

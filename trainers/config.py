@@ -210,6 +210,24 @@ class EvalConfig:
 
 
 @dataclass
+class ClusterConfig:
+    """Rollouts on a Ray cluster (``arenagym train --ray``); off while ``address`` is empty.
+
+    ``engines`` generation actors hold the policy (``model.generator``: transformers or vLLM,
+    with ``model.vllm_kwargs``), each reserving ``engine_resources`` (``ray.remote`` options,
+    default one CPU; e.g. ``{ num_gpus = 1 }``), and load the weights after every update;
+    ``env_workers`` actors step the envs, each reserving ``env_resources`` (0: envs step in the
+    trainer's process). See :mod:`arenagym.agents.cluster`.
+    """
+
+    address: str = ""  # "auto", "local" (a private one-machine Ray), HOST:PORT, ray://HOST:10001
+    engines: int = 1
+    engine_resources: dict[str, Any] = field(default_factory=dict)
+    env_workers: int = 0
+    env_resources: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class RunConfig:
     """Steps, seed, output directory, checkpoints and logging."""
 
@@ -243,6 +261,7 @@ class TrainConfig:
     reward: RewardConfig = field(default_factory=RewardConfig)
     data: DataConfig = field(default_factory=DataConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
     run: RunConfig = field(default_factory=RunConfig)
     tasks: list[TaskConfig] = field(default_factory=lambda: [TaskConfig()])
     #: Modules imported before envs are made (e.g. a package that registers its own env ids).
@@ -316,10 +335,19 @@ class TrainConfig:
                 "data.pass_rate_low and pass_rate_high must satisfy 0 <= low < high <= 1",
             ),
             *_eval_checks(self.eval),
+            (self.cluster.engines >= 1, "cluster.engines must be >= 1"),
+            (self.cluster.env_workers >= 0, "cluster.env_workers must be >= 0 (0: no env hosts)"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ConfigError(f"{source}: {message}")
+        from arenagym.agents.cluster import ClusterSetupError, ray_options
+
+        for key in ("engine_resources", "env_resources"):
+            try:
+                ray_options(getattr(self.cluster, key), f"cluster.{key}")
+            except ClusterSetupError as error:
+                raise ConfigError(f"{source}: {error}") from None
         if r.context_stages:
             from arenagym.trainers.schedules import ContextSchedule
 

@@ -11,6 +11,9 @@ the policy's weights changed:
   update the policy's ``state_dict`` is pushed into it through the backend's ``update_weights``
   hook (vLLM's ``collective_rpc`` weight loading), optionally sleeping the engine while the
   trainer runs (GPU only).
+- :class:`ClusterGenerator` plays on a Ray cluster (:class:`~arenagym.agents.cluster.ClusterRollout`:
+  generation on engine actors, envs on env hosts); after each update the policy's weights are
+  put in the object store once and loaded by every engine.
 - :class:`BackendGenerator` takes any backend (e.g. an OpenAI-compatible server that reloads
   weights itself) and an optional ``push`` callable.
 
@@ -37,7 +40,13 @@ from typing import Any, Protocol, runtime_checkable
 
 from arenagym.agents.rollout import EpisodeSpec, RolloutConfig, RolloutEngine, Trajectory
 
-__all__ = ["BackendGenerator", "Generator", "TransformersGenerator", "VLLMGenerator"]
+__all__ = [
+    "BackendGenerator",
+    "ClusterGenerator",
+    "Generator",
+    "TransformersGenerator",
+    "VLLMGenerator",
+]
 
 
 @runtime_checkable
@@ -158,6 +167,37 @@ class VLLMGenerator(BackendGenerator):
         if self.sleep_between_rollouts:
             self.backend.wake_up(tags=["kv_cache"])
         self.pushes += 1
+
+
+class ClusterGenerator:
+    """Rollouts on a Ray cluster; see :class:`~arenagym.agents.cluster.ClusterRollout`.
+
+    Example:
+        >>> from arenagym.agents.cluster import ClusterRollout
+        >>> generator = ClusterGenerator(ClusterRollout.start(
+        ...     "hf", "models/policy", address="auto", engines=2,
+        ...     engine_resources={"num_gpus": 1}, env_workers=8))  # doctest: +SKIP
+    """
+
+    def __init__(self, cluster: Any) -> None:
+        self.cluster = cluster
+        self.batch_sizes: list[int] = []
+        self.pushes = 0
+
+    def rollout(self, episodes: Sequence[EpisodeSpec], config: RolloutConfig) -> list[Trajectory]:
+        """Play ``episodes`` with generation on the engines and envs on the env hosts."""
+        trajectories = self.cluster.run(list(episodes), config)
+        self.batch_sizes = self.cluster.batch_sizes
+        return trajectories
+
+    def sync_weights(self, model: Any) -> None:
+        """Every engine loads the policy's ``state_dict`` before the next rollout."""
+        self.cluster.update_weights(model.state_dict())
+        self.pushes += 1
+
+    def close(self) -> None:
+        """Stop the engine and env-host actors."""
+        self.cluster.shutdown()
 
 
 def _check_sleep_mode_available() -> None:

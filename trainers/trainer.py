@@ -96,7 +96,12 @@ from arenagym.trainers.batch import (
 )
 from arenagym.trainers.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from arenagym.trainers.config import TrainConfig
-from arenagym.trainers.generators import Generator, TransformersGenerator, VLLMGenerator
+from arenagym.trainers.generators import (
+    ClusterGenerator,
+    Generator,
+    TransformersGenerator,
+    VLLMGenerator,
+)
 from arenagym.trainers.metrics import MetricsLogger, truncate_after
 from arenagym.trainers.reward_sources import EnvReward, RewardModelReward, RewardSource
 from arenagym.trainers.runs import (
@@ -434,6 +439,26 @@ class Trainer:
     # ---------------------------------------------------------------------------- set-up
     def _default_generator(self) -> Generator:
         m = self.config.model
+        c = self.config.cluster
+        if c.address:
+            from arenagym.agents.cluster import ClusterRollout
+
+            # the engines generate in float32 like the policy (hf), or as vLLM is configured
+            hf = m.generator == "transformers"
+            return ClusterGenerator(
+                ClusterRollout.start(
+                    "hf" if hf else "vllm",
+                    m.path,
+                    address=c.address,
+                    engines=c.engines,
+                    engine_resources=c.engine_resources,
+                    backend_kwargs={"dtype": "float32"} if hf else m.vllm_kwargs,
+                    env_workers=c.env_workers,
+                    env_resources=c.env_resources,
+                    imports=self.config.imports,
+                    tokenizer=self.tokenizer,
+                )
+            )
         if m.generator == "vllm":
             generator = VLLMGenerator(m.path, **m.vllm_kwargs)
             return generator
