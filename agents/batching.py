@@ -52,7 +52,6 @@ def check_context(prompt_tokens: int, params: SamplingParams, max_context: int |
         )
 
 
-
 # --------------------------------------------------------------------------- batching queue
 
 
@@ -333,5 +332,3 @@ def shared_queue(backend: GenerationBackend) -> BatchingQueue:
     if queue is None or queue.backend is not backend:
         queue = queues[id(backend)] = BatchingQueue(backend)
     return queue
-
-

@@ -270,6 +270,13 @@ def ray_games(
         def attempt(tries: int) -> None:
             ref = remote.remote(suite, game, limits.call_limit_s, limits.episode_limit_s)
 
+            def cancel(future: Future[Any]) -> None:
+                if future.cancelled():  # the run stopped: the game stops on the cluster too
+                    with suppress(Exception):  # the task or its node is gone already
+                        ray.cancel(ref, force=True)
+
+            outer.add_done_callback(cancel)
+
             def done(inner: Future[Any]) -> None:
                 if outer.cancelled():  # the run stopped: nobody waits for this game
                     return

@@ -38,8 +38,10 @@ def gini_curves(rounds: int, seeds: int) -> dict[str, np.ndarray]:
     for name, factory in (("popularity", PopularityScorer), ("random", RandomScorer)):
         for interaction in (True, False):
             config = CONFIG.with_updates(interaction=interaction)
-            runs = [simulate(config, factory(), rounds, seed).series("sales_gini")
-                    for seed in range(seeds)]
+            runs = [
+                simulate(config, factory(), rounds, seed).series("sales_gini")
+                for seed in range(seeds)
+            ]
             curves[f"{name}, mechanism {'on' if interaction else 'off'}"] = np.array(runs)
     return curves
 
@@ -47,13 +49,17 @@ def gini_curves(rounds: int, seeds: int) -> dict[str, np.ndarray]:
 def loyalty_figures(rounds: int, seeds: int) -> dict[str, float]:
     """Repeat-brand rate and brand concentration with / without loyalty (mean over seeds)."""
     figures: dict[str, list[float]] = {}
-    variants = {"loyal": LOYALTY_CONFIG, "no loyalty": LOYALTY_CONFIG.with_updates(loyalty_scale=0.0)}
+    variants = {
+        "loyal": LOYALTY_CONFIG,
+        "no loyalty": LOYALTY_CONFIG.with_updates(loyalty_scale=0.0),
+    }
     for label, config in variants.items():
         for seed in range(seeds):
             last = simulate(config, PopularityScorer(), rounds, seed).rounds[-1]
             figures.setdefault(f"repeat_brand_rate [{label}]", []).append(last["repeat_brand_rate"])
             figures.setdefault(f"brand_concentration [{label}]", []).append(
-                last["brand_concentration"])
+                last["brand_concentration"]
+            )
     return {key: float(np.mean(values)) for key, values in figures.items()}
 
 
@@ -101,8 +107,11 @@ def main() -> None:
     for label, (share, cases) in switching_figures(args.seeds).items():
         print(f"  {label:40s} {share:.3f}  ({cases} cases)")
     stars = rating_distribution(2, args.seeds)
-    print("ratings, 1-5 stars: " + " / ".join(f"{share:.0%}" for share in stars)
-          + f"  (1-2 stars: {stars[0] + stars[1]:.0%})")
+    print(
+        "ratings, 1-5 stars: "
+        + " / ".join(f"{share:.0%}" for share in stars)
+        + f"  (1-2 stars: {stars[0] + stars[1]:.0%})"
+    )
     import matplotlib
 
     matplotlib.use("Agg")
@@ -122,8 +131,9 @@ def main() -> None:
         rise_mean = rises.mean(axis=0)
         rise_spread = rises.std(axis=0) / np.sqrt(runs.shape[0])
         rise_axis.plot(x, rise_mean, dashes, color=colour, label=label)
-        rise_axis.fill_between(x, rise_mean - rise_spread, rise_mean + rise_spread,
-                               color=colour, alpha=0.15)
+        rise_axis.fill_between(
+            x, rise_mean - rise_spread, rise_mean + rise_spread, color=colour, alpha=0.15
+        )
     axis.set_xlabel("round")
     axis.set_ylabel("sales Gini (cumulative)")
     axis.set_title(f"RecInter: the Matthew effect ({args.seeds} seeds, mean ± s.e.)")

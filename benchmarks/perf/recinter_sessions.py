@@ -50,7 +50,9 @@ def env_pages_per_second(episodes: int = 5) -> float:
 
 def main() -> None:
     """Print the figures and their ratio."""
-    print(f"machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}"
+    )
     on = sessions_per_second(True)
     off = sessions_per_second(False)
     print(f"sessions/s, mechanism on:  {on:8.0f}")

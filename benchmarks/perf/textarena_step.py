@@ -168,7 +168,8 @@ def main() -> None:
             totals[name] += times[name]
         rates = [moves / times[name] for name in totals]
         print(
-            f"{game:<26}{moves:>6}" + "".join(f"{rate:>8.0f}" for rate in rates)
+            f"{game:<26}{moves:>6}"
+            + "".join(f"{rate:>8.0f}" for rate in rates)
             + f"{times['aec'] / times['raw']:>7.2f}{times['gym'] / times['raw']:>7.2f}"
         )
     print(
