@@ -121,6 +121,8 @@ def connect(address: str) -> Any:
         ) from None
     check_reachable(address)
     if not ray.is_initialized():
+        if address not in ("auto", "local"):
+            _send_token_if_configured()
         try:
             if address == "local":
                 ray.init(include_dashboard=False, log_to_driver=False)
@@ -130,9 +132,32 @@ def connect(address: str) -> Any:
             raise ClusterSetupError(
                 f"--ray {address}: cannot connect to a Ray cluster ({type(error).__name__}: "
                 f"{error}); start one with `ray start --head` (and `ray start --address=HEAD:6379` "
-                "on the other nodes), or give its address"
+                "on the other nodes), or give its address; a cluster with token authentication "
+                "(the default of `ray start` since Ray 2.59) needs its token here: "
+                "`ray get-auth-token` on the head, saved as ~/.ray/auth_token or given as "
+                "RAY_AUTH_TOKEN"
             ) from None
     return ray
+
+
+def _send_token_if_configured() -> None:
+    """Turn on Ray's token authentication for this process when a token is configured
+    (``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``) and ``RAY_AUTH_MODE``
+    is unset.
+
+    Why: ``ray start --head`` enables token authentication by default since Ray 2.59, but Ray
+    2.59-2.60 only send the token when connecting with ``address="auto"``; with an explicit
+    ``HOST:PORT`` the connection is refused after a minute of retries. Ray 2.61 sends it for
+    every address; this does the same on earlier versions, through the function Ray itself calls
+    for ``auto`` (a client sending a token also connects to a cluster without authentication).
+    A Ray without that function is left alone.
+    """
+    with contextlib.suppress(ImportError, AttributeError):
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available,
+        )
+
+        maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
 
 
 def lost_errors(ray: Any) -> tuple[type[BaseException], ...]:
