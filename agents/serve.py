@@ -4,16 +4,23 @@ Local models become reachable by any OpenAI client (the official ``openai`` pack
 :class:`~arenagym.agents.backends.openai_compat.OpenAICompatibleBackend`, third-party agents):
 
 - ``POST /v1/chat/completions``: ``messages``, ``max_tokens`` / ``max_completion_tokens`` (default:
-  the rest of the context), ``temperature``, ``top_p``, ``top_k``, ``stop``, ``seed``, ``n=1``,
-  ``logprobs`` / ``top_logprobs`` (→ ``choices[0].logprobs.content[*].token/logprob/bytes/
-  top_logprobs``), ``usage`` counts and ``finish_reason``. vLLM extensions: ``stop_token_ids``, and
+  the rest of the context), ``temperature``, ``top_p``, ``top_k``, ``stop``, ``seed``, ``n``
+  (1-64 choices; with a seed, choice ``i`` samples with ``seed + i``), ``logprobs`` /
+  ``top_logprobs`` (→ ``choices[i].logprobs.content[*].token/logprob/bytes/top_logprobs``),
+  ``usage`` counts and ``finish_reason``. vLLM extensions: ``stop_token_ids``, and
   ``return_token_ids`` → ``prompt_token_ids`` on the response and ``token_ids`` on the choice.
   No streaming.
+- Function calling: ``tools`` (with ``tool_choice`` ``auto`` or ``none``) are rendered by the
+  model's own chat template, and the ``<tool_call>{"name", "arguments"}</tool_call>`` blocks of
+  the reply come back as ``message.tool_calls`` with ``finish_reason="tool_calls"``; assistant
+  messages with ``tool_calls`` and ``tool`` messages in the request go to the template as they
+  are. A model whose template does not render tools (SmolLM2's, the tiny model's) gets a 400 that
+  says so: tools are never silently dropped.
 - ``GET /v1/models`` (one card per served name, with ``max_model_len``), ``GET /health``,
   ``POST /tokenize`` (vLLM's: ``{"messages": [...]}`` → ``{"count", "tokens", "max_model_len"}``).
 - Errors are OpenAI-style ``{"error": {"message", "type", "param", "code"}}``: 400 for requests that
-  cannot be served (``n`` > 1, streaming, a prompt longer than the context, bad ranges, a body that
-  is not JSON), 404 for an unknown model (the message names the served ones) or route, 422 for a
+  cannot be served (``n`` out of range, streaming, tools the template cannot render, a prompt
+  longer than the context, bad ranges, a body that is not JSON), 404 for an unknown model (the message names the served ones) or route, 422 for a
   body that does not match the schema, 500 when generation itself fails.
 
 The model is served under the names given with ``--served-model-name`` (vLLM's flag; several
@@ -46,13 +53,15 @@ Example (``# doctest: +SKIP``: builds a model and starts a server):
 import argparse
 import asyncio
 import contextlib
+import json
 import os
+import re
 import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -105,6 +114,7 @@ class _Pending:
     conversation: Conversation
     params: SamplingParams
     future: "asyncio.Future[Completion]" = field(repr=False)
+    prompt_ids: list[int] | None = None  # rendered already (a chat template with tools)
 
 
 class RequestBatcher:
@@ -123,11 +133,18 @@ class RequestBatcher:
         self._queue: asyncio.Queue[_Pending] | None = None  # created in run(), on the app's loop
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="arenagym-generate")
 
-    async def submit(self, conversation: Conversation, params: SamplingParams) -> Completion:
+    async def submit(
+        self,
+        conversation: Conversation,
+        params: SamplingParams,
+        prompt_ids: list[int] | None = None,
+    ) -> Completion:
+        """The completion of one request; ``prompt_ids``: the prompt already rendered (the
+        backend needs ``generate_ids`` then)."""
         if self._queue is None:
             raise RuntimeError("the batcher is not running")
         future: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Pending(conversation, params, future))
+        await self._queue.put(_Pending(conversation, params, future, prompt_ids))
         return await future
 
     async def run(self) -> None:
@@ -162,6 +179,14 @@ class RequestBatcher:
 
     def _generate(self, batch: list[_Pending]) -> list[Completion]:
         conversations = [p.conversation for p in batch]
+        if any(p.prompt_ids is not None for p in batch):
+            prompts = [
+                p.prompt_ids
+                if p.prompt_ids is not None
+                else self.backend.prompt_ids(p.conversation)
+                for p in batch
+            ]
+            return self.backend.generate_ids(prompts, [p.params for p in batch])
         if hasattr(self.backend, "generate_each"):
             return self.backend.generate_each(conversations, [p.params for p in batch])
         results: list[Completion | None] = [None] * len(batch)
@@ -279,14 +304,18 @@ def build_app(
         request = await parse(raw, models.ChatRequest)
         _check_model(request.model, names)
         conversation = [_message(m) for m in request.messages]
-        params = _sampling_params(request, conversation, backend)
+        prompt_ids = _tool_prompt_ids(request, conversation, backend)
+        params = _sampling_params(request, conversation, backend, prompt_ids)
+        rows = [replace(params, seed=_row_seed(params.seed, i)) for i in range(request.n or 1)]
         try:
-            completion = await batcher.submit(conversation, params)
+            completions = await asyncio.gather(
+                *(batcher.submit(conversation, row, prompt_ids) for row in rows)
+            )
         except ContextLengthError as error:
             raise APIError(400, str(error), param="messages") from error
         except Exception as error:  # a failed generation is the server's fault: 500, retryable
             raise APIError(500, f"generation failed: {type(error).__name__}: {error}") from error
-        return _response(request, completion, request.model, backend)
+        return _response(request, list(completions), request.model, backend)
 
     return app
 
@@ -299,6 +328,9 @@ def _request_models() -> Any:
         model_config = ConfigDict(extra="allow")
         role: str
         content: str | list[dict[str, Any]] | None = None
+        tool_calls: list[dict[str, Any]] | None = None
+        tool_call_id: str | None = None
+        name: str | None = None
 
     class ChatRequest(BaseModel):
         model_config = ConfigDict(extra="allow")
@@ -317,6 +349,8 @@ def _request_models() -> Any:
         top_logprobs: int | None = None
         stop_token_ids: list[int] | None = None
         return_token_ids: bool | None = None
+        tools: list[dict[str, Any]] | None = None
+        tool_choice: str | dict[str, Any] | None = None
 
     class TokenizeRequest(BaseModel):
         model_config = ConfigDict(extra="allow")
@@ -349,21 +383,164 @@ def _check_model(requested: str, served: Sequence[str]) -> None:
         )
 
 
-def _message(message: Any) -> dict[str, str]:
+def _message(message: Any) -> dict[str, Any]:
     content = message.content
     if isinstance(content, list):  # content parts: keep the text ones
         content = "".join(str(p.get("text", "")) for p in content if p.get("type") == "text")
-    return {"role": message.role, "content": content or ""}
+    rendered: dict[str, Any] = {"role": message.role, "content": content or ""}
+    if message.tool_calls:  # an assistant turn that called tools: as chat templates expect them
+        rendered["tool_calls"] = [_template_tool_call(call) for call in message.tool_calls]
+    if message.tool_call_id is not None:
+        rendered["tool_call_id"] = message.tool_call_id
+    if message.name is not None:
+        rendered["name"] = message.name
+    return rendered
 
 
-def _sampling_params(request: Any, conversation: Conversation, backend: Any) -> SamplingParams:
-    if request.n not in (None, 1):
-        raise APIError(400, "only n=1 is supported", param="n")
+def _template_tool_call(call: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAI ``tool_calls`` entry with its JSON ``arguments`` string parsed, the form Hugging
+    Face chat templates render."""
+    function = dict(call.get("function") or {})
+    arguments = function.get("arguments")
+    if isinstance(arguments, str):
+        try:
+            function["arguments"] = json.loads(arguments) if arguments.strip() else {}
+        except json.JSONDecodeError as error:
+            raise APIError(
+                400, f"tool_calls: arguments is not JSON ({error.msg})", param="messages"
+            ) from None
+    return {**call, "type": call.get("type", "function"), "function": function}
+
+
+def template_renders_tools(tokenizer: Any) -> bool:
+    """Whether ``tokenizer``'s chat template uses the ``tools`` it is given (a template that
+    never mentions them would silently drop them).
+
+    >>> from types import SimpleNamespace
+    >>> template_renders_tools(SimpleNamespace(chat_template="{% for m in messages %}{% endfor %}"))
+    False
+    >>> template_renders_tools(SimpleNamespace(chat_template="{% if tools %}{{ tools }}{% endif %}"))
+    True
+    """
+    template = getattr(tokenizer, "chat_template", None)
+    if isinstance(template, dict):  # named templates: the default, or one called tool_use
+        template = template.get("tool_use") or template.get("default")
+    return isinstance(template, str) and re.search(r"\btools\b", template) is not None
+
+
+def _tool_prompt_ids(request: Any, conversation: Conversation, backend: Any) -> list[int] | None:
+    """The prompt rendered with ``tools`` by the model's chat template, or ``None`` when the
+    request has no tools (the backend renders it as usual). A request with tools the server
+    cannot honour is refused with a 400 rather than served without them."""
+    if not request.tools:
+        if request.tool_choice not in (None, "none", "auto"):
+            raise APIError(400, "tool_choice needs tools", param="tool_choice")
+        return None
+    if request.tool_choice not in (None, "auto", "none"):
+        raise APIError(
+            400,
+            "tool_choice: only 'auto' and 'none' are supported (forcing a call needs guided "
+            "decoding, which this server does not do)",
+            param="tool_choice",
+        )
+    tokenizer = getattr(backend, "tokenizer", None)
+    if not template_renders_tools(tokenizer) or not hasattr(backend, "generate_ids"):
+        raise APIError(
+            400,
+            "tools: this model's chat template does not render tools, so the model would never "
+            "see them; serve a model whose template supports tool use (e.g. Qwen2.5 or Hermes "
+            "models, which call tools in <tool_call> blocks), or send the request without tools",
+            param="tools",
+        )
+    for index, tool in enumerate(request.tools):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if (
+            not isinstance(function, dict)
+            or tool.get("type", "function") != "function"
+            or not (isinstance(function.get("name"), str) and function["name"])
+        ):
+            raise APIError(
+                400,
+                f"tools.{index}: expected {{'type': 'function', 'function': {{'name': ..., "
+                "'parameters': {...}}}}",
+                param="tools",
+            )
+    tools = None if request.tool_choice == "none" else list(request.tools)
+    try:
+        text = tokenizer.apply_chat_template(
+            list(conversation), tools=tools, tokenize=False, add_generation_prompt=True
+        )
+    except Exception as error:  # a template error names what it could not render
+        raise APIError(
+            400, f"the chat template cannot render this request: {error}", param="messages"
+        ) from None
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+_TOOL_CALL = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.DOTALL)
+
+
+def parse_tool_calls(text: str) -> tuple[str | None, list[dict[str, Any]]]:
+    """The reply's text outside tool calls (``None`` when empty) and its tool calls in OpenAI's
+    format, from the ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` blocks that
+    Hermes-style templates (Qwen2.5, Hermes, SmolLM3) teach models to write. A block that is not
+    such JSON stays in the text, so nothing the model wrote is lost.
+
+    >>> content, calls = parse_tool_calls(
+    ...     'Let me look.<tool_call>{"name": "ls", "arguments": {"path": "/"}}</tool_call>')
+    >>> content, calls[0]["function"], calls[0]["type"]
+    ('Let me look.', {'name': 'ls', 'arguments': '{"path": "/"}'}, 'function')
+    >>> parse_tool_calls("<tool_call>not json</tool_call>")
+    ('<tool_call>not json</tool_call>', [])
+    """
+    calls: list[dict[str, Any]] = []
+
+    def take(match: re.Match[str]) -> str:
+        try:
+            call = json.loads(match.group(1))
+        except json.JSONDecodeError:
+            return match.group(0)
+        name = call.get("name") if isinstance(call, dict) else None
+        arguments = call.get("arguments", {}) if isinstance(call, dict) else None
+        if not isinstance(name, str) or not name or not isinstance(arguments, (dict, str)):
+            return match.group(0)
+        if isinstance(arguments, dict):
+            arguments = json.dumps(arguments)
+        calls.append(
+            {
+                "id": f"call_{uuid.uuid4().hex[:24]}",
+                "type": "function",
+                "function": {"name": name, "arguments": arguments},
+            }
+        )
+        return ""
+
+    rest = _TOOL_CALL.sub(take, text).strip()
+    return (rest or None) if calls else text, calls
+
+
+def _row_seed(seed: int | None, index: int) -> int | None:
+    """The seed of choice ``index`` of an ``n > 1`` request: the request's seed for the first,
+    the next integers for the others (so the choices differ and each is reproducible)."""
+    return None if seed is None else seed + index
+
+
+#: The most choices one request may ask for (``n``).
+MAX_CHOICES = 64
+
+
+def _sampling_params(
+    request: Any, conversation: Conversation, backend: Any, prompt_ids: list[int] | None = None
+) -> SamplingParams:
+    if request.n is not None and not 1 <= request.n <= MAX_CHOICES:
+        raise APIError(400, f"n must be between 1 and {MAX_CHOICES}, got {request.n}", param="n")
     if request.stream:
         raise APIError(400, "streaming is not supported", param="stream")
     if request.top_logprobs and not request.logprobs:
         raise APIError(400, "top_logprobs needs logprobs=true", param="top_logprobs")
-    prompt_tokens = backend.count_tokens(conversation)
+    prompt_tokens = (
+        len(prompt_ids) if prompt_ids is not None else backend.count_tokens(conversation)
+    )
     if prompt_tokens >= backend.max_context:
         raise APIError(
             400, str(ContextLengthError(prompt_tokens, backend.max_context)), param="messages"
@@ -395,10 +572,7 @@ def _token_entry(token_id: int, logprob: float, tokenizer: Any) -> dict[str, Any
     return {"token": token, "logprob": logprob, "bytes": list(token.encode("utf-8"))}
 
 
-def _response(
-    request: Any, completion: Completion, model_name: str, backend: Any
-) -> dict[str, Any]:
-    tokenizer = getattr(backend, "tokenizer", None)
+def _choice(request: Any, index: int, completion: Completion, tokenizer: Any) -> dict[str, Any]:
     logprobs = None
     if request.logprobs:
         content = []
@@ -410,20 +584,37 @@ def _response(
             entry["top_logprobs"] = [_token_entry(t, lp, tokenizer) for t, lp in top.items()]
             content.append(entry)
         logprobs = {"content": content}
+    message: dict[str, Any] = {"role": "assistant", "content": completion.text}
+    finish_reason = completion.finish_reason
+    if request.tools and request.tool_choice != "none":
+        text, calls = parse_tool_calls(completion.text)
+        if calls:
+            message = {"role": "assistant", "content": text, "tool_calls": calls}
+            finish_reason = "tool_calls"
     choice: dict[str, Any] = {
-        "index": 0,
-        "message": {"role": "assistant", "content": completion.text},
+        "index": index,
+        "message": message,
         "logprobs": logprobs,
-        "finish_reason": completion.finish_reason,
+        "finish_reason": finish_reason,
     }
-    prompt_tokens = len(completion.prompt_token_ids)
-    completion_tokens = len(completion.completion_token_ids)
+    if request.return_token_ids:
+        choice["token_ids"] = list(completion.completion_token_ids)
+    return choice
+
+
+def _response(
+    request: Any, completions: list[Completion], model_name: str, backend: Any
+) -> dict[str, Any]:
+    tokenizer = getattr(backend, "tokenizer", None)
+    choices = [_choice(request, i, c, tokenizer) for i, c in enumerate(completions)]
+    prompt_tokens = len(completions[0].prompt_token_ids)
+    completion_tokens = sum(len(c.completion_token_ids) for c in completions)
     body: dict[str, Any] = {
         "id": f"chatcmpl-{uuid.uuid4().hex}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model_name,
-        "choices": [choice],
+        "choices": choices,
         "usage": {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
@@ -431,8 +622,7 @@ def _response(
         },
     }
     if request.return_token_ids:
-        choice["token_ids"] = list(completion.completion_token_ids)
-        body["prompt_token_ids"] = list(completion.prompt_token_ids)
+        body["prompt_token_ids"] = list(completions[0].prompt_token_ids)
     return body
 
 

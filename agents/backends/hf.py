@@ -215,6 +215,16 @@ class TransformersBackend:
 
     # -- decoding ------------------------------------------------------------------------------
 
+    def generate_ids(
+        self, prompts: Sequence[Sequence[int]], params: Sequence[SamplingParams]
+    ) -> list[Completion]:
+        """Like :meth:`generate_each` for prompts already rendered to token ids (e.g. a chat
+        template rendered with ``tools=`` by ``arenagym serve``)."""
+        if len(params) != len(prompts):
+            raise ValueError(f"{len(prompts)} prompts but {len(params)} params")
+        generators = [_make_generator(p.seed, self.device) for p in params]
+        return self._generate_chunks([list(p) for p in prompts], list(params), generators)
+
     def _generate_chunks(
         self,
         prompts: list[list[int]],

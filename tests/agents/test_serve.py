@@ -108,11 +108,12 @@ def test_errors_are_openai_style(
     with pytest.raises(openai.NotFoundError) as not_found:
         client.chat.completions.create(model="gpt-9", messages=MESSAGES, max_tokens=2)
     assert "gpt-9" in not_found.value.message
-    with pytest.raises(openai.BadRequestError) as bad:
-        client.chat.completions.create(
-            model=tiny_server_model_name, messages=MESSAGES, max_tokens=2, n=2
-        )
-    assert bad.value.status_code == 400 and "n=1" in bad.value.message
+    for n in (0, 65):
+        with pytest.raises(openai.BadRequestError) as bad:
+            client.chat.completions.create(
+                model=tiny_server_model_name, messages=MESSAGES, max_tokens=2, n=n
+            )
+        assert bad.value.status_code == 400 and "n must be between 1 and 64" in bad.value.message
     with pytest.raises(openai.BadRequestError, match="temperature"):
         client.chat.completions.create(
             model=tiny_server_model_name, messages=MESSAGES, max_tokens=2, temperature=-1
