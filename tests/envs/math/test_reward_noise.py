@@ -919,3 +919,24 @@ def test_trl_bad_row_names_the_row() -> None:
 def test_trl_row_without_an_answer_is_not_an_error() -> None:
     # a no-answer completion is scored 0, not reported as a bad row
     assert make_trl_reward()(["no idea", r"\boxed{4}"], answer=["4", 4]) == [0.0, 1.0]
+
+
+def test_trl_name_is_the_logging_key() -> None:
+    assert make_trl_reward().__name__ == "math_reward"  # the default is unchanged
+    noisy = make_trl_reward(flip_prob=1.0, name="noisy")
+    clean = make_trl_reward(flip_prob=1.0, clean=True, name="clean")
+    assert (noisy.__name__, clean.__name__) == ("noisy", "clean")
+    # the name changes nothing but the name: same scores as an unnamed function
+    completions = [r"\boxed{4}", r"\boxed{5}"]
+    assert noisy(completions, answer=["4", "4"]) == [0.0, 1.0]
+    assert clean(completions, answer=["4", "4"]) == [1.0, 0.0]
+    with pytest.raises(ValueError, match=r"^noisy: row 0: math-verify cannot parse"):
+        noisy([r"\boxed{1}"], answer=["}{"])
+    with pytest.raises(ValueError, match=r"^clean needs an 'answer'"):
+        clean([r"\boxed{1}"])
+
+
+@pytest.mark.parametrize("name", ["", "  ", None, 3])
+def test_trl_bad_name(name: Any) -> None:
+    with pytest.raises(ValueError, match=r"^name must be a non-empty str"):
+        make_trl_reward(name=name)
