@@ -3,46 +3,19 @@
 from __future__ import annotations
 
 import os
-import queue
-import re
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 
-def _printed_url(server: subprocess.Popen[bytes], timeout_s: float) -> tuple[str, str]:
-    """The ``http://HOST:PORT/v1`` the server prints on start, and everything printed so far."""
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def read() -> None:
-        assert server.stdout is not None
-        for raw in server.stdout:
-            lines.put(raw.decode(errors="replace"))
-        lines.put(None)
-
-    threading.Thread(target=read, daemon=True).start()
-    output = ""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=1)
-        except queue.Empty:
-            continue
-        if line is None:
-            break
-        output += line
-        match = re.search(r"agent spec: openai:(http://127\.0\.0\.1:\d+/v1),", line)
-        if match:
-            return match.group(1), output
-    pytest.fail(f"arenagym serve did not print its address:\n{output}")
-
-
-def test_arenagym_serve_process_answers_the_openai_client(tiny_model_dir: Path) -> None:
+def test_arenagym_serve_process_answers_the_openai_client(
+    tiny_model_dir: Path, serve_printed_url: Any
+) -> None:
     openai = pytest.importorskip("openai", reason="the openai extra is not installed")
     pytest.importorskip("uvicorn", reason="the serve extra is not installed")
     command = [
@@ -52,7 +25,7 @@ def test_arenagym_serve_process_answers_the_openai_client(tiny_model_dir: Path) 
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        url, output = _printed_url(server, timeout_s=120)
+        url, output = serve_printed_url(server, 120)
         port = int(url.rsplit(":", 1)[1].split("/")[0])
         assert port != 0 and f"as 'tiny' on {url}" in output
         assert f"openai:{url},model=tiny" in output

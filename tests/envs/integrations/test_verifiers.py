@@ -16,7 +16,6 @@ import asyncio
 import itertools
 import json
 import os
-import queue
 import re
 import subprocess
 import sys
@@ -57,33 +56,8 @@ GUESS = (
 # --- servers ---------------------------------------------------------------------------------
 
 
-def _printed_url(server: subprocess.Popen[bytes], timeout_s: float) -> str:
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def read() -> None:
-        assert server.stdout is not None
-        for raw in server.stdout:
-            lines.put(raw.decode(errors="replace"))
-        lines.put(None)
-
-    threading.Thread(target=read, daemon=True).start()
-    output = ""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=1)
-        except queue.Empty:
-            continue
-        if line is None:
-            break
-        output += line
-        if match := re.search(r"agent spec: openai:(http://127\.0\.0\.1:\d+/v1),", line):
-            return match.group(1)
-    pytest.fail(f"arenagym serve did not print its address:\n{output}")
-
-
 @pytest.fixture(scope="module")
-def tiny_url(tiny_model_dir: Path) -> Iterator[str]:
+def tiny_url(tiny_model_dir: Path, serve_printed_url: Any) -> Iterator[str]:
     """``arenagym serve`` on the tiny model in a subprocess; its ``/v1`` URL."""
     pytest.importorskip("uvicorn", reason="the serve extra is not installed")
     command = [
@@ -93,7 +67,7 @@ def tiny_url(tiny_model_dir: Path) -> Iterator[str]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        url = _printed_url(server, timeout_s=120)
+        url, _ = serve_printed_url(server, 120)
         health = url.removesuffix("/v1") + "/health"
         deadline = time.monotonic() + 60
         while True:
