@@ -3,7 +3,8 @@
 A *mutation* changes one spot of one function in a library's source (never its tests): a flipped
 comparison, an off-by-one constant or bound, a dropped ``if``/``elif``/``else`` branch, swapped
 call arguments or operands, a wrong arithmetic or boolean operator, a negated condition, a return
-value replaced by ``None``, or a removed statement. The change is found on the AST and written
+value replaced by ``None``, a removed statement, or (SWE-smith's function rewrite) a documented
+function's whole implementation replaced by ``raise NotImplementedError``. The change is found on the AST and written
 back by replacing only the exact source segment (or whole lines, for dropped branches and
 statements), so the diff is minimal and the file's formatting is untouched; every mutated file is
 re-parsed, and mutations that do not parse or leave the AST unchanged are discarded.
@@ -63,6 +64,7 @@ OPERATORS: tuple[str, ...] = (
     "swap_arguments",
     "change_return",
     "remove_statement",
+    "remove_body",
 )
 
 _FLIP = {
@@ -488,6 +490,30 @@ def _remove_statement(fn: ast.AST, src: _Source, in_while: frozenset[int]) -> It
                 yield statement.lineno, f"statement `{text}` removed", [Edit(start, end, "")]
 
 
+def _remove_body(fn: ast.AST, src: _Source, in_while: frozenset[int]) -> Iterator[Found]:
+    """SWE-smith's function rewrite: a documented function's implementation is replaced by
+    ``raise NotImplementedError``, leaving its signature and docstring, so the task is to write
+    it again from its documentation and the tests' behaviour. Only functions with a docstring
+    and at least two statements of their own (a one-liner is too easy to guess back)."""
+    body: list[ast.stmt] = list(getattr(fn, "body", []))
+    if len(body) < 3 or not _is_docstring(body[0]):
+        return
+    first, last = body[1], body[-1]
+    first_line = min([first.lineno] + [d.lineno for d in getattr(first, "decorator_list", [])])
+    line_text = src.lines[first_line - 1]
+    indent = line_text[: len(line_text) - len(line_text.lstrip())]
+    if not src.owns_lines(first) or not indent:
+        return
+    start, _ = src.lines_span(first_line, first_line)
+    _, end = src.lines_span(last.end_lineno or last.lineno, last.end_lineno or last.lineno)
+    name = getattr(fn, "name", "?")
+    yield (
+        first_line,
+        f"implementation of `{name}` removed (raise NotImplementedError)",
+        [Edit(start, end, f"{indent}raise NotImplementedError\n")],
+    )
+
+
 _OPERATOR_FUNCTIONS: dict[str, OperatorFunction] = {
     "flip_comparison": _flip_comparison,
     "off_by_one": _off_by_one,
@@ -502,6 +528,7 @@ _OPERATOR_FUNCTIONS: dict[str, OperatorFunction] = {
     "swap_arguments": _swap_arguments,
     "change_return": _change_return,
     "remove_statement": _remove_statement,
+    "remove_body": _remove_body,
 }
 
 
@@ -1045,8 +1072,16 @@ def write_problem_statement(
     rng = random.Random(f"{seed}:{mutation.key}")
     subjects = [name for failure in failures for name in failure.subject_names]
     subject = subject_phrase(mutation.function, subjects, _methods_by_class(mutation.original))
-    opener = rng.choice(_OPENERS).format(subject=subject)
-    opener = opener[0].upper() + opener[1:]
+    if mutation.operator == "remove_body":  # a re-implementation task: say what to write
+        module = PurePosixPath(mutation.path).with_suffix("").as_posix().replace("/", ".")
+        opener = (
+            f"`{mutation.function}` in `{module}` is not implemented: it raises "
+            "`NotImplementedError`. Implement it as its docstring describes, so that code "
+            f"using {subject} works again."
+        )
+    else:
+        opener = rng.choice(_OPENERS).format(subject=subject)
+        opener = opener[0].upper() + opener[1:]
     paragraphs = [opener]
     shown = [failure for failure in failures if failure.reproduction][:2]
     if shown:

@@ -188,6 +188,39 @@ def test_remove_statement():
     assert mutated('def f(a):\n    """Doc."""\n    a.sort()\n', "remove_statement") == set()
 
 
+def test_remove_body_keeps_signature_and_docstring():
+    source = (
+        "class A:\n"
+        "    @property\n"
+        "    def f(self, x):\n"
+        '        """Double x, or 0 when small."""\n'
+        "        y = x * 2  # twice\n"
+        "        return y if y > 3 else 0\n"
+    )
+    [found] = mutations_for_source(source, "m.py", operators=["remove_body"])
+    assert found.function == "A.f"
+    assert found.mutated == source.split("        y = x")[0] + "        raise NotImplementedError\n"
+    ast.parse(found.mutated)
+    # undocumented, or too short to be worth re-implementing: left alone
+    assert mutated("def f(a):\n    a += 1\n    return a\n", "remove_body") == set()
+    assert mutated('def f(a):\n    """Doc."""\n    return a\n', "remove_body") == set()
+    # a decorated inner function goes with the body, decorators included
+    nested = mutated(
+        'def h(x):\n    """Doc."""\n    @cache\n    def g():\n        return 1\n    return g() + x\n',
+        "remove_body",
+    )
+    assert nested == {'    """Doc."""\n    raise NotImplementedError\n'}
+
+
+def test_a_remove_body_statement_asks_for_an_implementation():
+    source = 'def mean(xs):\n    """The mean."""\n    total = sum(xs)\n    return total / len(xs)\n'
+    [mutation] = mutations_for_source(source, "stats/core.py", operators=["remove_body"])
+    failure = Failure(("mean",), "print(mean([1, 2]))", "1.5", None, "NotImplementedError")
+    text = write_problem_statement(mutation, [failure], seed=3, package="stats")
+    assert text.startswith("`mean` in `stats.core` is not implemented")
+    assert "docstring" in text and "sum(xs)" not in text
+
+
 def test_while_loops_are_not_made_endless():
     source = "def f(n):\n    while n > 0:\n        n -= 1\n    return n\n"
     for operator in ("flip_comparison", "remove_statement", "wrong_arithmetic", "off_by_one"):
