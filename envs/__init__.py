@@ -9,6 +9,7 @@ Example:
     ['system_prompt', 'task_id']
 """
 
+from arenagym.envs import imageedit as _imageedit  # noqa: F401  (registers ImageEdit-v0 and more)
 from arenagym.envs import math as _math  # noqa: F401  (registers Math-v0 and its variants)
 from arenagym.envs import meddialog as _meddialog  # noqa: F401  (registers MedDialog-v0, MedConsult-v0)
 from arenagym.envs import prefinfer as _prefinfer  # noqa: F401  (registers PrefInfer-v0 and splits)

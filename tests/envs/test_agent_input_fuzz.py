@@ -15,6 +15,7 @@ strategies are what matters.
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from collections.abc import Callable
@@ -229,6 +230,32 @@ PREFINFER = st.one_of(
     NOT_TEXT,
 )  # fmt: skip
 
+IMAGEEDIT_OPS = st.fixed_dictionaries(
+    {
+        "op": st.sampled_from(
+            ["recolour", "recolor", "move", "remove", "resize", "add", "paint", ""]
+        )
+    },
+    optional={
+        "id": st.one_of(st.integers(-2, 12), st.sampled_from(["#1", "x", None, True, 1.5])),
+        "colour": st.sampled_from(["red", "RED", "teal", "", 3]),
+        "size": st.sampled_from(["small", "huge", None]),
+        "to": st.sampled_from([[0, 0], [3, 2], [4, 0], [0], [-1, 1], "0,0", [True, 1]]),
+        "at": st.sampled_from([[1, 1], [9, 9], None]),
+        "kind": st.sampled_from(["umbrella", "dragon", "sun_hat", ""]),
+        "material": st.sampled_from(["metal", "cheese"]),
+    },
+)
+IMAGEEDIT = st.one_of(
+    st.lists(IMAGEEDIT_OPS, max_size=4).map(json.dumps),
+    st.lists(IMAGEEDIT_OPS, max_size=2).map(
+        lambda ops: f"Here you go:\n```json\n{json.dumps(ops)}\n```"
+    ),
+    st.sampled_from(["[", "[]", "{}", '{"op": "remove"}', "[[[[[[", "[" * 5000, '{"program": 3}']),
+    FREE_TEXT,
+    NOT_TEXT,
+)
+
 
 @dataclass(frozen=True)
 class Family:
@@ -260,6 +287,8 @@ def _family(env_id: str) -> Family:
         return Family(MEDDIALOG, 10)
     if env_id.startswith("PrefInfer"):
         return Family(PREFINFER, 8)
+    if env_id.startswith("ImageEdit"):  # (text observations: this fuzz reads text)
+        return Family(IMAGEEDIT, 10, kwargs=(("observation", "text"), ("max_invalid_actions", 3)))
     raise AssertionError(f"no action strategy for {env_id}; add its family to this fuzz")
 
 

@@ -118,7 +118,13 @@ def _assert_step_contract(env: gym.Env, step: tuple[Any, ...]) -> None:
         assert isinstance(info["stop_reason"], str) and info["stop_reason"]
         assert info["stop_reason"] in documented_stop_reasons(env), info["stop_reason"]
     if info.get("invalid_action"):
-        assert observation.startswith("Invalid action:")
+        assert observation_text(observation).startswith("Invalid action:")
+
+
+def observation_text(observation: Any) -> str:
+    """The text of an observation: itself, or a ``Dict`` observation's ``"text"`` entry (an env
+    with images, such as ImageEdit-v0, keeps there what a text env would show)."""
+    return observation["text"] if isinstance(observation, dict) else observation
 
 
 @pytest.mark.parametrize("env_id", SINGLE_AGENT_IDS)
