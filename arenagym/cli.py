@@ -9,7 +9,7 @@
     arenagym models fetch smollm2-135m-instruct          # models by name (also list, path, remove)
     arenagym serve --model tiny --port 8000              # an OpenAI-compatible server
     arenagym train or1 --model DIR --output runs/or1     # and merge, rm, dfc
-    arenagym swe synthesize path/to/repo -o tasks.jsonl  # and swe validate
+    arenagym swe synthesize path/to/repo -o tasks.jsonl  # and swe validate, import-sdist, collect
     arenagym report runs/or1                             # curves as HTML + PNGs
     arenagym export --format csv -o results.csv          # and store merge A B -o C
     arenagym --version
@@ -114,6 +114,7 @@ _SWE_ERRORS = (
     ("arenagym.envs.swe.cli:UsageError", 2),
     ("arenagym.envs.swe.curation:CurationError", 2),
     ("arenagym.envs.swe.cli:NoTasksError", 1),
+    ("arenagym.envs.swe.cli:EnvBuildFailedError", 1),
 )
 _RESUME = "finished episodes are saved, run the same command again to resume"
 
@@ -183,6 +184,21 @@ COMMANDS: dict[str, Command] = {
         "arenagym.envs.swe.cli:synthesize",
         _SWE_ERRORS,
         interrupted="cached results are kept",
+    ),
+    "swe collect": Command(
+        "arenagym swe collect",
+        "arenagym.benchmarks.swe_collect:collect_command",
+        (("arenagym.benchmarks.swe_collect:CollectError", 2),),
+        interrupted="nothing is written before every episode has been played",
+    ),
+    "swe import-sdist": Command(
+        "arenagym swe import-sdist",
+        "arenagym.envs.swe.import_cli:import_sdist_command",
+        (
+            ("arenagym.envs.swe.cli:UsageError", 2),
+            ("arenagym.envs.swe.import_cli:ImportFailedError", 1),
+        ),
+        interrupted="finished imports and built environments are kept; run it again to go on",
     ),
 }
 
@@ -708,6 +724,42 @@ and gets a problem statement written from its failing tests. The same seed gives
 """
 
 
+_IMPORT_DESCRIPTION = """\
+Download each release's source distribution from the package registry, unpack it into
+OUTPUT/NAME-VERSION (a git repository with one commit, the same for the same release) and write
+OUTPUT/NAME-VERSION.json: where it came from (file, URL, SHA-256), its test files, and its
+locked test environment, which is built into a cache by content hash (a second build takes no
+time) and mounted read-only into the sandbox of every task that names that file in its
+`environment` field. Each package succeeds or fails on its own; the others go on.
+"""
+
+_IMPORT_EXAMPLES = """\
+examples:
+  arenagym swe import-sdist more-itertools==10.5.0 toolz==1.0.0 -o repos
+  arenagym swe import-sdist -r envs/swe/data/real-libraries.txt -o build/swe-real --check
+
+exit status: 2 for a malformed pin or pin file, 1 when a package could not be imported or
+(with --check) its tests failed in the sandbox, 0 otherwise.
+"""
+
+
+_COLLECT_DESCRIPTION = """\
+Play an agent over every task of a task file in SWE-v0 (ATTEMPTS episodes each) and write the
+episodes the grader resolved as JSONL for supervised fine-tuning: per row the chat (`messages`:
+system, issue, then each reply as an assistant message with its tool call and the sandbox's
+answer as a `tool` message), SWE-v0's tool schemas (`tools`), the task, repository, turns and
+tokens. The statistics (resolve rate per repository, turns and tokens of the kept trajectories)
+are printed and written beside the output.
+"""
+
+_COLLECT_EXAMPLES = """\
+examples:
+  arenagym swe collect tasks.jsonl --agent openai:http://gpu:8000/v1,model=qwen -o traj.jsonl
+  arenagym swe collect tasks.jsonl --agent arenagym.envs.swe.baselines:GoldPatchAgent \\
+      --agent-kwargs '{"tasks": "tasks.jsonl"}' -o traj.jsonl --tokenizer smollm2-135m-instruct
+"""
+
+
 def _add_swe(parser: argparse.ArgumentParser) -> None:
     from pathlib import Path
 
@@ -750,7 +802,72 @@ def _add_swe(parser: argparse.ArgumentParser) -> None:
     synth.add_argument("--operators", help="comma-separated subset of the operators")
     synth.add_argument("--name", help="repository display name (default: the folder name)")
     synth.add_argument("--test-command", default="python -m pytest", help="pytest invocation")
+    synth.add_argument(
+        "--environment",
+        type=Path,
+        metavar="FILE",
+        help="environment spec the tasks name (default: REPO.json of an imported repository)",
+    )
     _leaf(synth, "swe synthesize")
+
+    imports = commands.add_parser(
+        "import-sdist",
+        help="import libraries' source distributions from the registry as git repositories",
+        description=_IMPORT_DESCRIPTION,
+        epilog=_IMPORT_EXAMPLES,
+        formatter_class=_RAW,
+    )
+    imports.add_argument("packages", nargs="*", metavar="NAME==VERSION", help="releases to import")
+    imports.add_argument("-o", "--output", required=True, type=Path, help="folder of repositories")
+    imports.add_argument(
+        "-r",
+        "--pins",
+        action="append",
+        type=Path,
+        metavar="FILE",
+        help="a file of pins, one a line",
+    )
+    imports.add_argument(
+        "--with",
+        dest="with_requirements",
+        action="append",
+        metavar="REQ",
+        help="an extra test requirement for every package (repeatable)",
+    )
+    imports.add_argument("--no-env", action="store_true", help="do not build the environments")
+    imports.add_argument(
+        "--env-cache",
+        type=Path,
+        metavar="DIR",
+        help="environment cache (default ~/.cache/arenagym/swe-envs)",
+    )
+    imports.add_argument(
+        "--check", action="store_true", help="run each test suite once in the sandbox, record it"
+    )
+    imports.add_argument("--timeout", type=float, help="seconds per --check run (default 600)")
+    _leaf(imports, "swe import-sdist")
+
+    gather = commands.add_parser(
+        "collect",
+        help="play an agent over tasks and keep the resolved episodes as SFT trajectories",
+        description=_COLLECT_DESCRIPTION,
+        epilog=_COLLECT_EXAMPLES,
+        formatter_class=_RAW,
+    )
+    gather.add_argument("tasks", type=Path, help="task file (SWE-bench JSONL, validated)")
+    gather.add_argument("--agent", required=True, metavar="SPEC", help="the agent to play")
+    gather.add_argument("--agent-kwargs", metavar="JSON", help="keyword arguments of the agent")
+    gather.add_argument("--env-kwargs", metavar="JSON", help="SWE-v0 keyword arguments")
+    gather.add_argument("-o", "--output", required=True, type=Path, help="trajectories JSONL")
+    gather.add_argument("--attempts", type=int, default=1, help="episodes per task (default 1)")
+    gather.add_argument("--workers", type=int, default=2, help="episodes at once (default 2)")
+    gather.add_argument(
+        "--keep", choices=("resolved", "all"), default="resolved", help="which episodes to write"
+    )
+    gather.add_argument(
+        "--tokenizer", metavar="MODEL", help="count each trajectory's tokens with this model's"
+    )
+    _leaf(gather, "swe collect")
 
 
 #: The top-level commands in ``arenagym --help`` order: (help line, description, add options).
@@ -820,9 +937,10 @@ _TOP_LEVEL: dict[str, tuple[str, str, Callable[[argparse.ArgumentParser], None]]
         _add_dfc,
     ),
     "swe": (
-        "SWE task curation: validate candidate tasks, synthesize tasks by bug injection",
-        "SWE task curation: validate candidate tasks (SWE-bench JSONL) in sandboxes, and\n"
-        "synthesize new tasks from a repository by bug injection.",
+        "SWE task curation: validate and synthesize tasks, import real repositories",
+        "SWE task curation: validate candidate tasks (SWE-bench JSONL) in sandboxes,\n"
+        "synthesize new tasks from a repository by bug injection, and import real\n"
+        "libraries' source distributions as repositories with their test environments.",
         _add_swe,
     ),
     "report": (

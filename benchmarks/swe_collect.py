@@ -43,6 +43,7 @@ from arenagym.envs.swe.tasks import load_tasks
 from arenagym.envs.swe.tools import TOOL_SPECS, ToolCallError, parse_tool_call
 
 __all__ = [
+    "CollectError",
     "CollectResult",
     "SWETrajectory",
     "collect",
@@ -52,6 +53,10 @@ __all__ = [
 ]
 
 KEEP = ("resolved", "all")
+
+
+class CollectError(ValueError):
+    """Bad input to ``arenagym swe collect`` (exit status 2): an argument, agent or task file."""
 
 
 @dataclass
@@ -166,17 +171,21 @@ def collect(
     """Play ``attempts`` episodes of every task of the task file ``tasks`` with a fresh agent of
     ``agent_spec`` each, ``workers`` at a time; every episode in task order, attempt by attempt.
 
-    ``on_episode`` is called with each finished episode (a progress bar). Raises ``ValueError``
-    for a bad argument or agent spec, and the task file's own error for a bad task file.
+    ``on_episode`` is called with each finished episode (a progress bar). Raises
+    :class:`CollectError` for a bad argument or agent spec, and the task file's own error
+    (``TaskFormatError``) for a bad task file.
     """
     if keep not in KEEP:
-        raise ValueError(f"keep must be one of {', '.join(KEEP)}, got {keep!r}")
+        raise CollectError(f"keep must be one of {', '.join(KEEP)}, got {keep!r}")
     if not isinstance(attempts, int) or attempts < 1:
-        raise ValueError(f"attempts must be an int >= 1, got {attempts!r}")
+        raise CollectError(f"attempts must be an int >= 1, got {attempts!r}")
     if not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be an int >= 1, got {workers!r}")
+        raise CollectError(f"workers must be an int >= 1, got {workers!r}")
     task_list = load_tasks(tasks, require_tests=True)
-    factory = resolve_agent_factory(agent_spec)
+    try:
+        factory = resolve_agent_factory(agent_spec)
+    except ValueError as error:
+        raise CollectError(str(error)) from None
     kwargs = dict(agent_kwargs or {})
     make_kwargs = {**dict(env_kwargs or {}), "tasks": str(tasks)}
     jobs = [(task, attempt) for attempt in range(attempts) for task in task_list]
@@ -275,3 +284,67 @@ def collection_stats(result: CollectResult) -> dict[str, Any]:
         "turns": summary([e.turns for e in kept]),
         "tokens": summary([e.tokens for e in kept if e.tokens is not None]),
     }
+
+
+def collect_command(args: Any) -> int:
+    """``arenagym swe collect TASKS --agent SPEC -o OUT``, given the parsed arguments (the
+    parser and the error format are :mod:`arenagym.cli`'s): plays the episodes with a progress
+    line per episode on stderr, writes the kept trajectories to ``OUT`` and the statistics to
+    ``OUT`` with ``.stats.json`` appended, prints the statistics; exit status 0."""
+    import sys
+
+    from arenagym.envs.swe.tasks import TaskFormatError
+
+    try:
+        agent_kwargs = json.loads(args.agent_kwargs) if args.agent_kwargs else {}
+        env_kwargs = json.loads(args.env_kwargs) if args.env_kwargs else {}
+    except json.JSONDecodeError as error:
+        raise CollectError(f"--agent-kwargs/--env-kwargs: not JSON ({error.msg})") from None
+    if not isinstance(agent_kwargs, dict) or not isinstance(env_kwargs, dict):
+        raise CollectError("--agent-kwargs and --env-kwargs take a JSON object")
+    if not Path(args.tasks).is_file():
+        raise CollectError(f"task file {args.tasks} does not exist")
+    tokenizer = None
+    if args.tokenizer:
+        from transformers import AutoTokenizer
+
+        from arenagym.agents.models import resolve_model
+
+        tokenizer = AutoTokenizer.from_pretrained(resolve_model(args.tokenizer))
+    done = [0]
+
+    def progress(episode: SWETrajectory) -> None:
+        done[0] += 1
+        outcome = "resolved" if episode.resolved else episode.stop_reason
+        print(
+            f"[{done[0]}] {episode.instance_id} (attempt {episode.attempt + 1}): {outcome}, "
+            f"{episode.turns} turns",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    try:
+        result = collect(
+            args.agent,
+            args.tasks,
+            agent_kwargs=agent_kwargs,
+            env_kwargs=env_kwargs,
+            attempts=args.attempts,
+            workers=args.workers,
+            keep=args.keep,
+            tokenizer=tokenizer,
+            on_episode=progress,
+        )
+    except TaskFormatError as error:
+        raise CollectError(str(error)) from None
+    written = write_trajectories(result.kept, args.output)
+    stats = collection_stats(result)
+    stats_path = Path(f"{args.output}.stats.json")
+    stats_path.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(stats, indent=2))
+    print(
+        f"arenagym swe collect: {written} trajectories in {args.output} "
+        f"({stats['resolved']}/{stats['episodes']} episodes resolved); statistics in {stats_path}",
+        file=sys.stderr,
+    )
+    return 0

@@ -138,6 +138,8 @@ LEAVES = {
     "dfc": ["dfc", "dfc18"],
     "swe validate": ["swe", "validate", "c.jsonl", "-o", "o.jsonl"],
     "swe synthesize": ["swe", "synthesize", "repo", "-o", "o.jsonl"],
+    "swe import-sdist": ["swe", "import-sdist", "a==1", "-o", "repos"],
+    "swe collect": ["swe", "collect", "t.jsonl", "--agent", "x", "-o", "o.jsonl"],
     "report": ["report", "runs/x"],
     "export": ["export", "--format", "csv"],
     "store merge": ["store", "merge", "a", "-o", "c"],

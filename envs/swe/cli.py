@@ -7,28 +7,37 @@ The parsers, the help and the error format are :mod:`arenagym.cli`'s (the one co
     arenagym swe validate candidates.jsonl -o validated.jsonl --cache .swe-cache  # incremental
     arenagym swe synthesize path/to/repo -o tasks.jsonl --max-tasks 20 --seed 0
     arenagym swe synthesize path/to/repo -o tasks.jsonl --operators flip_comparison,off_by_one
+    arenagym swe synthesize build/swe-real/toolz-1.0.0 -o toolz.jsonl  # names toolz-1.0.0.json
+
+Tasks that name an ``environment`` (synthesized from an imported repository, or ``--environment
+FILE``) get it built first, once each (cached by content hash).
 
 Both print a summary (kept, dropped and why) and write a JSON report next to the output
 (``OUTPUT.report.json`` unless ``--report`` says otherwise). Bad input (a missing or malformed
 file, a repository with no sources, a ``repo_path`` or REPO that must not be copied into a
 sandbox, an unusable runtime) raises :class:`UsageError` (or ``CurationError``): one line on
 stderr, exit status 2. A synthesis that keeps no task raises :class:`NoTasksError` (exit status
-1) after writing its report.
+1) after writing its report; an environment the registry cannot provide,
+:class:`EnvBuildFailedError` (exit status 1).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 from rich.console import Console
 
 from arenagym.envs.swe import curation
 from arenagym.envs.swe.curation import validate_tasks, write_report
+from arenagym.envs.swe.runtime.pyenv import EnvBuildError, build_env
 from arenagym.envs.swe.synthesis import OPERATORS, library_source_files
-from arenagym.envs.swe.tasks import TaskFormatError, dump_tasks, load_tasks
+from arenagym.envs.swe.taskenv import TaskEnvError, task_env_spec
+from arenagym.envs.swe.tasks import SWETask, TaskFormatError, dump_tasks, load_tasks
 from arenagym.envs.swe.workspace import RepoPathError, check_repo_path
 
-__all__ = ["NoTasksError", "UsageError", "synthesize", "validate"]
+__all__ = ["EnvBuildFailedError", "NoTasksError", "UsageError", "synthesize", "validate"]
 
 
 class UsageError(Exception):
@@ -37,6 +46,10 @@ class UsageError(Exception):
 
 class NoTasksError(Exception):
     """``arenagym swe synthesize`` kept no task (the report says why): exit status 1."""
+
+
+class EnvBuildFailedError(Exception):
+    """A task's Python environment could not be built from the registry: exit status 1."""
 
 
 def _check_runtime(name: str) -> None:
@@ -91,6 +104,7 @@ def _run_validate(args: argparse.Namespace, console: Console) -> int:
     if missing:
         raise UsageError(f"{args.candidates}: task {missing[0]} has no repo_path")
     _check_sources({task.repo_path or "": task.instance_id for task in tasks})
+    _build_environments(tasks, console)
     report = validate_tasks(
         tasks,
         runs=args.runs,
@@ -111,6 +125,29 @@ def _run_validate(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _build_environments(tasks: list[SWETask], console: Console) -> None:
+    """Build every environment the tasks name, once each, before any sandbox runs: a spec that
+    cannot be read is bad input (exit status 2), one that cannot be built a failure (1)."""
+    specs: dict[str, SWETask] = {}
+    for task in tasks:
+        if task.environment and task.environment not in specs:
+            specs[task.environment] = task
+    for path, task in specs.items():
+        try:
+            spec = task_env_spec(task)
+        except TaskEnvError as error:
+            raise UsageError(str(error)) from None
+        assert spec is not None
+        try:
+            built = build_env(spec)
+        except EnvBuildError as error:
+            raise EnvBuildFailedError(
+                f"task {task.instance_id}: environment {path} cannot be built: {error}"
+            ) from None
+        how = "from the cache" if built.reused else f"built in {built.seconds:.1f} s"
+        console.print(f"environment {path}: {built.path.name} {how}", soft_wrap=True)
+
+
 def _check_sources(sources: dict[str, str]) -> None:
     """Refuse (usage error) a repository that must not be copied into a sandbox (a system
     folder, a home secret, a virtual environment...): ``sources`` maps paths to task ids."""
@@ -121,8 +158,27 @@ def _check_sources(sources: dict[str, str]) -> None:
             raise UsageError(str(error)) from None
 
 
+def synthesis_environment(repo: Path, given: Path | None) -> str | None:
+    """The environment spec synthesized tasks name: ``given``, else the provenance file of an
+    imported repository (``REPO.json`` beside it, holding ``"environment"``), else none."""
+    if given is not None:
+        if not given.is_file():
+            raise UsageError(f"environment spec {given} does not exist")
+        return str(given.absolute())
+    sibling = repo.absolute().with_name(repo.absolute().name + ".json")
+    try:
+        row = json.loads(sibling.read_text())
+    except (OSError, ValueError):
+        return None
+    return str(sibling) if isinstance(row, dict) and "environment" in row else None
+
+
 def _run_synthesize(args: argparse.Namespace, console: Console) -> int:
     operators = _operators(args.operators)
+    environment = synthesis_environment(args.repo, args.environment)
+    if environment is not None:
+        probe = SWETask("(synthesized)", "", "", "", "", "p", environment=environment)
+        _build_environments([probe], console)
     result = curation.synthesize(
         args.repo,
         seed=args.seed,
@@ -139,6 +195,7 @@ def _run_synthesize(args: argparse.Namespace, console: Console) -> int:
         timeout_s=args.timeout or 60,
         show_progress=not args.no_progress,
         console=console,
+        environment=environment,
     )
     dump_tasks(result.tasks, args.output)
     report = result.to_json()

@@ -81,6 +81,7 @@ from arenagym.envs.swe.synthesis import (
     select_mutations,
     write_problem_statement,
 )
+from arenagym.envs.swe.taskenv import task_env_spec
 from arenagym.envs.swe.tasks import SWETask, dump_tasks
 from arenagym.envs.swe.workspace import (
     SKIPPED_NAMES,
@@ -158,6 +159,9 @@ def cache_key(task: SWETask, *, runtime: str, runs: int) -> str:
         "runtime": runtime,
         "runs": runs,
     }
+    spec = task_env_spec(task)
+    if spec is not None:  # another environment, another result
+        material["environment"] = spec.digest()
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
 
@@ -540,9 +544,13 @@ def synthesize(
     runner: Runner = run_tests,
     show_progress: bool = True,
     console: Console | None = None,
+    environment: str | None = None,
 ) -> SynthesisReport:
     """Inject bugs into ``repo`` and return up to ``max_tasks`` validated tasks (with problem
-    statements), the first in the seeded, operator-round-robin candidate order."""
+    statements), the first in the seeded, operator-round-robin candidate order.
+
+    ``environment`` (an environment spec file, e.g. an imported repository's provenance file)
+    is named by every task: they are validated, and later played, with it."""
     root = Path(repo)
     if not root.is_dir():
         raise CurationError(f"repository {root} is not a directory")
@@ -576,6 +584,7 @@ def synthesize(
                     repo_path=str(root.absolute()),
                     base_patch=mutation.bug_patch,
                     test_command=test_command,
+                    environment=environment,
                 ),
                 mutation,
             )

@@ -29,6 +29,7 @@ from typing import Any
 from arenagym.envs.core.text_env import Episode, InvalidAction, TextEnv, Turn
 from arenagym.envs.swe.grading import GradeResult, failed_grade, grade
 from arenagym.envs.swe.runtime.interface import WORKSPACE, Limits, Runtime, SandboxError
+from arenagym.envs.swe.taskenv import TaskEnvError, task_python_env
 from arenagym.envs.swe.tasks import SWETask, load_tasks
 from arenagym.envs.swe.tools import (
     FORMAT_HELP,
@@ -410,7 +411,12 @@ class SWEEnv(TextEnv):
                 self.runtime_name, limits=self.limits, **self.runtime_options
             )
             self._state["runtime"] = runtime
-            runtime.start(base.path, image=self._task.image)
+            try:  # the repository's environment: built now if missing (cached after once)
+                python_env = task_python_env(self._task)
+            except TaskEnvError as error:
+                raise SandboxError(str(error)) from None
+            extra = {} if python_env is None else {"python_env": python_env}
+            runtime.start(base.path, image=self._task.image, **extra)
             self._sandboxes_started += 1
             tracker = ChangeTracker(
                 base, self._cache_dir() / f"changes-{self._sandboxes_started:05d}"

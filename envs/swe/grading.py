@@ -65,6 +65,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from arenagym.envs.swe.runtime.interface import Limits, Runtime, SandboxError
+from arenagym.envs.swe.taskenv import task_python_env
 from arenagym.envs.swe.tasks import SWETask
 from arenagym.envs.swe.workspace import MAX_DIFF_BYTES, materialize
 
@@ -618,8 +619,9 @@ def run_tests(
             timeout_s=timeout_s + 120,
             max_output_bytes=max(base_limits.max_output_bytes, 96 << 20),
         )
+        python_env = task_python_env(task)  # built now if missing (cached after once)
         sandbox = _resolve_runtime(runtime, runtime_options, sandbox_limits)
-        sandbox.start(workspace_dir, image=task.image)
+        sandbox.start(workspace_dir, image=task.image, **_env_option(python_env))
         marker = f"@@arenagym-grade-{secrets.token_hex(16)}@@"
         payload_dir = f".arenagym-grading-{secrets.token_hex(8)}"
         extra = {*patch_paths(task.test_patch), *(i.split("::")[0] for i in ids or ())}
@@ -686,6 +688,12 @@ def run_tests(
         )
         return _failed_run(ids, error, started, output=output, **common)
     return TestRun(statuses, output, time.monotonic() - started, **common)
+
+
+def _env_option(python_env: Path | None) -> dict[str, Any]:
+    """``start``'s ``python_env`` argument when there is one (runtimes that predate it, such
+    as test doubles, are called as before when there is none)."""
+    return {} if python_env is None else {"python_env": python_env}
 
 
 def grade(task: SWETask, patch: str | bytes, **kwargs: Any) -> GradeResult:

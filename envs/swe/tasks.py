@@ -14,7 +14,12 @@ may be JSON lists or strings holding a JSON list (as on the Hugging Face hub). a
   bug), never shown to the agent as a patch;
 - ``setup_commands``: shell commands run in the sandbox before the tests (list or JSON string);
 - ``test_command``: the pytest invocation (``python -m pytest`` plus fixed options);
-- ``image``: the runtime image for image-based runtimes (Docker).
+- ``image``: the runtime image for image-based runtimes (Docker);
+- ``environment``: the repository's Python environment, as the path of its spec file (a JSON
+  spec, or an imported repository's provenance file holding one under ``"environment"``, see
+  :mod:`arenagym.envs.swe.sdist`); relative paths are resolved like ``repo_path``. The
+  environment is built from the registry when missing (:mod:`arenagym.envs.swe.taskenv`) and
+  mounted read-only into every sandbox of the task.
 
 Unknown fields (e.g. SWE-bench's ``created_at``) are ignored. Every error names the file, the
 line and the field.
@@ -56,7 +61,9 @@ REQUIRED_FIELDS: tuple[str, ...] = (
 #: Fields holding a list of strings (a JSON list, or a string that holds one).
 _LIST_FIELDS = ("FAIL_TO_PASS", "PASS_TO_PASS", "setup_commands")
 #: Fields holding a string or null.
-_OPTIONAL_STRING_FIELDS = ("repo_path", "image")
+_OPTIONAL_STRING_FIELDS = ("repo_path", "image", "environment")
+#: Fields holding a path resolved against the task file's folder.
+_PATH_FIELDS = ("repo_path", "environment")
 
 
 class TaskFormatError(ValueError):
@@ -96,6 +103,7 @@ class SWETask:
     setup_commands: tuple[str, ...] = ()
     test_command: str = "python -m pytest"
     image: str | None = None
+    environment: str | None = None
 
     @property
     def selected_tests(self) -> tuple[str, ...]:
@@ -174,11 +182,12 @@ def parse_task(row: Any, *, path: str | os.PathLike[str] = "<task>", line: int =
     for name in ("instance_id", "repo", "problem_statement", "test_command"):
         if name in values and not values[name].strip():
             raise TaskFormatError(source, line, name, "must not be empty")
-    if values.get("repo_path"):
-        repo_path = Path(values["repo_path"]).expanduser()
-        if not repo_path.is_absolute():
-            repo_path = source.parent / repo_path
-        values["repo_path"] = os.path.normpath(repo_path.absolute())
+    for name in _PATH_FIELDS:
+        if values.get(name):
+            resolved = Path(values[name]).expanduser()
+            if not resolved.is_absolute():
+                resolved = source.parent / resolved
+            values[name] = os.path.normpath(resolved.absolute())
     for name in ("FAIL_TO_PASS", "PASS_TO_PASS"):
         for test_id in values.get(name, ()):
             if test_id != test_id.strip() or "\n" in test_id:
@@ -242,18 +251,19 @@ def dump_tasks(
 ) -> None:
     """Write ``tasks`` as JSONL that :func:`load_tasks` reads back to equal tasks.
 
-    With ``relative_to_file`` a ``repo_path`` under the output file's folder is written relative
-    to it, so a task file and its repositories can move together.
+    With ``relative_to_file`` a ``repo_path`` or ``environment`` under the output file's folder
+    is written relative to it, so a task file and its repositories can move together.
     """
     target = Path(path)
     folder = target.parent.absolute()
     lines = []
     for task in tasks:
         row = task.to_json()
-        if relative_to_file and row["repo_path"]:
-            repo_path = Path(row["repo_path"])
-            if repo_path.is_absolute() and repo_path.is_relative_to(folder):
-                row["repo_path"] = repo_path.relative_to(folder).as_posix()
+        for name in _PATH_FIELDS:
+            if relative_to_file and row[name]:
+                path = Path(row[name])
+                if path.is_absolute() and path.is_relative_to(folder):
+                    row[name] = path.relative_to(folder).as_posix()
         lines.append(json.dumps(row, ensure_ascii=False))
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(target.name + ".tmp")

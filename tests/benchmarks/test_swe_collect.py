@@ -112,3 +112,26 @@ def test_bad_arguments_are_clear_errors(
 def test_an_unknown_agent_is_a_clear_error(task_file: Path) -> None:
     with pytest.raises(ValueError, match="no_such"):
         collect("no_such.module:Agent", task_file)
+
+
+def test_the_command_writes_trajectories_and_statistics(
+    task_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from arenagym.cli import main
+
+    out = tmp_path / "traj.jsonl"
+    argv = ["swe", "collect", str(task_file), "--agent", GOLD, "-o", str(out)]
+    assert main([*argv, "--agent-kwargs", json.dumps({"tasks": str(task_file)})]) == 0
+    captured = capsys.readouterr()
+    assert len(out.read_text().splitlines()) == 3
+    stats = json.loads((tmp_path / "traj.jsonl.stats.json").read_text())
+    assert stats["resolved"] == 3 and json.loads(captured.out) == stats
+    assert captured.err.count(": resolved, 2 turns") == 3
+
+    assert main([*argv, "--agent-kwargs", "{oops"]) == 2
+    assert "arenagym swe collect: error: --agent-kwargs/--env-kwargs: not JSON" in (
+        capsys.readouterr().err
+    )
+    missing = ["swe", "collect", str(tmp_path / "none.jsonl"), "--agent", GIVE_UP, "-o", str(out)]
+    assert main(missing) == 2
+    assert "does not exist" in capsys.readouterr().err

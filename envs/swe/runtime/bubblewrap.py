@@ -25,7 +25,10 @@ writable (else ``RLIMIT_AS``/``RLIMIT_NPROC``), a maximum file size, and an outp
 
 The sandbox's ``python`` is the system's ``/usr/bin/python3`` (Debian's 3.11 with
 ``python3-pytest``), which ``scripts/setup-swe-runtime`` installs; the same packages make the
-Docker base image, so both runtimes grade with the same Python and pytest.
+Docker base image, so both runtimes grade with the same Python and pytest. A task with its own
+environment (:mod:`~.pyenv`, ``start(python_env=...)``) gets that environment bound read-only at
+``/opt/arenagym/env``, whose ``bin`` comes first on ``PATH``: its ``python`` is the same
+interpreter with the repository's pinned test requirements.
 
 Example::
 
@@ -79,6 +82,7 @@ from .interface import (
     WorkspaceFullError,
 )
 from .limits import CommandLimiter
+from .pyenv import SANDBOX_ENV, checked_env, sandbox_path_variable
 
 #: The interpreter ``python`` runs inside the sandbox (Debian's, with ``python3-pytest``).
 SANDBOX_PYTHON = "/usr/bin/python3"
@@ -257,14 +261,20 @@ class BubblewrapRuntime(Runtime):
         self._running_lock = threading.Lock()
         self._workspace_args: list[str] = []
         self._system_args: list[str] = []
+        self._path = BASE_PATH
         self.mode_used: str | None = None
         self._disk: WorkspaceDisk | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self, workspace: Path, *, image: str | None = None) -> None:
+    def start(
+        self, workspace: Path, *, image: str | None = None, python_env: Path | None = None
+    ) -> None:
         """Prepare the workspace: an overlay over ``workspace`` (which must then stay in place
-        and unchanged until :meth:`stop`) or a copy of it. ``image`` is ignored."""
+        and unchanged until :meth:`stop`) or a copy of it. ``python_env`` (a built
+        per-repository environment) is bound read-only at
+        :data:`~arenagym.envs.swe.runtime.pyenv.SANDBOX_ENV`, its ``bin`` first on ``PATH``.
+        ``image`` is ignored."""
         if self._private is not None:
             raise SandboxError("this bubblewrap runtime is already started; stop() it first")
         if self.bwrap is None:
@@ -272,6 +282,7 @@ class BubblewrapRuntime(Runtime):
         source = Path(workspace).resolve()
         if not source.is_dir():
             raise SandboxError(f"workspace {source} is not a directory")
+        environment = checked_env(python_env)
         reason, overlay_ok = _probe(self.bwrap, self.python)
         if reason is not None:
             raise SandboxError(reason)
@@ -281,6 +292,9 @@ class BubblewrapRuntime(Runtime):
         self._private = private
         try:
             self._system_args = _system_arguments(self.python, private)
+            if environment is not None:
+                self._system_args += ["--ro-bind", str(environment), SANDBOX_ENV]
+            self._path = BASE_PATH if environment is None else sandbox_path_variable(BASE_PATH)
             if self.workspace_mode != "copy" and overlay_ok:
                 (private / "upper").mkdir()
                 (private / "work").mkdir()
@@ -332,7 +346,7 @@ class BubblewrapRuntime(Runtime):
         if self._private is None or self.bwrap is None:
             raise SandboxError("the bubblewrap runtime is not started (call start() first)")
         environment = {
-            "PATH": BASE_PATH,
+            "PATH": self._path,
             "HOME": SANDBOX_HOME,
             "USER": "agent",
             "LOGNAME": "agent",

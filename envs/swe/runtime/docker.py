@@ -42,11 +42,14 @@ from typing import Any
 from ._process import _CappedBuffer
 from .common import READ_SCRIPT, WRITE_SCRIPT, checked_read, command_result, raise_for_path
 from .interface import WORKSPACE, CommandResult, Limits, Runtime, SandboxError, UnreadableFileError
+from .pyenv import SANDBOX_ENV, checked_env, sandbox_path_variable
 
 DEFAULT_IMAGE = os.environ.get("ARENAGYM_SWE_IMAGE", "arenagym/swe-base:bookworm")
 #: Label on every container this runtime creates (leak checks filter `docker ps -a` by it).
 CONTAINER_LABEL = "arenagym.swe.sandbox"
 AGENT_USER = "1000:1000"
+#: ``PATH`` of the base image (``scripts/build-swe-image``), behind a mounted environment's.
+IMAGE_PATH = "/usr/local/bin:/usr/bin:/bin"
 #: Seconds the host waits past a command's timeout before killing it from outside.
 HOST_GRACE_S = 1.0
 #: How often a quiet exec is checked for having finished.
@@ -128,16 +131,29 @@ class DockerRuntime(Runtime):
     def container_id(self) -> str | None:
         return None if self._container is None else self._container.id
 
-    def start(self, workspace: Path, *, image: str | None = None) -> None:
+    def start(
+        self, workspace: Path, *, image: str | None = None, python_env: Path | None = None
+    ) -> None:
         """Create and start the container from ``image`` (or the runtime's default) and copy
-        ``workspace`` into its ``/workspace`` volume, owned by the agent."""
+        ``workspace`` into its ``/workspace`` volume, owned by the agent. ``python_env`` (a
+        built per-repository environment on the daemon's host, which must be this one) is
+        bind-mounted read-only at :data:`~arenagym.envs.swe.runtime.pyenv.SANDBOX_ENV`, its
+        ``bin`` first on ``PATH``; the image's ``/usr/bin/python3`` must be the interpreter
+        the environment was built for (the base image's is Debian's, as on the host)."""
         if self._container is not None:
             raise SandboxError("this docker runtime is already started; stop() it first")
         source = Path(workspace).resolve()
         if not source.is_dir():
             raise SandboxError(f"workspace {source} is not a directory")
+        environment = checked_env(python_env)
+        variables = {"HOME": "/home/agent", "LANG": "C.UTF-8"}
         try:
             from docker.types import Mount
+
+            mounts = [Mount(WORKSPACE, None, type="volume")]
+            if environment is not None:
+                mounts.append(Mount(SANDBOX_ENV, str(environment), type="bind", read_only=True))
+                variables["PATH"] = sandbox_path_variable(IMAGE_PATH)
 
             self._client = docker_client(self.docker_host)
             memory = f"{self.limits.memory_mb}m"
@@ -159,10 +175,10 @@ class DockerRuntime(Runtime):
                     "/tmp": "rw,nosuid,nodev,size=256m,mode=1777",
                     "/home/agent": "rw,nosuid,nodev,size=64m,uid=1000,gid=1000,mode=0755",
                 },
-                mounts=[Mount(WORKSPACE, None, type="volume")],
+                mounts=mounts,
                 labels={CONTAINER_LABEL: "1", f"{CONTAINER_LABEL}.pid": str(os.getpid())},
                 working_dir=WORKSPACE,
-                environment={"HOME": "/home/agent", "LANG": "C.UTF-8"},
+                environment=variables,
                 hostname="sandbox",
             )
             self._container.put_archive(WORKSPACE, _tar_of(source))

@@ -129,10 +129,15 @@ class Runtime(abc.ABC):
         self.limits = limits or Limits()
 
     @abc.abstractmethod
-    def start(self, workspace: Path, *, image: str | None = None) -> None:
+    def start(
+        self, workspace: Path, *, image: str | None = None, python_env: Path | None = None
+    ) -> None:
         """Make the sandbox's workspace from the host directory ``workspace`` (copied or mounted
         copy-on-write: the runtime never lets the sandbox write to the caller's directory unless
-        it owns it). ``image`` names the runtime image for runtimes that use one (Docker)."""
+        it owns it). ``image`` names the runtime image for runtimes that use one (Docker).
+        ``python_env`` is a built per-repository environment
+        (:func:`~arenagym.envs.swe.runtime.pyenv.build_env`): mounted read-only, its ``python``
+        first on ``PATH`` for every command."""
 
     @abc.abstractmethod
     def run(

@@ -38,6 +38,7 @@ from .common import SANDBOX_MARKER, command_result, remove_tree
 from .disk import Verdict, WorkspaceDisk
 from .interface import WORKSPACE, CommandResult, Limits, Runtime, SandboxError, WorkspaceFullError
 from .limits import CommandLimiter
+from .pyenv import checked_env
 
 TEMP_PREFIX = "arenagym-local-"
 
@@ -77,6 +78,7 @@ class LocalRuntime(Runtime):
         self.use_cgroups = use_cgroups
         self._private: Path | None = None
         self._disk: WorkspaceDisk | None = None
+        self._env_bin: list[str] = []
 
     @property
     def workspace_dir(self) -> Path:
@@ -85,7 +87,12 @@ class LocalRuntime(Runtime):
             raise SandboxError("the local runtime is not started (call start() first)")
         return self._private / "workspace"
 
-    def start(self, workspace: Path, *, image: str | None = None) -> None:
+    def start(
+        self, workspace: Path, *, image: str | None = None, python_env: Path | None = None
+    ) -> None:
+        """Copy ``workspace``; ``python_env`` (a built environment) is used where it lies, its
+        ``bin`` first on ``PATH`` (no mount: nothing is isolated here)."""
+        environment = checked_env(python_env)
         if self._private is not None:
             raise SandboxError("this local runtime is already started; stop() it first")
         source = Path(workspace).resolve()
@@ -93,6 +100,7 @@ class LocalRuntime(Runtime):
             raise SandboxError(f"workspace {source} is not a directory")
         private = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
         self._private = private
+        self._env_bin = [] if environment is None else [str(environment / "bin")]
         completed = subprocess.run(
             ["cp", "-a", "--reflink=auto", "--", str(source), str(private / "workspace")],
             capture_output=True,
@@ -101,7 +109,8 @@ class LocalRuntime(Runtime):
         # a script, not a symlink: a venv's interpreter reached through a symlink elsewhere
         # loses its venv (and with it pytest)
         launcher = private / "bin" / "python"
-        launcher.write_text(f"#!/bin/sh\nexec {shlex.quote(self.python)} \"$@\"\n")
+        python = self.python if environment is None else str(environment / "bin" / "python")
+        launcher.write_text(f"#!/bin/sh\nexec {shlex.quote(python)} \"$@\"\n")
         launcher.chmod(0o755)
         (private / "tmp").mkdir()
         if completed.returncode != 0:
@@ -155,7 +164,9 @@ class LocalRuntime(Runtime):
         if private is None:
             raise SandboxError("the local runtime is not started (call start() first)")
         environment = {
-            "PATH": f"{private / 'bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+            "PATH": ":".join(
+                [str(private / "bin"), *self._env_bin, os.environ.get("PATH", "/usr/bin:/bin")]
+            ),
             "HOME": str(private / "tmp"),
             "TMPDIR": str(private / "tmp"),
             "LANG": "C.UTF-8",
