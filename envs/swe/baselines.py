@@ -22,6 +22,7 @@ import os
 from pathlib import Path
 
 from arenagym.envs.swe.env import BUNDLED_TASKS
+from arenagym.envs.swe.realset import resolve_task_set
 from arenagym.envs.swe.tasks import SWETask, load_tasks
 
 __all__ = ["GiveUpAgent", "GoldPatchAgent", "apply_patch_call"]
@@ -49,12 +50,14 @@ class GoldPatchAgent:
     """Applies the gold patch of the task it recognises, then finishes (see the module docs).
 
     Args:
-        tasks: the task file the env plays (default: SWE-v0's bundled tasks). The task is the
-            one whose problem statement the first observation holds (the longest match wins).
+        tasks: the task file the env plays, or a set's name as SWE-v0 takes it (``"real"``,
+            ``"real-test"``...; default: SWE-v0's bundled tasks). The task is the one whose
+            problem statement the first observation holds (the longest match wins).
     """
 
     def __init__(self, tasks: str | os.PathLike[str] | None = None) -> None:
-        self.tasks: list[SWETask] = load_tasks(Path(tasks) if tasks else BUNDLED_TASKS)
+        named = resolve_task_set(tasks) if isinstance(tasks, str) else None
+        self.tasks: list[SWETask] = load_tasks(named or (Path(tasks) if tasks else BUNDLED_TASKS))
         self._by_length = sorted(self.tasks, key=lambda t: len(t.problem_statement), reverse=True)
         self._applied = False
 

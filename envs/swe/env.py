@@ -28,6 +28,7 @@ from typing import Any
 
 from arenagym.envs.core.text_env import Episode, InvalidAction, TextEnv, Turn
 from arenagym.envs.swe.grading import GradeResult, failed_grade, grade
+from arenagym.envs.swe.realset import resolve_task_set
 from arenagym.envs.swe.runtime.interface import WORKSPACE, Limits, Runtime, SandboxError
 from arenagym.envs.swe.taskenv import TaskEnvError, task_python_env
 from arenagym.envs.swe.tasks import SWETask, load_tasks
@@ -165,10 +166,13 @@ class SWEEnv(TextEnv):
     link, or under a regular file.
 
     ## Arguments
-    - ``tasks``: a SWE-bench-format JSONL file (default: the bundled tasks). Every task needs a
-      ``repo_path`` that :func:`~arenagym.envs.swe.workspace.check_repo_path` accepts (a git
-      repository or a folder you own; no system folder, home secret or virtual environment),
-      else the constructor raises ``ValueError`` naming the task, the path and the rule.
+    - ``tasks``: a SWE-bench-format JSONL file (default: the bundled tasks), or ``"real"``,
+      ``"real-train"``, ``"real-test"``: the real-library set ``scripts/build-swe-real`` builds
+      (:mod:`~arenagym.envs.swe.realset`; a clear error says how when it is not built). Every
+      task needs a ``repo_path`` that :func:`~arenagym.envs.swe.workspace.check_repo_path`
+      accepts (a git repository or a folder you own; no system folder, home secret or virtual
+      environment), else the constructor raises ``ValueError`` naming the task, the path and
+      the rule.
     - ``runtime``: ``"bubblewrap"`` (default), ``"docker"`` or ``"local"`` (needs
       ``allow_local=True``: no isolation, trusted code only); ``runtime_options`` go to it.
     - ``limits``: per-command limits, a dict of :class:`~arenagym.envs.swe.runtime.interface.Limits`
@@ -227,7 +231,8 @@ class SWEEnv(TextEnv):
             max_observation_length=max_observation_length,
             render_mode=render_mode,
         )
-        path = Path(tasks) if tasks is not None else BUNDLED_TASKS
+        named = resolve_task_set(tasks) if isinstance(tasks, str) else None
+        path = named or (Path(tasks) if tasks is not None else BUNDLED_TASKS)
         if not path.is_file():
             raise FileNotFoundError(
                 f"task file {path} does not exist; pass tasks='path/to/tasks.jsonl' "

@@ -45,9 +45,19 @@ import difflib
 import hashlib
 import random
 import re
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+
+def _parse(source: str) -> ast.Module:
+    """``ast.parse`` without the ``SyntaxWarning`` warnings a library's own source may raise (invalid
+    escape sequences in old string literals): they are the library's, not ours to print."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        return ast.parse(source)
+
 
 #: Every mutation operator, in the order candidates are enumerated.
 OPERATORS: tuple[str, ...] = (
@@ -585,7 +595,7 @@ def mutations_for_source(
     if unknown:
         raise SynthesisError(f"unknown mutation operator(s) {unknown}; known: {list(OPERATORS)}")
     try:
-        tree = ast.parse(source)
+        tree = _parse(source)
     except SyntaxError as error:
         raise SynthesisError(f"{path}: cannot parse ({error.msg}, line {error.lineno})") from None
     src = _Source(source)
@@ -600,7 +610,7 @@ def mutations_for_source(
                 if mutated in seen:
                     continue
                 try:
-                    changed = ast.dump(ast.parse(mutated)) != original_dump
+                    changed = ast.dump(_parse(mutated)) != original_dump
                 except SyntaxError:
                     continue
                 if changed:
@@ -807,7 +817,7 @@ def describe_failure(repo: Path, test_id: str, output: str, packages: set[str]) 
     if section is None or not path.is_file():
         return None
     source = path.read_text(encoding="utf-8")
-    tree = ast.parse(source)
+    tree = _parse(source)
     src = _Source(source)
     names = rest.split("::")
     test_name, _, param_id = names[-1].partition("[")
@@ -908,14 +918,14 @@ def describe_failure(repo: Path, test_id: str, output: str, packages: set[str]) 
 
 def _names_in(text: str) -> set[str]:
     try:
-        return {n.id for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Name)}
+        return {n.id for n in ast.walk(_parse(text)) if isinstance(n, ast.Name)}
     except SyntaxError:
         return set()
 
 
 def _only_used(import_text: str, used: set[str]) -> str:
     """``from m import a, b, c`` reduced to the names the snippet uses."""
-    node = ast.parse(import_text).body[0]
+    node = _parse(import_text).body[0]
     if isinstance(node, ast.ImportFrom):
         kept = [a for a in node.names if (a.asname or a.name) in used]
         node.names = kept or node.names
@@ -1025,7 +1035,7 @@ def _methods_by_class(source: str) -> dict[str, list[str]]:
     """Method name -> the classes of ``source`` that define it."""
     owners: dict[str, list[str]] = {}
     try:
-        tree = ast.parse(source)
+        tree = _parse(source)
     except SyntaxError:
         return owners
     for qualname, _ in functions_of(tree):
