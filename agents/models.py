@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import hashlib
 import importlib.util
 import json
@@ -47,10 +46,11 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from arenagym.envs.core.locking import file_lock
 
 #: The name of the manifest written into every cached model directory.
 MANIFEST = "arenagym-model.json"
@@ -169,7 +169,7 @@ def fetch_model(name: str, *, progress: bool = True) -> Path:
     entry = _entry(name)
     target = cache_dir(name)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(target.parent / f".{entry.name}.lock"):
+    with file_lock(target.parent / f".{entry.name}.lock"):
         if (target / MANIFEST).is_file():
             return verify_cached(name)
         if target.exists():  # no manifest: an old, foreign or damaged folder; never used
@@ -231,7 +231,7 @@ def verify_cached(name: str) -> Path:
 def remove_cached(name: str) -> bool:
     """Delete the cached copy of ``name``; whether there was one."""
     target = cache_dir(name)
-    with _locked(target.parent / f".{_entry(name).name}.lock"):
+    with file_lock(target.parent / f".{_entry(name).name}.lock"):
         if not target.exists():
             return False
         shutil.rmtree(target)
@@ -398,16 +398,6 @@ def _atomic_write(path: Path, text: str) -> None:
     partial = path.with_name(path.name + f".{os.getpid()}.tmp")
     partial.write_text(text)
     partial.replace(path)
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class _Steps:

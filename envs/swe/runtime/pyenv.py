@@ -40,7 +40,6 @@ Example (a spec file and its digest; building needs the registry):
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import hashlib
 import json
@@ -55,6 +54,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
+
+from arenagym.envs.core.locking import file_lock
 
 from .interface import SandboxError
 
@@ -247,7 +248,7 @@ def build_env(spec: EnvSpec, cache_dir: Path | None = None) -> BuiltEnv:
     if (target / MANIFEST).is_file():
         return BuiltEnv(target, digest, True, time.monotonic() - started)
     cache.mkdir(parents=True, exist_ok=True)
-    with _locked(cache / f".{digest[:32]}.lock"):
+    with file_lock(cache / f".{digest[:32]}.lock"):
         if (target / MANIFEST).is_file():  # another process built it while we waited
             return BuiltEnv(target, digest, True, time.monotonic() - started)
         scratch = Path(tempfile.mkdtemp(prefix=f".{digest[:12]}-", dir=cache))
@@ -467,13 +468,3 @@ def _make_relocatable(venv: Path) -> None:
             script.write_bytes(_SHEBANG_RELOCATABLE + rest)
         elif str(venv).encode() in data:  # activate scripts: they would name the host path
             script.unlink()
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
