@@ -106,7 +106,9 @@ def train(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(
                 f"step {r['step']}/{target} reward {r['reward_mean']:.3f} "
-                f"clean {r['clean_reward_mean']:.3f} entropy {_optional_number(r.get('entropy'))} "
+                + (f"dual {r['dual_reward_mean']:.3f} " if "dual_reward_mean" in r else "")
+                + f"clean {r['clean_reward_mean']:.3f} "
+                f"entropy {_optional_number(r.get('entropy'))} "
                 f"len {r['response_length']:.1f} {r['tokens_per_s']:.0f} tok/s"
                 + (
                     f" eval accuracy {r['eval_accuracy']:.3f} ({r['eval_episodes']} episodes)"

@@ -52,6 +52,21 @@ which lies in ``[2**31, 2**32)``, while every training (and pass-rate) env seed 
      env_id = "Math-v0"
      kwargs = { difficulty = 2 }
 
+Dual self-reward (``[reward] source = "dual"``, SUDER; see
+:mod:`arenagym.trainers.dual_reward`): each sampled output is rewarded with the policy's own
+mean log-likelihood of the episode's input under the env's inverse task; every ``[[tasks]]`` env
+must declare one (Math-v0 does), else the trainer stops before loading the model, naming the
+entry.
+
+  .. code-block:: toml
+
+     [reward]
+     source = "dual"
+     dual_normalize = true            # mean log-prob per input token (SUDER); false: the sum
+     dual_group_standardize = false   # (r - group mean) / (group std + 1e-6) per prompt
+     dual_mix = 0.0                   # (1 - w) * dual + w * env reward; 0: self-reward alone
+     batch_size = 16                  # inverse queries per forward pass
+
 Example:
     >>> config = load_config("or1", overrides=["run.steps=3", "model.path=/tmp/tiny"])
     >>> config.algorithm.name, config.rollout.group_size, config.entropy.adaptive, config.run.steps
@@ -75,6 +90,7 @@ from typing import Any
 from arenagym.trainers.algorithms import AGGREGATIONS, ALGORITHMS
 
 __all__ = [
+    "REWARD_SOURCES",
     "AlgorithmConfig",
     "ConfigError",
     "DataConfig",
@@ -90,6 +106,10 @@ __all__ = [
     "load_config",
     "preset_names",
 ]
+
+
+#: ``[reward] source`` values: the env's reward, a reward model, the dual self-reward.
+REWARD_SOURCES: tuple[str, ...] = ("env", "reward_model", "dual")
 
 
 class ConfigError(ValueError):
@@ -170,12 +190,22 @@ class EntropyConfig:
 
 @dataclass
 class RewardConfig:
-    """Where rewards come from: the env (``"env"``) or a Bradley-Terry reward model."""
+    """Where rewards come from: the env (``"env"``), a Bradley-Terry reward model
+    (``"reward_model"``), or the policy's own dual self-reward (``"dual"``, SUDER; see
+    :mod:`arenagym.trainers.dual_reward`: ``mean log p(input | output, inverse prompt)``, which
+    needs every ``[[tasks]]`` env to declare its inverse task).
 
-    source: str = "env"  # "env" | "reward_model"
+    ``batch_size`` is the sequences per scoring forward pass of either model-based source;
+    the ``dual_*`` keys apply to ``source = "dual"`` only.
+    """
+
+    source: str = "env"  # "env" | "reward_model" | "dual"
     model: str = ""  # reward-model directory for source = "reward_model"
     normalize: str = "sigmoid"  # "sigmoid" | "raw"
     batch_size: int = 16
+    dual_normalize: bool = True  # mean log-prob per input token (SUDER), else the sum
+    dual_group_standardize: bool = False  # (r - group mean) / (group std + 1e-6)
+    dual_mix: float = 0.0  # train on (1 - w) * dual + w * env reward; 0: the self-reward alone
 
 
 @dataclass
@@ -322,8 +352,21 @@ class TrainConfig:
             (o.lr > 0, "optim.lr must be > 0"),
             (self.run.steps >= 0, "run.steps must be >= 0"),
             (self.run.checkpoint_every >= 0, "run.checkpoint_every must be >= 0"),
-            (self.reward.source in ("env", "reward_model"), "reward.source: env or reward_model"),
+            (
+                self.reward.source in REWARD_SOURCES,
+                f"reward.source must be one of {', '.join(REWARD_SOURCES)}, "
+                f"got {self.reward.source!r}",
+            ),
             (self.reward.normalize in ("sigmoid", "raw"), "reward.normalize: sigmoid or raw"),
+            (
+                self.reward.batch_size >= 1,
+                f"reward.batch_size must be >= 1, got {self.reward.batch_size!r}",
+            ),
+            (
+                0.0 <= self.reward.dual_mix <= 1.0,
+                f"reward.dual_mix must be in [0, 1] (the env reward's weight), got "
+                f"{self.reward.dual_mix!r}",
+            ),
             (
                 self.model.generator in ("transformers", "vllm"),
                 "model.generator: transformers or vllm",

@@ -4,8 +4,11 @@ The env's own reward (:class:`EnvReward`, the default) already includes whatever
 configured with — e.g. Math-v0's ``flip_prob`` or reasoning-pattern reward — while the
 trajectory's ``clean_reward`` stays the noiseless score that metrics report.
 :class:`RewardModelReward` scores the conversation with a Bradley-Terry reward model instead
-(:mod:`arenagym.trainers.reward_model`), and :class:`TransformedReward` wraps any source with a
-function (scaling, clipping, a length penalty...).
+(:mod:`arenagym.trainers.reward_model`), :class:`~arenagym.trainers.dual_reward.DualSelfReward`
+rewards each output with the policy's own likelihood of the episode's input under the env's
+inverse task (SUDER), and :class:`TransformedReward` wraps any source with a function (scaling,
+clipping, a length penalty...). A source may keep figures of its last :meth:`score` in a
+``last_metrics`` dict; the trainer adds them to the step's metrics line.
 
 Example:
     >>> from arenagym.agents.rollout import Step, Trajectory

@@ -11,11 +11,12 @@ and names the folder, what is in it, and both flags. Nothing else in the folder 
 **Resuming.** A resumed run must share the run-defining fields (:data:`RUN_DEFINING`) with the
 config saved in the checkpoint: the model directory, the whole ``[algorithm]`` section (the
 objective), the task list (env ids, kwargs, weights: the data), the reward (source, model,
-normalisation), the ``[data]`` filter and ``run.seed`` (task draws and sampling continue from
-it). :func:`resume_differences` lists what differs; everything else (steps, learning-rate
-schedule, batch sizes, budgets, device, checkpoint cadence, logging) may change between the two
-parts of a run. Note that the optimizer and scheduler states come from the checkpoint, so a new
-``optim.lr`` does not take effect on resume.
+normalisation, the dual self-reward's options), the ``[data]`` filter and ``run.seed`` (task
+draws and sampling continue from it). :func:`resume_differences` lists what differs;
+everything else (steps, learning-rate schedule, batch sizes, budgets, device, checkpoint
+cadence, logging) may change between the two parts of a run. Note that the optimizer and
+scheduler states come from the checkpoint, so a new ``optim.lr`` does not take effect on
+resume.
 
 **Task lists.** :func:`import_config_modules` imports the config's ``imports`` (packages that
 register their own env ids) and :func:`validate_tasks` checks every ``[[tasks]]`` entry before
@@ -85,6 +86,9 @@ RUN_DEFINING: tuple[str, ...] = (
     "reward.source",
     "reward.model",
     "reward.normalize",
+    "reward.dual_normalize",
+    "reward.dual_group_standardize",
+    "reward.dual_mix",
     "data",
     "run.seed",
 )

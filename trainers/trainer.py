@@ -13,11 +13,12 @@ One :meth:`Trainer.step`:
 2. **Rollout**: the generator plays them (the rollout engine batches generation across episodes),
    sampling with seeds derived from ``(run.seed, step)``; the completion budget comes from the
    context schedule (``rollout.context_stages``) when there is one.
-3. **Reward**: the reward source scores each trajectory (the env's reward by default); every turn
-   of a trajectory that sampled tokens becomes a training row carrying that reward, its group
-   and its trajectory's index. Credit is per trajectory: the group of a trajectory is the
-   episodes of its prompt (same task, same env seed), and a trajectory with no sampled tokens
-   takes no part.
+3. **Reward**: the reward source scores each trajectory (the env's reward by default, a reward
+   model, or the policy's own dual self-reward, :mod:`arenagym.trainers.dual_reward`, whose raw
+   score goes on the metrics line as ``dual_reward_mean``); every turn of a trajectory that
+   sampled tokens becomes a training row carrying that reward, its group and its trajectory's
+   index. Credit is per trajectory: the group of a trajectory is the episodes of its prompt
+   (same task, same env seed), and a trajectory with no sampled tokens takes no part.
 4. **Filter**: with ``filter_zero_variance_groups``, groups whose trajectories' rewards are all
    equal are dropped (they carry no GRPO signal); a step with nothing left makes no update.
 5. **Update**: old (and reference) log-probabilities are computed without gradients (with one
@@ -96,6 +97,7 @@ from arenagym.trainers.batch import (
 )
 from arenagym.trainers.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from arenagym.trainers.config import TrainConfig
+from arenagym.trainers.dual_reward import DualSelfReward, check_inverse_tasks
 from arenagym.trainers.generators import (
     ClusterGenerator,
     Generator,
@@ -309,6 +311,8 @@ class Trainer:
         if self.resumed_from is not None:
             check_resume(self.resumed_from, config.to_dict())
         validate_tasks(config.tasks, config.source)
+        if config.reward.source == "dual":  # every task must declare its inverse task
+            check_inverse_tasks(config.tasks, config.source)
         if config.eval.episodes > 0 and config.eval.tasks:
             validate_tasks(config.eval.tasks, f"{config.source}: [eval]")
         self._given_tasks: list[dict[str, Any]] = config.to_dict()["tasks"]
@@ -417,12 +421,12 @@ class Trainer:
         self.generator = generator or self._default_generator()
         if self.step_count:
             self.generator.sync_weights(self.model)
-        self.reward_source = reward_source or self._default_reward()
         self.autocast = (
             torch.autocast("cuda", dtype=torch.bfloat16)
             if self.device.type == "cuda" and config.model.bf16
             else nullcontext()
         )
+        self.reward_source = reward_source or self._default_reward()
         # Only now that everything has loaded: the previous run's files go (overwrite), or the
         # metrics of the steps after the checkpoint, which are redone (resume).
         #: What ``overwrite`` deleted.
@@ -475,6 +479,16 @@ class Trainer:
                 r.model, device=str(self.device), normalize=r.normalize, batch_size=r.batch_size
             )
             return RewardModelReward(scorer)
+        if r.source == "dual":  # the policy scores its own outputs (SUDER)
+            return DualSelfReward(
+                self.model,
+                self.tokenizer,
+                normalize=r.dual_normalize,
+                group_standardize=r.dual_group_standardize,
+                mix=r.dual_mix,
+                batch_size=r.batch_size,
+                autocast=self.autocast,
+            )
         return EnvReward()
 
     def _filter_tasks_by_pass_rate(self) -> None:
@@ -690,6 +704,10 @@ class Trainer:
             "env_errors": sum(t.stop_reason == "env_error" for t in trajectories),
             "stop_reasons": dict(Counter(str(t.stop_reason) for t in trajectories)),
         }
+        # a source's own figures (the dual reward's raw score and the env's reward beside it)
+        source_metrics = getattr(self.reward_source, "last_metrics", None)
+        if isinstance(source_metrics, dict):
+            record.update(source_metrics)
         update_started = time.perf_counter()
         if samples:
             record.update(self._update(samples, plan.max_tokens, step))

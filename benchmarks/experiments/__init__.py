@@ -8,5 +8,8 @@ may import every layer, the trainer included. Run each with ``python -m``:
   2-core machine) and ``--preset gpu`` (the real model on a lent GPU); they write Markdown + JSON
   tables and PNG curves with error bars over seeds into ``--out``
   (:mod:`arenagym.benchmarks.experiments.common` holds the shared pieces);
+- ``dual_self_reward``: SUDER's dual self-reward on Math-v0 (does the policy's likelihood of
+  the problem given a solution rank solutions, and does training on it alone raise the exact
+  score?), with the same presets and outputs;
 - ``recinter_phenomena``: the RecInter marketplace's Matthew effect and brand loyalty, plotted.
 """

@@ -6,6 +6,7 @@ import numbers
 from pathlib import Path
 from typing import Any
 
+from arenagym.envs.core.dual import InverseTask
 from arenagym.envs.core.text_env import Episode, InvalidAction, TextEnv, Turn
 from arenagym.envs.math import procedural
 from arenagym.envs.math.problems import Problem, load_bundled, load_jsonl
@@ -17,6 +18,15 @@ _FORMAT_HINTS = {
     "answer_tag": "<answer>...</answer>",
     "answer_is": '"The answer is ..."',
 }
+
+#: The inverse task's prompts (:meth:`MathEnv.inverse_task`): from a solution back to its problem.
+INVERSE_SYSTEM_PROMPT = (
+    "You are given a worked solution to a math problem. Write the problem it solves, exactly as "
+    "it was posed."
+)
+INVERSE_QUESTION = (
+    "Solution:\n{output}\n\nWhich problem does this solution solve? Reply with the problem only."
+)
 
 
 class MathEnv(TextEnv):
@@ -68,6 +78,11 @@ class MathEnv(TextEnv):
     ## Episode End
     ``solved`` (correct), ``failed`` (wrong on the last allowed turn), ``no_answer`` (no
     extractable answer, beyond ``max_invalid_actions``), ``max_turns``, ``env_error``.
+
+    ## Inverse Task
+    The forward task maps a problem to a solution; :meth:`inverse_task` asks the way back
+    ("which problem does this solution solve?") with the problem text as the target, for dual
+    self-rewards (:mod:`arenagym.envs.core.dual`, ``[reward] source = "dual"`` in the trainer).
 
     ## Arguments
     * ``source``: ``"procedural"`` (default), ``"bundled"``, or a path to a JSONL file.
@@ -296,6 +311,27 @@ class MathEnv(TextEnv):
             info=info,
             clean_reward=score.clean_reward,
         )
+
+    def inverse_task(self) -> InverseTask | None:
+        """The inverse of this episode's task: given a solution, write the problem it solves.
+
+        The target is the problem text exactly as the episode posed it (the reset observation);
+        ``None`` before the first reset. Cheap: no generation, no verifier call.
+
+        Example:
+            >>> env = MathEnv(difficulty=1)
+            >>> env.inverse_task() is None
+            True
+            >>> problem, _ = env.reset(seed=3)
+            >>> task = env.inverse_task()
+            >>> task.target == problem
+            True
+            >>> task.messages("2 + 2 = 4. The answer is 4.")[1]["content"].splitlines()[1]
+            '2 + 2 = 4. The answer is 4.'
+        """
+        if self._problem is None:
+            return None
+        return InverseTask(INVERSE_SYSTEM_PROMPT, INVERSE_QUESTION, self._problem.problem)
 
     def __repr__(self) -> str:
         return f"MathEnv(source={self.source!r}, difficulty={self.difficulty!r})"

@@ -261,6 +261,27 @@ def test_entropy_control_argument_errors_are_clear(
 # --------------------------------------------------------------------------- common helpers
 
 
+def test_dual_self_reward_smoke_writes_tables_curves_and_plots(tmp_path: Path) -> None:
+    _needs_training_stack()
+    from arenagym.benchmarks.experiments import dual_self_reward
+
+    out = tmp_path / "dual"
+    assert dual_self_reward.main(["--preset", "smoke", "--out", str(out)]) == 0
+    ranking, _ = _table(out, "ranking")
+    assert [row["corruption"] for row in ranking["rows"]] == ["numbers shifted", "answer only"]
+    assert all(row["problems"] == 3 for row in ranking["rows"])
+    results, markdown = _table(out)
+    [row] = results["rows"]
+    assert row["setting"] == "dual self-reward" and "agreement (pairs)" in markdown
+    steps = json.loads((out / "curves.json").read_text())["dual self-reward"]["0"]["steps"]
+    assert [s["step"] for s in steps] == [1, 2]
+    assert all(s["reward_mean"] == s["dual_reward_mean"] < 0 for s in steps)
+    assert all(0.0 <= s["clean_reward_mean"] <= 1.0 for s in steps)
+    _png(out / "dual_reward.png")
+    _png(out / "clean_reward.png")
+    assert dual_self_reward.agreement([(1, 3, 1.0, -1.0), (1, 3, 0.0, -1.0)]) == (0.5, 1)
+
+
 def test_parse_seeds() -> None:
     assert common.parse_seeds("0,1") == [0, 1]
     assert common.parse_seeds("0-2, 5") == [0, 1, 2, 5]
