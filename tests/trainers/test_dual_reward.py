@@ -330,3 +330,32 @@ def test_the_trainer_runs_on_the_dual_reward_and_logs_both_rewards(
 
     logged = read_metrics(tmp_path / "metrics.jsonl")
     assert all("dual_reward_mean" in row and "clean_reward_mean" in row for row in logged)
+
+
+def test_the_dual_reward_trains_on_image_edit_too(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """ImageEdit-v0's inverse task (scene + edit program -> the instruction) feeds the same
+    reward source: every sample is scored against its episode's own instruction."""
+    config = load_config(
+        "grpo",
+        [
+            f'model.path="{tiny_model_dir}"',
+            'model.device="cpu"',
+            f'run.output_dir="{tmp_path}"',
+            "run.steps=1",
+            "run.checkpoint_every=0",
+            "rollout.prompts_per_step=2",
+            "rollout.group_size=2",
+            "rollout.max_tokens=6",
+            "rollout.context_stages=[]",
+            'reward.source="dual"',
+        ],
+    )
+    config.tasks = [
+        TaskConfig(
+            "ImageEdit-Easy-v0", {"observation": "text", "max_turns": 1, "max_invalid_actions": 0}
+        )
+    ]
+    trainer = Trainer(config)
+    [record] = trainer.train()
+    assert record["dual_reward_mean"] < 0 and record["samples"] == 4
+    assert record["reward_mean"] == pytest.approx(record["dual_reward_mean"], abs=1e-6)
