@@ -462,7 +462,7 @@ def _tool_prompt_ids(request: Any, conversation: Conversation, backend: Any) -> 
             raise APIError(
                 400,
                 f"tools.{index}: expected {{'type': 'function', 'function': {{'name': ..., "
-                "'parameters': {...}}}}",
+                "'parameters': {...}}}",
                 param="tools",
             )
     tools = None if request.tool_choice == "none" else list(request.tools)
