@@ -234,12 +234,15 @@ def _count_tokens(tokenizer: Any, messages: list[dict[str, Any]]) -> int | None:
 
 
 def write_trajectories(trajectories: Sequence[SWETrajectory], path: str | os.PathLike[str]) -> int:
-    """Write one JSONL row per trajectory; the number written."""
+    """Write one JSONL row per trajectory, replacing ``path`` at once (a run killed while
+    writing leaves the previous file whole); the number written."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with target.open("w", encoding="utf-8") as out:
+    partial = target.with_name(target.name + ".partial")
+    with partial.open("w", encoding="utf-8") as out:
         for trajectory in trajectories:
             out.write(json.dumps(trajectory.row(), ensure_ascii=False) + "\n")
+    partial.replace(target)
     return len(trajectories)
 
 
