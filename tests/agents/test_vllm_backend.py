@@ -190,7 +190,10 @@ def test_update_weights_changes_what_vllm_samples_and_restoring_restores_it(
     restored = engine.generate(CONVERSATIONS, params)
     assert all(a != b for a, b in zip(ids(changed), ids(before), strict=True))
     assert ids(restored) == ids(before)
-    assert [c.logprobs for c in restored] == [c.logprobs for c in before]
+    # the same weights give the same tokens; their log-probabilities agree to float noise (a
+    # batch's CPU kernels may sum in another order: 1e-6 apart was seen in CI)
+    for again, first in zip(restored, before, strict=True):
+        assert again.logprobs == pytest.approx(first.logprobs, abs=1e-5)
     assert engine.weights_version == version + 2
 
 
