@@ -163,6 +163,29 @@ def is_protected_path(path: str, extra: Iterable[str] = ()) -> bool:
     )
 
 
+def file_of_test(test_id: str) -> str | None:
+    """The file a test id's test lives in, which grading restores like a test file; ``None``
+    for a doctest of a library module (``--doctest-modules`` names them
+    ``pkg/mod.py::pkg.mod.func``): that file is the code under repair, never restored.
+
+    >>> file_of_test("tests/test_a.py::TestA::test_b[1.5]"), file_of_test("README.rst::README.rst")
+    ('tests/test_a.py', 'README.rst')
+    >>> file_of_test("parse/__init__.py::parse.with_pattern"), file_of_test("src/m.py::m")
+    (None, None)
+    """
+    path, _, rest = test_id.partition("::")
+    parts = rest.split("::")
+    name = parts[0].split("[")[0]
+    pure = PurePosixPath(path)
+    doctest = (
+        pure.suffix == ".py"
+        and len(parts) == 1
+        and not name.startswith(("test", "Test"))
+        and ("." in name or name in (pure.stem, pure.parent.name))
+    )
+    return None if doctest else path
+
+
 _DIFF_PATH = re.compile(r"^(?:diff --git |--- |\+\+\+ |rename (?:from|to) |copy (?:from|to) )(.*)$")
 
 
@@ -624,7 +647,7 @@ def run_tests(
         sandbox.start(workspace_dir, image=task.image, **_env_option(python_env))
         marker = f"@@arenagym-grade-{secrets.token_hex(16)}@@"
         payload_dir = f".arenagym-grading-{secrets.token_hex(8)}"
-        extra = {*patch_paths(task.test_patch), *(i.split("::")[0] for i in ids or ())}
+        extra = {*patch_paths(task.test_patch), *(file_of_test(i) for i in ids or ())} - {None}
         payload = {
             "marker": marker,
             "receipt_token": secrets.token_hex(16),

@@ -582,3 +582,42 @@ def test_gold_patch_scores_one_and_empty_patch_zero_on_every_bundled_task() -> N
         outcomes = list(pool.map(both, tasks))
     wrong = [(i, g, e, why) for i, g, e, why in outcomes if not g or e]
     assert not wrong, wrong
+
+
+DOCTEST_SOURCE = '''def double(x):
+    """Twice ``x``.
+
+    >>> double(4)
+    8
+    """
+    return x + x
+'''
+
+
+@needs_bubblewrap
+def test_a_doctest_of_the_library_is_graded_on_the_fixed_module(kit, tmp_path: Path) -> None:
+    """``--doctest-modules`` names a library module's doctests ``pkg/mod.py::pkg.func``: that
+    module is the code under repair, so grading keeps the fix in it (only test files are put
+    back to base)."""
+    repo = tmp_path / "doubler"
+    (repo / "doubler").mkdir(parents=True)
+    (repo / "tests").mkdir()
+    (repo / "doubler" / "__init__.py").write_text(DOCTEST_SOURCE)
+    (repo / "tests" / "test_doubler.py").write_text(
+        "from doubler import double\n\n\ndef test_double():\n    assert double(2) == 4\n"
+    )
+    (repo / "pyproject.toml").write_text(
+        '[tool.pytest.ini_options]\naddopts = "--doctest-modules"\n'
+    )
+    buggy = DOCTEST_SOURCE.replace("return x + x", "return x * x")
+    task = SWETask(
+        instance_id="doubler-1", repo="doubler", base_commit="",
+        patch=kit.unified_diff(buggy, DOCTEST_SOURCE, "doubler/__init__.py"), test_patch="",
+        problem_statement="double(4) is 16", repo_path=str(repo),
+        base_patch=kit.unified_diff(DOCTEST_SOURCE, buggy, "doubler/__init__.py"),
+        FAIL_TO_PASS=("doubler/__init__.py::doubler.double",),
+        PASS_TO_PASS=("tests/test_doubler.py::test_double",),
+    )  # fmt: skip
+    fixed = grade(task, task.patch)
+    assert fixed.resolved and fixed.run.restored_files == ()
+    assert not grade(task, "").resolved
