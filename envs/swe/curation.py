@@ -78,6 +78,7 @@ from arenagym.envs.swe.synthesis import (
     SynthesisError,
     describe_failure,
     enumerate_mutations,
+    failure_section,
     select_mutations,
     write_problem_statement,
 )
@@ -637,10 +638,17 @@ def synthesize(
             if behaviour in behaviours:
                 continue  # another mutation of this function already breaks exactly these tests
             behaviours.add(behaviour)
+            shown = result.fail_to_pass[:3]
+            output = result.base_output
+            if any(failure_section(output, test_id) is None for test_id in shown):
+                output = failure_report(
+                    task, shown, cache_dir=cache_dir, runtime=runtime,
+                    runtime_options=runtime_options, timeout_s=timeout_s, runner=runner,
+                )  # fmt: skip
             failures = [
                 failure
-                for test_id in result.fail_to_pass[:3]
-                if (failure := describe_failure(source_dir, test_id, result.base_output, packages))
+                for test_id in shown
+                if (failure := describe_failure(source_dir, test_id, output, packages))
             ]
             statement = write_problem_statement(
                 by_id[task.instance_id], failures, seed=seed, package=sorted(packages)[0]
@@ -651,6 +659,39 @@ def synthesize(
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def failure_report(
+    task: SWETask,
+    test_ids: Sequence[str],
+    *,
+    cache_dir: str | Path | None = None,
+    runtime: str = "bubblewrap",
+    runtime_options: dict[str, Any] | None = None,
+    timeout_s: float = 300,
+    runner: Runner = run_tests,
+) -> str:
+    """pytest's report of ``test_ids`` alone on the task's base (the bug in, no fix): what a
+    problem statement is written from when the whole-suite run's output (the grader keeps its
+    last 20,000 characters) lost their failure sections. Cached beside the validation results;
+    ``""`` when the run fails."""
+    cache = ValidationCache(cache_dir) if cache_dir is not None else None
+    key = None
+    if cache is not None:
+        material = f"{cache_key(task, runtime=runtime, runs=1)}\0report\0" + "\0".join(test_ids)
+        key = hashlib.sha256(material.encode()).hexdigest()
+        hit = cache.get(key)
+        if hit is not None:
+            return str(hit.get("output", ""))
+    run = runner(
+        task, "", list(test_ids), runtime=runtime, runtime_options=runtime_options,
+        timeout_s=timeout_s,
+    )  # fmt: skip
+    if run.error is not None:
+        return ""
+    if cache is not None and key is not None:
+        cache.put(key, {"output": run.output})
+    return run.output
 
 
 def write_report(report: dict[str, Any], path: str | Path) -> None:

@@ -43,9 +43,11 @@ from __future__ import annotations
 import ast
 import difflib
 import hashlib
+import math
 import random
 import re
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -736,23 +738,51 @@ _SAFE_NODES = (
 
 
 def _safe_value(node: ast.expr) -> object:
-    """The value of a literal expression, arithmetic on literals included (``-86400 * 3``)."""
+    """The value of a literal expression, arithmetic on literals included (``-86400 * 3``), and
+    ``float("inf")``, ``-math.inf``-style constants (pytest names parameters by value)."""
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "float"
+        and len(node.args) == 1
+        and isinstance(node.args[0], ast.Constant)
+        and isinstance(node.args[0].value, str)
+    ):
+        return float(node.args[0].value)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        operand = _safe_value(node.operand)  # ``-math.inf``
+        if isinstance(operand, int | float) and not isinstance(operand, bool):
+            return -operand if isinstance(node.op, ast.USub) else operand
+    if (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "math"
+        and node.attr in ("inf", "nan", "pi", "e", "tau")
+    ):
+        return float(getattr(math, node.attr))
     if not all(isinstance(inner, _SAFE_NODES) for inner in ast.walk(node)):
         raise ValueError("not a literal")
     code = compile(ast.Expression(node), "<parameter>", "eval")
     return eval(code, {"__builtins__": {}})  # only literals and arithmetic, checked above
 
 
-def _parametrize_values(function: ast.FunctionDef, param_id: str) -> dict[str, str] | None:
-    """Source of each parameter's value for the case whose pytest id is ``param_id``."""
+def _parametrize_values(
+    function: ast.FunctionDef, param_id: str, constants: dict[str, ast.Assign] | None = None
+) -> dict[str, str] | None:
+    """Source of each parameter's value for the case whose pytest id is ``param_id`` (cases
+    given inline, or as a module-level list or tuple in ``constants``)."""
     for decorator in function.decorator_list:
         if not (
             isinstance(decorator, ast.Call)
             and isinstance(decorator.func, ast.Attribute)
             and decorator.func.attr == "parametrize"
             and len(decorator.args) >= 2
-            and isinstance(decorator.args[1], ast.List | ast.Tuple)
         ):
+            continue
+        cases_node = decorator.args[1]
+        if isinstance(cases_node, ast.Name) and cases_node.id in (constants or {}):
+            cases_node = (constants or {})[cases_node.id].value
+        if not isinstance(cases_node, ast.List | ast.Tuple):
             continue
         try:
             names_value = ast.literal_eval(decorator.args[0])
@@ -763,7 +793,8 @@ def _parametrize_values(function: ast.FunctionDef, param_id: str) -> dict[str, s
             if isinstance(names_value, str)
             else list(names_value)
         )
-        for index, case in enumerate(decorator.args[1].elts):
+        cases: list[tuple[str, list[ast.expr]]] = []
+        for index, case in enumerate(cases_node.elts):
             nodes = case.elts if len(names) > 1 and isinstance(case, ast.Tuple) else [case]
             parts = []
             for name, node in zip(names, nodes, strict=False):
@@ -773,16 +804,30 @@ def _parametrize_values(function: ast.FunctionDef, param_id: str) -> dict[str, s
                     value = ...
                 simple = isinstance(value, str | int | float | bool) or value is None
                 parts.append(str(value) if simple else f"{name}{index}")
-            if "-".join(parts) == param_id:
+            cases.append(("-".join(parts), nodes))
+        counts = Counter(case_id for case_id, _ in cases)
+        seen: Counter[str] = Counter()
+        for case_id, nodes in cases:
+            # pytest numbers ids that occur twice: "inf0", "inf1" (or "x1_0" after a digit)
+            ids = {case_id}
+            if counts[case_id] > 1:
+                ids = {f"{case_id}{seen[case_id]}", f"{case_id}_{seen[case_id]}"}
+                seen[case_id] += 1
+            if param_id in ids:
                 return {name: ast.unparse(node) for name, node in zip(names, nodes, strict=False)}
     return None
 
 
+_TEST_PARTS = frozenset({"test", "tests", "testing"})
+
+
 def _library_names(tree: ast.Module, packages: set[str]) -> set[str]:
+    """Names a test module imports from the library (not from the library's own tests)."""
     names: set[str] = set()
     for node in tree.body:
         if isinstance(node, ast.ImportFrom) and node.module:
-            if node.module.split(".")[0] in packages:
+            parts = node.module.split(".")
+            if parts[0] in packages and not _TEST_PARTS & set(parts):
                 names.update(alias.asname or alias.name for alias in node.names)
         elif isinstance(node, ast.Import):
             for alias in node.names:
@@ -814,8 +859,15 @@ def describe_failure(repo: Path, test_id: str, output: str, packages: set[str]) 
     file_part, _, rest = test_id.partition("::")
     path = repo / file_part
     section = failure_section(output, test_id)
-    if section is None or not path.is_file():
+    if section is None:
         return None
+    error_lines = [text[1:].strip() for text in section.splitlines() if text.startswith("E ")]
+    error = next((text for text in error_lines if text), "AssertionError")
+    if len(error) > 300:  # e.g. a subprocess's whole traceback in one line
+        error = error[:300] + "..."
+    only_error = Failure((), "", None, None, error)  # the test's source could not be read
+    if not path.is_file():
+        return only_error
     source = path.read_text(encoding="utf-8")
     tree = _parse(source)
     src = _Source(source)
@@ -826,19 +878,17 @@ def describe_failure(repo: Path, test_id: str, output: str, packages: set[str]) 
     for class_name in names[:-1]:
         cls = next((n for n in scope if isinstance(n, ast.ClassDef) and n.name == class_name), None)
         if cls is None:
-            return None
+            return only_error
         scope = cls.body
     function = next(
         (n for n in scope if isinstance(n, ast.FunctionDef) and n.name == test_name), None
     )
-    if function is None:
-        return None
+    if function is None:  # e.g. a unittest method inherited from a mixin in another module
+        return only_error
     line = None
     for match in _LOCATION.finditer(section):
         if match.group("path") == file_part:
             line = int(match.group("line"))
-    error_lines = [text[1:].strip() for text in section.splitlines() if text.startswith("E ")]
-    error = next((text for text in error_lines if text), "AssertionError")
     statement = None
     if line is not None:
         for candidate in function.body:
@@ -859,7 +909,9 @@ def describe_failure(repo: Path, test_id: str, output: str, packages: set[str]) 
         if isinstance(target, ast.Name)
     }
     if statement is None:
-        return Failure(tuple(n for n in _called_names(function, library)), "", None, None, error)
+        called = _called_names(function, library)
+        subject = tuple(n for n in called if _is_library_call(n, library) and n not in helpers)
+        return Failure(subject, "", None, None, error)
     # The subject: public library calls of the failing statement (through test helpers too).
     called = _called_names(statement, library)
     for name in list(called):
@@ -875,7 +927,7 @@ def describe_failure(repo: Path, test_id: str, output: str, packages: set[str]) 
     ]  # fmt: skip
     lines: list[str] = []
     if param_id:
-        values = _parametrize_values(function, param_id)
+        values = _parametrize_values(function, param_id, constants)
         if values is None:
             return Failure(subject, "", expected, actual, error)
         lines += [f"{name} = {value}" for name, value in values.items()]
@@ -890,6 +942,7 @@ def describe_failure(repo: Path, test_id: str, output: str, packages: set[str]) 
     )
     definitions: list[str] = []
     used = _names_in("\n".join(lines))
+    local_modules, local_imports = _inline_local_helpers(path, tree, packages, used, definitions)
     pending = sorted(used)
     while pending:  # module-level constants and helpers the snippet needs, and theirs
         name = pending.pop(0)
@@ -902,10 +955,10 @@ def describe_failure(repo: Path, test_id: str, output: str, packages: set[str]) 
             for extra in sorted(_names_in(text) - used):
                 used.add(extra)
                 pending.append(extra)
-    imports = [
+    imports = local_imports + [
         src.segment(node)
         for node in tree.body
-        if isinstance(node, ast.Import | ast.ImportFrom)
+        if isinstance(node, ast.Import | ast.ImportFrom) and node not in local_modules
         and (names := [a.name if isinstance(node, ast.ImportFrom) else a.name.split(".")[0]
                        for a in node.names])
         and any((alias.asname or name) in used for alias, name in zip(node.names, names, strict=True))
@@ -914,6 +967,46 @@ def describe_failure(repo: Path, test_id: str, output: str, packages: set[str]) 
     prelude = imports + ([""] if imports and definitions else []) + definitions
     reproduction = "\n".join(prelude + ([""] if prelude else []) + lines)
     return Failure(subject, reproduction, expected, actual, error)
+
+
+def _inline_local_helpers(
+    path: Path, tree: ast.Module, packages: set[str], used: set[str], definitions: list[str]
+) -> tuple[list[ast.stmt], list[str]]:
+    """Helpers a test imports from a module beside it (``from common import assert_equal``),
+    which a reader cannot import: their definitions are appended to ``definitions`` (with the
+    names they use added to ``used``). Returns the import statements of such modules (left out
+    of the snippet) and the imports the inlined helpers need."""
+    local: list[ast.stmt] = []
+    needed: list[str] = []
+    for node in tree.body:
+        if not (isinstance(node, ast.ImportFrom) and node.module and node.level in (0, 1)):
+            continue
+        if node.module.split(".")[0] in packages:
+            continue
+        module_path = path.parent / (node.module.replace(".", "/") + ".py")
+        if not module_path.is_file():
+            continue
+        local.append(node)
+        try:
+            module_source = module_path.read_text(encoding="utf-8")
+            module_tree = _parse(module_source)
+        except (OSError, UnicodeDecodeError, SyntaxError):
+            continue
+        module_src = _Source(module_source)
+        helpers = {n.name: n for n in module_tree.body if isinstance(n, ast.FunctionDef)}
+        for alias in node.names:
+            if alias.asname is None and alias.name in used and alias.name in helpers:
+                text = module_src.segment(helpers[alias.name])
+                definitions.append(text)
+                names = _names_in(text)
+                used |= names
+                needed += [
+                    _only_used(module_src.segment(statement), names)
+                    for statement in module_tree.body
+                    if isinstance(statement, ast.Import | ast.ImportFrom)
+                    and {a.asname or a.name.split(".")[0] for a in statement.names} & names
+                ]
+    return local, list(dict.fromkeys(needed))
 
 
 def _names_in(text: str) -> set[str]:
@@ -940,6 +1033,9 @@ _NOT_SUBJECTS = frozenset(
 
 def _is_library_call(name: str, library: set[str]) -> bool:
     """Library functions/classes, their attributes, and methods (of library objects)."""
+    last = name.rpartition(".")[2]
+    if last.startswith(("test", "Test")) or last.endswith("Test"):
+        return False
     if name.startswith("."):
         return not name[1:].startswith("_") and name[1:] not in _NOT_SUBJECTS
     if "." in name:
@@ -963,6 +1059,8 @@ def _expected_actual(
         test = statement.test
         if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq):
             call, wanted = test.left, test.comparators[0]
+            if _is_literal(call) and not _is_literal(wanted):  # ``assert [1, 2] == f()``
+                call, wanted = wanted, call
             expected = src.segment(wanted)
             actual = None
             if first.startswith("assert ") and " == " in first:
@@ -980,6 +1078,14 @@ def _expected_actual(
             inner = "\n".join(_dedent(src.segment(s), s.col_offset) for s in statement.body)
             return f"`{exception}` to be raised", "no exception", inner
     return None, None, None
+
+
+def _is_literal(node: ast.expr) -> bool:
+    try:
+        ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return True
 
 
 def _literal_or_source(node: ast.expr, text: str) -> str:
@@ -1075,6 +1181,21 @@ def subject_phrase(
     return "the library"
 
 
+def importable_module(path: str) -> str:
+    """The module a source file is imported as: ``src/`` and ``lib/`` layouts and packages'
+    ``__init__`` files included.
+
+    >>> importable_module("src/humanize/number.py"), importable_module("tabulate/__init__.py")
+    ('humanize.number', 'tabulate')
+    """
+    parts = list(PurePosixPath(path).with_suffix("").parts)
+    if len(parts) > 1 and parts[0] in ("src", "lib"):
+        parts = parts[1:]
+    if len(parts) > 1 and parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
 def write_problem_statement(
     mutation: Mutation, failures: Sequence[Failure], *, seed: int, package: str
 ) -> str:
@@ -1083,7 +1204,7 @@ def write_problem_statement(
     subjects = [name for failure in failures for name in failure.subject_names]
     subject = subject_phrase(mutation.function, subjects, _methods_by_class(mutation.original))
     if mutation.operator == "remove_body":  # a re-implementation task: say what to write
-        module = PurePosixPath(mutation.path).with_suffix("").as_posix().replace("/", ".")
+        module = importable_module(mutation.path)
         opener = (
             f"`{mutation.function}` in `{module}` is not implemented: it raises "
             "`NotImplementedError`. Implement it as its docstring describes, so that code "
@@ -1107,8 +1228,11 @@ def write_problem_statement(
             paragraphs.append(block)
     else:
         errors = sorted({failure.error for failure in failures})[:2]
-        detail = "; ".join(errors) if errors else "wrong results"
-        paragraphs.append(f"Calling it with ordinary inputs from `{package}` fails: {detail}")
+        paragraphs.append(
+            f"Using it from `{package}` fails with: {'; '.join(errors)}"
+            if errors
+            else f"Using it from `{package}` gives wrong results."
+        )
     closer = rng.choice(_CLOSERS)
     if closer:
         paragraphs.append(closer)

@@ -328,3 +328,39 @@ def test_cli_help_shows_examples(capsys: pytest.CaptureFixture[str]):
     assert "flip_comparison" in out
     assert main(["swe", "validate", "--help"]) == 0
     assert "--runs" in capsys.readouterr().out
+
+
+class SuiteOutputLost:
+    """The real ``run_tests``, but a whole-suite run keeps none of pytest's report (as when a
+    big suite's failures scroll out of the kept tail); runs of chosen tests keep theirs."""
+
+    def __init__(self) -> None:
+        self.chosen: list[list[str]] = []
+
+    def __call__(self, task: SWETask, patch: str, test_ids: Any, **kw: Any) -> TestRun:
+        run = run_tests(task, patch, test_ids, **kw)
+        if test_ids is None:
+            return dataclasses.replace(run, output="")
+        self.chosen.append(list(test_ids))
+        return run
+
+
+@needs_sandbox
+def test_statements_are_written_from_a_rerun_of_the_failing_tests_when_the_report_is_lost(
+    tmp_path: Path,
+):
+    from arenagym.envs.swe.curation import synthesize
+
+    repo = make_repo(tmp_path / "repo")
+    options: dict[str, Any] = {
+        "max_tasks": 1, "runs": 1, "workers": 1, "show_progress": False, "timeout_s": 60,
+        "cache_dir": tmp_path / "cache", "seed": 3,
+    }  # fmt: skip
+    runner = SuiteOutputLost()
+    [task] = synthesize(repo, runner=runner, **options).tasks
+    assert runner.chosen == [list(task.FAIL_TO_PASS[:3])]  # the failing tests alone, on the bug
+    assert "```python" in task.problem_statement  # a reproduction from their report
+    assert "from calc import " in task.problem_statement and "I expected " in task.problem_statement
+    again = SuiteOutputLost()
+    [same] = synthesize(repo, runner=again, **options).tasks
+    assert again.chosen == [] and same.problem_statement == task.problem_statement  # cached

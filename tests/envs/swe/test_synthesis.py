@@ -529,3 +529,206 @@ def test_statement_without_a_reproduction_still_names_the_error():
     failure = Failure(("mean",), "", None, None, "ZeroDivisionError: division by zero")
     text = write_problem_statement(mutation, [failure], seed=1, package="p")
     assert "`mean()`" in text and "ZeroDivisionError: division by zero" in text
+
+
+# Real-library layouts: a helper module beside the tests, parameters pytest numbers, literal
+# expectations on the left, tests imported from the library's own test package, mixins.
+LAYOUT_OUTPUT = """\
+=================================== FAILURES ===================================
+___________________________ test_empty_pipe_table ____________________________
+
+    def test_empty_pipe_table():
+        expected = "| a |"
+>       assert_equal(expected, tabulate([], ["a"]))
+
+test/test_regression.py:11: AssertionError
+_____________________________ test_number[inf1] ______________________________
+
+>   ???
+E   NotImplementedError
+
+test/test_regression.py:16: NotImplementedError
+________________________________ test_order _________________________________
+
+    def test_order():
+>       assert ["a", "b"] == list(order("b", "a"))
+E       AssertionError: assert ['a', 'b'] == ['b', 'a']
+
+test/test_regression.py:20: AssertionError
+____________________________ test_reexported ______________________________
+
+>   ???
+E   TypeError: unhashable type
+
+test/test_regression.py:24: TypeError
+________________________ CacheTest.test_inherited ________________________
+
+>   ???
+E   AssertionError: 1 not found in Cache()
+
+test/mixins.py:3: AssertionError
+=========================== short test summary info ============================
+"""
+
+LAYOUT_TEST = """\
+import math
+
+import pytest
+from common import assert_equal
+from tabulate import tabulate, number, order, pluralize
+from tabulate.tests.test_helpers import test_helper_function
+
+
+def test_empty_pipe_table():
+    expected = "| a |"
+    assert_equal(expected, tabulate([], ["a"]))
+
+
+@pytest.mark.parametrize("value", [float("inf"), math.inf, -math.inf])
+def test_number(value):
+    assert number(value) == "inf"
+
+
+def test_order():
+    assert ["a", "b"] == list(order("b", "a"))
+
+
+def test_reexported():
+    assert test_helper_function(tabulate([], []))
+
+
+class CacheTest(Mixin):
+    pass
+
+
+PAIRS = (("cat", "cats"), ("ox", "oxen"))
+
+
+@pytest.mark.parametrize(("word", "plural"), PAIRS)
+def test_plural(word, plural):
+    assert pluralize(word) == plural
+
+
+def test_cli():
+    test_order()
+    check_output([sys.executable, "-m", "tabulate"])
+"""
+
+COMMON_SOURCE = """\
+import warnings
+
+
+def assert_equal(expected, result):
+    warnings.warn("comparing")
+    assert expected == result
+
+
+def unrelated():
+    pass
+"""
+
+
+def _layout_repo(tmp_path: Path) -> Path:
+    (tmp_path / "test").mkdir()
+    (tmp_path / "test" / "test_regression.py").write_text(LAYOUT_TEST)
+    (tmp_path / "test" / "common.py").write_text(COMMON_SOURCE)
+    return tmp_path
+
+
+def _layout_failure(tmp_path: Path, test: str) -> Failure:
+    failure = describe_failure(
+        _layout_repo(tmp_path), f"test/test_regression.py::{test}", LAYOUT_OUTPUT, {"tabulate"}
+    )
+    assert failure is not None
+    return failure
+
+
+def test_a_helper_from_a_module_beside_the_tests_is_inlined(tmp_path: Path):
+    reproduction = _layout_failure(tmp_path, "test_empty_pipe_table").reproduction
+    assert "from common import" not in reproduction  # a reader cannot import it
+    assert "def assert_equal(expected, result):" in reproduction
+    assert "import warnings" in reproduction  # what the helper itself needs
+    assert "def unrelated" not in reproduction
+    compile(reproduction, "<reproduction>", "exec")  # runnable as shown
+
+
+def test_a_parameter_id_pytest_numbered_is_found(tmp_path: Path):
+    # float("inf") and math.inf both have the id "inf": pytest calls them inf0 and inf1
+    failure = _layout_failure(tmp_path, "test_number[inf1]")
+    assert failure.reproduction.splitlines()[-2:] == ["value = math.inf", "print(number(value))"]
+    assert failure.reproduction.startswith("import math")
+    assert failure.expected == "'inf'"
+
+
+def test_a_literal_on_the_left_of_an_equality_is_the_expectation(tmp_path: Path):
+    failure = _layout_failure(tmp_path, "test_order")
+    assert failure.expected == "['a', 'b']"
+    assert failure.reproduction.endswith("print(list(order('b', 'a')))") or (
+        failure.reproduction.endswith('print(list(order("b", "a")))')
+    )
+
+
+def test_test_functions_are_never_the_subject(tmp_path: Path):
+    failure = _layout_failure(tmp_path, "test_reexported")
+    assert "test_helper_function" not in failure.subject_names
+    assert "tabulate" in failure.subject_names
+
+
+def test_an_inherited_test_method_still_reports_its_error(tmp_path: Path):
+    failure = _layout_failure(tmp_path, "CacheTest::test_inherited")
+    assert failure.reproduction == ""
+    assert failure.error == "AssertionError: 1 not found in Cache()"
+    mutation = Mutation("flip_comparison", "src/tabulate/core.py", "Cache.get", 2, "", "x\n", "y\n")
+    text = write_problem_statement(mutation, [failure], seed=0, package="tabulate")
+    assert "1 not found in Cache()" in text
+
+
+def test_a_removed_body_names_the_module_as_imported():
+    for path, module in (("src/humanize/number.py", "humanize.number"),
+                         ("tabulate/__init__.py", "tabulate"), ("lib/a/b.py", "a.b")):  # fmt: skip
+        mutation = Mutation("remove_body", path, "_format", 2, "", "x\n", "y\n")
+        text = write_problem_statement(mutation, [], seed=0, package="p")
+        assert f"`_format` in `{module}` is not implemented" in text
+
+
+def _line_of(text: str) -> int:
+    return LAYOUT_TEST.splitlines().index(text) + 1
+
+
+MORE_OUTPUT = f"""\
+=================================== FAILURES ===================================
+_______________________________ test_plural[ox-oxen] ________________________________
+
+>   ???
+E   AssertionError: assert 'oxes' == 'oxen'
+
+test/test_regression.py:{_line_of("    assert pluralize(word) == plural")}: AssertionError
+_________________________________ test_cli __________________________________
+
+>   ???
+E   OSError: b'Traceback (most recent call last):\\n{"  File x.py, line 1, in f\\n" * 40}'
+
+test/test_regression.py:{_line_of("    test_order()")}: OSError
+=========================== short test summary info ============================
+"""
+
+
+def test_cases_from_a_module_level_constant_are_found(tmp_path: Path):
+    failure = describe_failure(
+        _layout_repo(tmp_path), "test/test_regression.py::test_plural[ox-oxen]", MORE_OUTPUT,
+        {"tabulate"},
+    )  # fmt: skip
+    assert failure is not None
+    assert failure.reproduction.splitlines()[-3:] == [
+        "word = 'ox'", "plural = 'oxen'", "print(pluralize(word))",
+    ]  # fmt: skip
+    assert failure.expected == "'oxen'"
+
+
+def test_a_huge_error_line_is_shortened_and_tests_are_no_subjects(tmp_path: Path):
+    failure = describe_failure(
+        _layout_repo(tmp_path), "test/test_regression.py::test_cli", MORE_OUTPUT, {"tabulate"}
+    )
+    assert failure is not None
+    assert failure.error.startswith("OSError: b'Traceback") and len(failure.error) <= 303
+    assert not any(name.startswith("test") for name in failure.subject_names)
