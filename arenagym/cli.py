@@ -854,7 +854,9 @@ def _add_swe(parser: argparse.ArgumentParser) -> None:
         epilog=_COLLECT_EXAMPLES,
         formatter_class=_RAW,
     )
-    gather.add_argument("tasks", type=Path, help="task file (SWE-bench JSONL, validated)")
+    gather.add_argument(
+        "tasks", help="task file (SWE-bench JSONL, validated), or real, real-train, real-test"
+    )
     gather.add_argument("--agent", required=True, metavar="SPEC", help="the agent to play")
     gather.add_argument("--agent-kwargs", metavar="JSON", help="keyword arguments of the agent")
     gather.add_argument("--env-kwargs", metavar="JSON", help="SWE-v0 keyword arguments")

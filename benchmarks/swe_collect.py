@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -39,6 +39,7 @@ import gymnasium as gym
 
 from arenagym.agents.episode import EnvStep, play_episode
 from arenagym.agents.specs import build_agent, resolve_agent_factory
+from arenagym.envs.swe.realset import RealSetError, real_tasks, resolve_task_set
 from arenagym.envs.swe.tasks import load_tasks
 from arenagym.envs.swe.tools import TOOL_SPECS, ToolCallError, parse_tool_call
 
@@ -72,6 +73,7 @@ class SWETrajectory:
     stop_reason: str
     messages: list[dict[str, Any]]
     tokens: int | None = None
+    error: str | None = None  # what ended an env_error / agent_error episode
 
     def row(self) -> dict[str, Any]:
         """The JSONL row."""
@@ -84,6 +86,7 @@ class SWETrajectory:
             "turns": self.turns,
             "stop_reason": self.stop_reason,
             "tokens": self.tokens,
+            "error": self.error,
             "messages": self.messages,
             "tools": TOOL_SPECS,
         }
@@ -168,7 +171,8 @@ def collect(
     tokenizer: Any = None,
     on_episode: Callable[[SWETrajectory], None] | None = None,
 ) -> CollectResult:
-    """Play ``attempts`` episodes of every task of the task file ``tasks`` with a fresh agent of
+    """Play ``attempts`` episodes of every task of ``tasks`` (a task file, or a split of the
+    real-library set: ``"real-test"``...) with a fresh agent of
     ``agent_spec`` each, ``workers`` at a time; every episode in task order, attempt by attempt.
 
     ``on_episode`` is called with each finished episode (a progress bar). Raises
@@ -181,13 +185,21 @@ def collect(
         raise CollectError(f"attempts must be an int >= 1, got {attempts!r}")
     if not isinstance(workers, int) or workers < 1:
         raise CollectError(f"workers must be an int >= 1, got {workers!r}")
-    task_list = load_tasks(tasks, require_tests=True)
+    named = resolve_task_set(tasks) if isinstance(tasks, str) else None
+    try:
+        task_list = list(real_tasks(named)) if named else load_tasks(tasks, require_tests=True)
+    except RealSetError as error:
+        raise CollectError(str(error)) from None
     try:
         factory = resolve_agent_factory(agent_spec)
     except ValueError as error:
         raise CollectError(str(error)) from None
     kwargs = dict(agent_kwargs or {})
     make_kwargs = {**dict(env_kwargs or {}), "tasks": str(tasks)}
+    try:  # a task whose repository is missing or refused fails here, not as env_error rows
+        gym.make("SWE-v0", **make_kwargs).close()
+    except (ValueError, TypeError, OSError) as error:
+        raise CollectError(f"SWE-v0 cannot play {tasks}: {error}") from None
     jobs = [(task, attempt) for attempt in range(attempts) for task in task_list]
 
     def play(job: tuple[Any, int]) -> SWETrajectory:
@@ -210,6 +222,7 @@ def collect(
             stop_reason=result.stop_reason,
             messages=messages,
             tokens=_count_tokens(tokenizer, messages),
+            error=_episode_error(result),
         )
         if on_episode is not None:
             on_episode(episode)
@@ -218,6 +231,15 @@ def collect(
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="swe-collect") as pool:
         episodes = list(pool.map(play, jobs))
     return CollectResult(episodes, keep)
+
+
+def _episode_error(result: Any) -> str | None:
+    """One line on what ended the episode abnormally (the env's report or the failure)."""
+    if result.failure is not None:
+        return f"{type(result.failure.error).__name__}: {result.failure.error}"[:500]
+    if result.env_error is not None:
+        return str(result.env_error)[:500]
+    return None
 
 
 def _count_tokens(tokenizer: Any, messages: list[dict[str, Any]]) -> int | None:
@@ -247,7 +269,8 @@ def write_trajectories(trajectories: Sequence[SWETrajectory], path: str | os.Pat
 
 
 def collection_stats(result: CollectResult) -> dict[str, Any]:
-    """Episodes, resolved episodes and resolve rate overall and per repository; turns and tokens
+    """Episodes, resolved episodes and resolve rate overall and per repository, how episodes
+    ended (``stop_reasons``: an ``env_error`` count is a broken setup, not a failed agent); turns and tokens
     (mean, median, max) of the kept trajectories.
 
     >>> def t(repo, resolved, turns):
@@ -276,6 +299,7 @@ def collection_stats(result: CollectResult) -> dict[str, Any]:
         "resolved": resolved,
         "resolve_rate": resolved / len(result.episodes) if result.episodes else 0.0,
         "kept": len(kept),
+        "stop_reasons": dict(sorted(Counter(e.stop_reason for e in result.episodes).items())),
         "repos": {
             repo: {
                 "episodes": len(episodes),
@@ -305,7 +329,7 @@ def collect_command(args: Any) -> int:
         raise CollectError(f"--agent-kwargs/--env-kwargs: not JSON ({error.msg})") from None
     if not isinstance(agent_kwargs, dict) or not isinstance(env_kwargs, dict):
         raise CollectError("--agent-kwargs and --env-kwargs take a JSON object")
-    if not Path(args.tasks).is_file():
+    if resolve_task_set(args.tasks) is None and not Path(args.tasks).is_file():
         raise CollectError(f"task file {args.tasks} does not exist")
     tokenizer = None
     if args.tokenizer:
@@ -319,6 +343,8 @@ def collect_command(args: Any) -> int:
     def progress(episode: SWETrajectory) -> None:
         done[0] += 1
         outcome = "resolved" if episode.resolved else episode.stop_reason
+        if episode.error:
+            outcome += f" ({episode.error})"
         print(
             f"[{done[0]}] {episode.instance_id} (attempt {episode.attempt + 1}): {outcome}, "
             f"{episode.turns} turns",

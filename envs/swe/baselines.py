@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 
 from arenagym.envs.swe.env import BUNDLED_TASKS
-from arenagym.envs.swe.realset import resolve_task_set
+from arenagym.envs.swe.realset import SHIPPED_TASKS, resolve_task_set
 from arenagym.envs.swe.tasks import SWETask, load_tasks
 
 __all__ = ["GiveUpAgent", "GoldPatchAgent", "apply_patch_call"]
@@ -30,20 +30,43 @@ __all__ = ["GiveUpAgent", "GoldPatchAgent", "apply_patch_call"]
 FINISH = json.dumps({"name": "finish", "arguments": {"message": "done"}})
 
 
-def apply_patch_call(patch: str) -> str:
+def _delimiter(patches: list[str]) -> str:
+    delimiter = "ARENAGYM_PATCH_END"
+    while any(delimiter in patch for patch in patches):
+        delimiter += "_"
+    return delimiter
+
+
+def _body(patch: str, delimiter: str) -> str:
+    body = patch if patch.endswith("\n") else patch + "\n"
+    return f"{body}{delimiter}\n"
+
+
+def apply_patch_call(patch: str, *alternatives: str) -> str:
     """An ``execute_bash`` call (function-call JSON) that applies ``patch`` in the workspace
-    with ``git apply``, the patch passed through a quoted here-document.
+    with ``git apply``, the patch passed through a quoted here-document. With
+    ``alternatives`` the first of ``patch, *alternatives`` that applies cleanly is applied
+    (two tasks can share one problem statement: the same symptom from two different bugs).
 
     >>> call = json.loads(apply_patch_call("--- a/x\\n+++ b/x\\n"))
     >>> call["name"], call["arguments"]["command"].splitlines()[0]
     ('execute_bash', "git apply --whitespace=nowarn <<'ARENAGYM_PATCH_END'")
+    >>> json.loads(apply_patch_call("p", "q"))["arguments"]["command"].splitlines()[0]
+    "{ git apply --check <<'ARENAGYM_PATCH_END' && git apply --whitespace=nowarn <<'ARENAGYM_PATCH_END'; } || { git apply --check <<'ARENAGYM_PATCH_END' && git apply --whitespace=nowarn <<'ARENAGYM_PATCH_END'; }"
     """
-    delimiter = "ARENAGYM_PATCH_END"
-    while delimiter in patch:
-        delimiter += "_"
-    body = patch if patch.endswith("\n") else patch + "\n"
-    command = f"git apply --whitespace=nowarn <<'{delimiter}'\n{body}{delimiter}"
-    return json.dumps({"name": "execute_bash", "arguments": {"command": command}})
+    patches = [patch, *alternatives]
+    delimiter = _delimiter(patches)
+    if not alternatives:
+        command = f"git apply --whitespace=nowarn <<'{delimiter}'\n{_body(patch, delimiter)}"
+    else:
+        tries = [
+            f"{{ git apply --check <<'{delimiter}' && "
+            f"git apply --whitespace=nowarn <<'{delimiter}'; }}"
+            for _ in patches
+        ]
+        bodies = "".join(_body(p, delimiter) * 2 for p in patches)
+        command = " || ".join(tries) + "\n" + bodies
+    return json.dumps({"name": "execute_bash", "arguments": {"command": command.rstrip("\n")}})
 
 
 class GoldPatchAgent:
@@ -57,7 +80,8 @@ class GoldPatchAgent:
 
     def __init__(self, tasks: str | os.PathLike[str] | None = None) -> None:
         named = resolve_task_set(tasks) if isinstance(tasks, str) else None
-        self.tasks: list[SWETask] = load_tasks(named or (Path(tasks) if tasks else BUNDLED_TASKS))
+        path = SHIPPED_TASKS if named else Path(tasks) if tasks else BUNDLED_TASKS
+        self.tasks: list[SWETask] = load_tasks(path)  # a split's tasks are in the whole set
         self._by_length = sorted(self.tasks, key=lambda t: len(t.problem_statement), reverse=True)
         self._applied = False
 
@@ -71,8 +95,10 @@ class GoldPatchAgent:
             return FINISH
         self._applied = True
         for task in self._by_length:
-            if task.problem_statement.strip() and task.problem_statement.strip() in observation:
-                return apply_patch_call(task.patch)
+            statement = task.problem_statement.strip()
+            if statement and statement in observation:
+                same = [t.patch for t in self.tasks if t.problem_statement.strip() == statement]
+                return apply_patch_call(*same)
         return FINISH
 
 

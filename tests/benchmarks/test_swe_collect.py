@@ -7,6 +7,7 @@ whose tool calls and tool answers pair up, and the statistics count per reposito
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -135,3 +136,34 @@ def test_the_command_writes_trajectories_and_statistics(
     missing = ["swe", "collect", str(tmp_path / "none.jsonl"), "--agent", GIVE_UP, "-o", str(out)]
     assert main(missing) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_task_whose_repository_is_missing_fails_before_any_episode(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from arenagym.cli import main
+
+    task = load_tasks(BUNDLED_TASKS)[0]
+    moved = tmp_path / "moved.jsonl"
+    dump_tasks([dataclasses.replace(task, repo_path=str(tmp_path / "gone"))], moved)
+    with pytest.raises(ValueError, match="gone does not exist"):
+        collect(GIVE_UP, moved)
+    out = tmp_path / "traj.jsonl"
+    assert main(["swe", "collect", str(moved), "--agent", GIVE_UP, "-o", str(out)]) == 2
+    assert "gone does not exist" in capsys.readouterr().err
+    assert not out.exists()  # no rows of env_error episodes
+
+
+def test_two_bugs_with_one_problem_statement_are_both_resolved_by_the_gold_agent(
+    tmp_path: Path,
+) -> None:
+    """The same symptom from two different bugs: the reference agent applies the fix that fits
+    the repository it is in (it cannot tell the tasks apart by their text)."""
+    first, second = [t for t in load_tasks(BUNDLED_TASKS) if t.repo == "datekit"][:2]
+    assert first.patch != second.patch
+    shared = tmp_path / "shared.jsonl"
+    twin = dataclasses.replace(second, problem_statement=first.problem_statement)
+    dump_tasks([first, twin], shared)
+    result = collect(GOLD, shared, agent_kwargs={"tasks": str(shared)}, keep="all")
+    assert [e.resolved for e in result.episodes] == [True, True]
+    assert all(e.error is None for e in result.episodes)
