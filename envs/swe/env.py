@@ -28,7 +28,7 @@ from typing import Any
 
 from arenagym.envs.core.text_env import Episode, InvalidAction, TextEnv, Turn
 from arenagym.envs.swe.grading import GradeResult, failed_grade, grade
-from arenagym.envs.swe.realset import resolve_task_set
+from arenagym.envs.swe.realset import SHIPPED_TASKS, real_tasks, resolve_task_set
 from arenagym.envs.swe.runtime.interface import WORKSPACE, Limits, Runtime, SandboxError
 from arenagym.envs.swe.taskenv import TaskEnvError, task_python_env
 from arenagym.envs.swe.tasks import SWETask, load_tasks
@@ -167,8 +167,9 @@ class SWEEnv(TextEnv):
 
     ## Arguments
     - ``tasks``: a SWE-bench-format JSONL file (default: the bundled tasks), or ``"real"``,
-      ``"real-train"``, ``"real-test"``: the real-library set ``scripts/build-swe-real`` builds
-      (:mod:`~arenagym.envs.swe.realset`; a clear error says how when it is not built). Every
+      ``"real-train"``, ``"real-test"``: the shipped real-library set
+      (:mod:`~arenagym.envs.swe.realset`; the first use imports its repositories from the
+      pinned releases, a few seconds per library, and a clear error says how when it cannot). Every
       task needs a ``repo_path`` that :func:`~arenagym.envs.swe.workspace.check_repo_path`
       accepts (a git repository or a folder you own; no system folder, home secret or virtual
       environment), else the constructor raises ``ValueError`` naming the task, the path and
@@ -232,13 +233,16 @@ class SWEEnv(TextEnv):
             render_mode=render_mode,
         )
         named = resolve_task_set(tasks) if isinstance(tasks, str) else None
-        path = named or (Path(tasks) if tasks is not None else BUNDLED_TASKS)
-        if not path.is_file():
+        path = SHIPPED_TASKS if named else Path(tasks) if tasks is not None else BUNDLED_TASKS
+        if named:
+            self.tasks: tuple[SWETask, ...] = real_tasks(named)
+        elif not path.is_file():
             raise FileNotFoundError(
                 f"task file {path} does not exist; pass tasks='path/to/tasks.jsonl' "
                 "(SWE-bench JSONL format)"
             )
-        self.tasks: tuple[SWETask, ...] = read_task_file(path)
+        else:
+            self.tasks = read_task_file(path)
         self._by_id = {task.instance_id: task for task in self.tasks}
         _check_sources(self.tasks, path)
         if runtime not in ("bubblewrap", "docker", "local"):

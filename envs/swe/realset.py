@@ -1,45 +1,64 @@
-"""SWE-v0's real-library task set: where it is built, and how per-library task files become one
-set split into train and test by repository.
+"""SWE-v0's real-library task set: the shipped tasks, the repositories they run in, and how
+per-library task files become one set split into train and test by repository.
 
 Why: the real-library tasks are synthesized (:mod:`~arenagym.envs.swe.synthesis`) in
 repositories imported from the package registry (:mod:`~arenagym.envs.swe.sdist`) by
-``scripts/build-swe-real``; the repositories are rebuilt from pinned releases, never committed.
-The build writes into :func:`real_root` (``$ARENAGYM_SWE_REAL``, else
-``~/.cache/arenagym/swe-real``), so ``gym.make("SWE-v0", tasks="real")`` (or ``"real-train"``,
-``"real-test"``) finds the set wherever the build ran.
+``scripts/build-swe-real``. The validated tasks ship with the package
+(:data:`SHIPPED_TASKS`); the repositories do not: they are rebuilt from the pinned releases
+(:data:`PINS`, the same release always gives the same commit). ``gym.make("SWE-v0",
+tasks="real")`` (or ``"real-train"``, ``"real-test"``) imports the repositories it is missing
+into :func:`real_root` (``$ARENAGYM_SWE_REAL``, else ``~/.cache/arenagym/swe-real``) the
+first time, a few seconds per library.
 
-A task's repository is its ``repo`` field; the split keeps every task of a repository on one side
+A task's repository is its ``repo`` field; the split keeps every task of a library on one side
 (:data:`TEST_REPOS` are held out), so a model is never tested on a library it trained on.
 
-Example:
-    >>> resolve_task_set("real-test", root=Path("/data/swe-real"))
-    PosixPath('/data/swe-real/tasks-test.jsonl')
+Example (``# doctest: +SKIP``: the first call downloads the held-out libraries' sdists):
+    >>> tasks = real_tasks("real-test")  # doctest: +SKIP
+    >>> sorted({library_of(t.repo) for t in tasks})  # doctest: +SKIP
+    ['inflection', 'jmespath', 'tabulate']
     >>> resolve_task_set("tasks.jsonl") is None
     True
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+import subprocess
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from arenagym.envs.core.locking import file_lock
+from arenagym.envs.swe.pins import read_pin_file
+from arenagym.envs.swe.sdist import SdistImportError, import_sdist
 from arenagym.envs.swe.tasks import SWETask, dump_tasks, load_tasks
 
 __all__ = [
+    "PINS",
+    "SHIPPED_TASKS",
     "SPLITS",
     "TEST_REPOS",
     "RealSetError",
+    "library_of",
     "merge_task_files",
     "real_root",
+    "real_tasks",
     "resolve_task_set",
 ]
 
-#: The variable that moves the real-library set (default ``~/.cache/arenagym/swe-real``).
+#: The variable that moves the real-library repositories (default ``~/.cache/arenagym/swe-real``).
 ROOT_VARIABLE = "ARENAGYM_SWE_REAL"
 
-#: ``tasks=`` names of the real-library set and the files they name under :func:`real_root`.
+_DATA = Path(__file__).parent / "data"
+#: The pinned releases the set is built from.
+PINS = _DATA / "real-libraries.txt"
+#: The validated real-library tasks (``scripts/build-swe-real``'s ``tasks.jsonl``, gzipped);
+#: ``repo_path`` and ``environment`` are relative to :func:`real_root`.
+SHIPPED_TASKS = _DATA / "real-tasks.jsonl.gz"
+
+#: ``tasks=`` names of the real-library set and the files ``scripts/build-swe-real`` writes.
 SPLITS = {"real": "tasks.jsonl", "real-train": "tasks-train.jsonl", "real-test": "tasks-test.jsonl"}
 
 #: Libraries held out for the test split (every other one is train).
@@ -66,19 +85,70 @@ def real_root() -> Path:
     return Path(configured).expanduser() if configured else Path.home() / ".cache/arenagym/swe-real"
 
 
-def resolve_task_set(name: str, *, root: Path | None = None) -> Path | None:
-    """The task file a ``tasks=`` name stands for (``None`` when it is not a set's name). Raises
-    :class:`RealSetError`, saying how to build it, when the set is named but not built (only
-    when ``root`` is not given)."""
-    if name not in SPLITS:
+def resolve_task_set(name: str) -> str | None:
+    """``name`` when it names a split of the real-library set (:data:`SPLITS`), else ``None``
+    (a task file's path)."""
+    return name if name in SPLITS else None
+
+
+@functools.lru_cache(maxsize=4)
+def _shipped(root: str) -> tuple[SWETask, ...]:
+    return tuple(load_tasks(SHIPPED_TASKS, require_tests=True, base_dir=root))
+
+
+def _commit_of(repo: Path) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+            timeout=30, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
         return None
-    path = (root or real_root()) / SPLITS[name]
-    if root is None and not path.is_file():
-        raise RealSetError(
-            f"SWE-v0 tasks={name!r}: the real-library task set is not built at {path.parent}; "
-            f"build it with scripts/build-swe-real (or set ${ROOT_VARIABLE} to where it was built)"
-        )
-    return path
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def real_tasks(name: str, *, root: Path | None = None, fetch: bool = True) -> tuple[SWETask, ...]:
+    """The shipped tasks of the split ``name`` (``"real"``, ``"real-train"``, ``"real-test"``),
+    their repositories under ``root`` (default :func:`real_root`). A repository not imported
+    yet is imported from its pinned release (``fetch=False``: a :class:`RealSetError` saying
+    how); one whose commit is not the tasks' is refused."""
+    if name not in SPLITS:
+        raise RealSetError(f"unknown real-library split {name!r}; use one of {', '.join(SPLITS)}")
+    folder = (root or real_root()).expanduser().absolute()
+    tasks = _shipped(str(folder))
+    if name != "real":
+        held_out = name == "real-test"
+        tasks = tuple(t for t in tasks if (library_of(t.repo) in TEST_REPOS) == held_out)
+    needed = {t.repo: t.base_commit for t in tasks}
+    missing = sorted(repo for repo in needed if not (folder / repo / ".git").is_dir())
+    if missing:
+        pins = {pin.key: pin for pin in read_pin_file(PINS)}
+        command = f"arenagym swe import-sdist -r {PINS} -o {folder}"
+        if not fetch:
+            raise RealSetError(
+                f"SWE-v0 tasks={name!r}: repositories {', '.join(missing)} are not imported in "
+                f"{folder}; import them with: {command}"
+            )
+        folder.mkdir(parents=True, exist_ok=True)
+        with file_lock(folder / ".import.lock"):
+            for repo in missing:
+                if (folder / repo / ".git").is_dir():
+                    continue  # imported meanwhile by another process
+                try:
+                    import_sdist(pins[repo], folder, build=False)
+                except (SdistImportError, KeyError) as error:
+                    raise RealSetError(
+                        f"SWE-v0 tasks={name!r}: could not import {repo} into {folder} ({error}); "
+                        f"import the repositories with: {command}"
+                    ) from None
+    for repo, commit in needed.items():
+        found = _commit_of(folder / repo)
+        if found != commit:
+            raise RealSetError(
+                f"SWE-v0 tasks={name!r}: {folder / repo} is at commit {found}, the shipped tasks "
+                f"were made at {commit}; remove it and make the env again to re-import it"
+            )
+    return tasks
 
 
 def _fingerprint(task: SWETask) -> str:
@@ -117,3 +187,20 @@ def merge_task_files(
     for task in tasks:
         counts[f"repo:{task.repo}"] = counts.get(f"repo:{task.repo}", 0) + 1
     return counts
+
+
+def compare_task_sets(built: Path, shipped: Path = SHIPPED_TASKS) -> dict[str, list[str]]:
+    """How a rebuilt set differs from the shipped one, by instance id: ``same`` (equal patch,
+    bug, tests and problem statement), ``changed``, ``only_built``, ``only_shipped``."""
+    root = built.parent
+    new = {t.instance_id: t for t in load_tasks(built, base_dir=root)}
+    old = {t.instance_id: t for t in load_tasks(shipped, base_dir=root)}
+    report: dict[str, list[str]] = {"same": [], "changed": [], "only_built": [], "only_shipped": []}
+    for instance_id in sorted(new.keys() | old.keys()):
+        if instance_id not in old:
+            report["only_built"].append(instance_id)
+        elif instance_id not in new:
+            report["only_shipped"].append(instance_id)
+        else:
+            report["same" if new[instance_id] == old[instance_id] else "changed"].append(instance_id)
+    return report

@@ -43,8 +43,10 @@ Example:
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -143,12 +145,20 @@ def _string_list(value: Any, where: tuple[Path, int, str]) -> tuple[str, ...]:
     return tuple(value)
 
 
-def parse_task(row: Any, *, path: str | os.PathLike[str] = "<task>", line: int = 1) -> SWETask:
+def parse_task(
+    row: Any,
+    *,
+    path: str | os.PathLike[str] = "<task>",
+    line: int = 1,
+    base_dir: str | os.PathLike[str] | None = None,
+) -> SWETask:
     """Validate one decoded JSON row and build its :class:`SWETask`.
 
-    Relative ``repo_path`` values are resolved against ``path``'s folder.
+    Relative ``repo_path`` and ``environment`` values are resolved against ``base_dir``
+    (default: ``path``'s folder).
     """
     source = Path(path)
+    base = Path(base_dir) if base_dir is not None else source.parent
     if not isinstance(row, dict):
         raise TaskFormatError(
             source, line, None, f"expected a JSON object, got {type(row).__name__}"
@@ -186,7 +196,7 @@ def parse_task(row: Any, *, path: str | os.PathLike[str] = "<task>", line: int =
         if values.get(name):
             resolved = Path(values[name]).expanduser()
             if not resolved.is_absolute():
-                resolved = source.parent / resolved
+                resolved = base / resolved
             values[name] = os.path.normpath(resolved.absolute())
     for name in ("FAIL_TO_PASS", "PASS_TO_PASS"):
         for test_id in values.get(name, ()):
@@ -201,18 +211,30 @@ def parse_task(row: Any, *, path: str | os.PathLike[str] = "<task>", line: int =
     return SWETask(**values)
 
 
-def load_tasks(path: str | os.PathLike[str], *, require_tests: bool = False) -> list[SWETask]:
-    """Read and validate a SWE-bench-format JSONL file (blank lines are skipped).
+def load_tasks(
+    path: str | os.PathLike[str],
+    *,
+    require_tests: bool = False,
+    base_dir: str | os.PathLike[str] | None = None,
+) -> list[SWETask]:
+    """Read and validate a SWE-bench-format JSONL file (blank lines are skipped; a name ending
+    in ``.gz`` is read through gzip).
 
     ``require_tests=True`` also demands a non-empty ``FAIL_TO_PASS`` on every task (what an
     env needs to grade; candidate tasks before validation have none). Instance ids must be
-    unique. Raises :class:`TaskFormatError` naming the file, line and field.
+    unique. Relative paths in the tasks are resolved against ``base_dir`` (default: the file's
+    folder). Raises :class:`TaskFormatError` naming the file, line and field.
     """
     source = Path(path)
     try:
-        text = source.read_text(encoding="utf-8")
+        raw = source.read_bytes()
+        if source.name.endswith(".gz"):
+            raw = gzip.decompress(raw)
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise FileNotFoundError(f"task file {source} does not exist") from None
+    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+        raise TaskFormatError(source, 1, None, f"not a whole gzip file ({error})") from None
     except UnicodeDecodeError as error:
         raise TaskFormatError(source, 1, None, f"not UTF-8 text ({error})") from None
     tasks: list[SWETask] = []
@@ -224,7 +246,7 @@ def load_tasks(path: str | os.PathLike[str], *, require_tests: bool = False) -> 
             row = json.loads(line)
         except (ValueError, RecursionError) as error:  # bad, too deep, or too long a number
             raise TaskFormatError(source, line_number, None, f"invalid JSON ({error})") from None
-        task = parse_task(row, path=source, line=line_number)
+        task = parse_task(row, path=source, line=line_number, base_dir=base_dir)
         if task.instance_id in seen:
             raise TaskFormatError(
                 source,

@@ -1,10 +1,12 @@
 """The real-library task set: built from a pinned release by the same steps as
-``scripts/build-swe-real`` (import from the registry, synthesize with validation, merge), named
-``tasks="real"`` / ``"real-train"`` / ``"real-test"`` by SWE-v0, split by library, and played by
-the ``swe-real-quick`` suite."""
+``scripts/build-swe-real`` (import from the registry, synthesize with validation, merge); the
+shipped set named ``tasks="real"`` / ``"real-train"`` / ``"real-test"`` by SWE-v0, split by
+library, its repositories imported from the registry on first use, and played by the
+``swe-real-quick`` suite (the gold patches resolve it, giving up resolves nothing)."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,12 +19,17 @@ from arenagym.benchmarks.store import ResultsStore
 from arenagym.benchmarks.suite import load_suite
 from arenagym.cli import main
 from arenagym.envs.swe.env import BUNDLED_TASKS
-from arenagym.envs.swe.pins import parse_pin
+from arenagym.envs.swe.pins import parse_pin, read_pin_file
 from arenagym.envs.swe.realset import (
+    PINS,
     ROOT_VARIABLE,
+    SHIPPED_TASKS,
+    TEST_REPOS,
     RealSetError,
+    compare_task_sets,
     library_of,
     merge_task_files,
+    real_tasks,
     resolve_task_set,
 )
 from arenagym.envs.swe.runtime.bubblewrap import bubblewrap_unavailable_reason
@@ -38,12 +45,11 @@ PIN = parse_pin("iniconfig==2.3.1")  # a 54-test suite: validation takes seconds
 
 @pytest.fixture(scope="module")
 def real_set(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
-    """iniconfig imported from the registry, 3 tasks synthesized (validated), merged; the set's
-    root and the environment cache are this module's own (found through their variables)."""
+    """iniconfig imported from the registry, 3 tasks synthesized (validated), merged, with an
+    environment cache of this module's own."""
     root = tmp_path_factory.mktemp("swe-real")
     patcher = pytest.MonkeyPatch()
     patcher.setenv(CACHE_VARIABLE, str(root / "env-cache"))
-    patcher.setenv(ROOT_VARIABLE, str(root))
     result = import_sdist(PIN, root)
     synthesized = root / "synthesized" / "iniconfig.jsonl"
     status = main(
@@ -85,30 +91,81 @@ def test_an_id_used_by_two_different_tasks_is_refused(tmp_path: Path) -> None:
         merge_task_files([clash], tmp_path / "set")
 
 
-def test_an_unbuilt_set_says_how_to_build_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(ROOT_VARIABLE, str(tmp_path / "nothing"))
-    with pytest.raises(RealSetError, match="scripts/build-swe-real"):
-        gym.make("SWE-v0", tasks="real")
-    assert resolve_task_set("tasks.jsonl") is None
-
-
 @needs_bubblewrap
-def test_the_built_set_is_played_by_name(real_set: SimpleNamespace) -> None:
+def test_the_build_steps_give_a_validated_set(real_set: SimpleNamespace) -> None:
     assert real_set.counts["real"] == 3 == real_set.counts["real-test"]
     assert real_set.counts["real-train"] == 0
-    env = gym.make("SWE-v0", tasks="real-test")
+    built = real_set.root / "tasks-test.jsonl"
+    env = gym.make("SWE-v0", tasks=str(built))
     try:
         assert len(env.unwrapped.tasks) == 3
         assert {t.repo for t in env.unwrapped.tasks} == {"iniconfig-2.3.1"}
         assert all(t.environment for t in env.unwrapped.tasks)  # each names its runtime
     finally:
         env.close()
+    # the build's comparison with the shipped set accounts for every task of both
+    report = compare_task_sets(real_set.root / "tasks.jsonl")
+    built = sorted(t.instance_id for t in load_tasks(real_set.root / "tasks.jsonl"))
+    assert sorted(report["same"] + report["changed"] + report["only_built"]) == built
+    assert len(report["only_shipped"]) >= len(load_tasks(SHIPPED_TASKS)) - 3
+
+
+# ------------------------------------------------------------------------- the shipped set
+def test_the_shipped_set_is_large_validated_and_split_by_library() -> None:
+    tasks = load_tasks(SHIPPED_TASKS, require_tests=True)
+    libraries = {library_of(t.repo) for t in tasks}
+    assert len(tasks) >= 300 and len(libraries) >= 10
+    pinned = {pin.key for pin in read_pin_file(PINS)}
+    assert {t.repo for t in tasks} <= pinned  # every repository is rebuilt from a pin
+    assert all(t.environment == f"{PINS.parent}/{t.repo}.json" for t in tasks)
+    train = {library_of(t.repo) for t in tasks if library_of(t.repo) not in TEST_REPOS}
+    assert libraries >= TEST_REPOS and train and not train & TEST_REPOS
+    for task in tasks:
+        statement = task.problem_statement
+        assert task.FAIL_TO_PASS  # (PASS_TO_PASS is empty when the bug breaks every test)
+        assert not set(task.FAIL_TO_PASS) & set(task.PASS_TO_PASS)
+        for test_id in task.FAIL_TO_PASS:  # the failing tests are never named
+            assert test_id.split("::")[0] not in statement
+        added = [line[1:].strip() for line in task.patch.splitlines()
+                 if line.startswith("+") and not line.startswith("+++")]  # fmt: skip
+        assert not any(len(line) > 12 and f"`{line}`" in statement for line in added)
+
+
+def test_an_unimported_set_says_how_to_import_it(tmp_path: Path) -> None:
+    with pytest.raises(RealSetError, match=f"arenagym swe import-sdist -r {PINS} -o {tmp_path}"):
+        real_tasks("real-test", root=tmp_path, fetch=False)
+    with pytest.raises(RealSetError, match="unknown real-library split 'real-dev'"):
+        real_tasks("real-dev", root=tmp_path)
+    assert resolve_task_set("tasks.jsonl") is None and resolve_task_set("real") == "real"
+
+
+@pytest.fixture(scope="module")
+def shipped_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """An empty root for the shipped set and its own environment cache: the first
+    ``gym.make`` imports the held-out libraries from the registry."""
+    root = tmp_path_factory.mktemp("swe-real-shipped")
+    patcher = pytest.MonkeyPatch()
+    patcher.setenv(CACHE_VARIABLE, str(root / "env-cache"))
+    patcher.setenv(ROOT_VARIABLE, str(root))
+    yield root
+    patcher.undo()
 
 
 @needs_bubblewrap
-def test_the_quick_suite_runs_on_the_set(real_set: SimpleNamespace, tmp_path: Path) -> None:
+def test_the_shipped_test_split_imports_its_repositories_on_first_use(shipped_root: Path) -> None:
+    env = gym.make("SWE-v0", tasks="real-test")
+    try:
+        tasks = env.unwrapped.tasks
+        assert {library_of(t.repo) for t in tasks} == TEST_REPOS
+        assert all(Path(t.repo_path or "").parent == shipped_root for t in tasks)
+    finally:
+        env.close()
+    imported = sorted(path.name for path in shipped_root.iterdir() if (path / ".git").is_dir())
+    assert [library_of(name) for name in imported] == sorted(TEST_REPOS)  # only what it needs
+
+
+@needs_bubblewrap
+def test_the_quick_suite_runs_on_the_shipped_set(shipped_root: Path, tmp_path: Path) -> None:
     suite = load_suite("swe-real-quick")
     store = ResultsStore(tmp_path / "results.sqlite")
     try:
@@ -126,4 +183,18 @@ def test_the_quick_suite_runs_on_the_set(real_set: SimpleNamespace, tmp_path: Pa
     }
     assert scores["gold-patch"] == [1.0] * 8
     assert scores["give-up"] == [0.0] * 8
-    assert all(r.info.get("task_id", "").startswith("iniconfig-2.3.1-") for r in rows)
+    assert {library_of(r.info["task_id"].rsplit("-", 1)[0]) for r in rows} <= TEST_REPOS
+
+
+def test_a_repository_at_another_commit_is_refused(tmp_path: Path) -> None:
+    tasks = [t for t in load_tasks(SHIPPED_TASKS) if library_of(t.repo) in TEST_REPOS]
+    for name in sorted({t.repo for t in tasks}):  # look imported, but are other code
+        repo = tmp_path / name
+        repo.mkdir()
+        (repo / "README").write_text("not the release\n")
+        git = ["git", "-C", str(repo), "-c", "user.name=x", "-c", "user.email=x@x"]
+        subprocess.run(["git", "init", "-q", str(repo)], check=True)
+        subprocess.run([*git, "add", "README"], check=True)
+        subprocess.run([*git, "commit", "-qm", "x"], check=True)
+    with pytest.raises(RealSetError, match=r"the shipped tasks\s+were made at [0-9a-f]{40}"):
+        real_tasks("real-test", root=tmp_path, fetch=False)
