@@ -129,7 +129,13 @@ def real_tasks(name: str, *, root: Path | None = None, fetch: bool = True) -> tu
                 f"SWE-v0 tasks={name!r}: repositories {', '.join(missing)} are not imported in "
                 f"{folder}; import them with: {command}"
             )
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise RealSetError(
+                f"SWE-v0 tasks={name!r}: cannot import repositories into {folder} ({error}); "
+                f"set ${ROOT_VARIABLE} to a writable folder"
+            ) from None
         with file_lock(folder / ".import.lock"):
             for repo in missing:
                 if (folder / repo / ".git").is_dir():

@@ -134,6 +134,10 @@ def test_the_shipped_set_is_large_validated_and_split_by_library() -> None:
 def test_an_unimported_set_says_how_to_import_it(tmp_path: Path) -> None:
     with pytest.raises(RealSetError, match=f"arenagym swe import-sdist -r {PINS} -o {tmp_path}"):
         real_tasks("real-test", root=tmp_path, fetch=False)
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    with pytest.raises(RealSetError, match=f"cannot import repositories into {blocked}"):
+        real_tasks("real-test", root=blocked)
     with pytest.raises(RealSetError, match="unknown real-library split 'real-dev'"):
         real_tasks("real-dev", root=tmp_path)
     assert resolve_task_set("tasks.jsonl") is None and resolve_task_set("real") == "real"
