@@ -62,7 +62,7 @@ def test_gymnasium_check_env(game: str) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         check_env(env.unwrapped)
-    assert not [w for w in caught if not issubclass(w.category, DeprecationWarning)]
+    assert not [w for w in caught if not issubclass(w.category, (DeprecationWarning, ResourceWarning))]
     env.close()
     env.close()
 
