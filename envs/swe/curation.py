@@ -251,6 +251,12 @@ def classify(
     return fail_to_pass, pass_to_pass, flaky, fail_after
 
 
+#: The test id pytest's JUnit report gives an INTERNALERROR: the session stopped there, so the
+#: tests after it never ran (they would look like failures, e.g. false FAIL_TO_PASS).
+INTERNAL_ERROR_ID = "pytest.py::internal"
+_CRASHED = "pytest crashed (INTERNALERROR) in {run}: the tests after the crash never ran"
+
+
 def validate_task(
     task: SWETask,
     *,
@@ -290,6 +296,8 @@ def validate_task(
             done += 1
             if base.error is not None:
                 return dropped(f"base run failed: {base.error}")
+            if INTERNAL_ERROR_ID in base.statuses:
+                return dropped(_CRASHED.format(run="a base run"))
             if index == 0:
                 first_output = base.output[-OUTPUT_KEPT:]
                 if all(status in PASSING_STATUSES or status == "skipped"
@@ -300,6 +308,8 @@ def validate_task(
             done += 1
             if gold.error is not None:
                 return dropped(f"gold run failed: {gold.error}")
+            if INTERNAL_ERROR_ID in gold.statuses:
+                return dropped(_CRASHED.format(run="a gold run"))
             gold_runs.append(dict(gold.statuses))
         fail_to_pass, pass_to_pass, flaky, fail_after = classify(base_runs, gold_runs)
         details: dict[str, Any] = {

@@ -364,3 +364,26 @@ def test_statements_are_written_from_a_rerun_of_the_failing_tests_when_the_repor
     again = SuiteOutputLost()
     [same] = synthesize(repo, runner=again, **options).tasks
     assert again.chosen == [] and same.problem_statement == task.problem_statement  # cached
+
+
+def test_a_run_where_pytest_crashed_drops_the_task(tmp_path: Path):
+    """An INTERNALERROR stops the session: the tests after it never ran, and would otherwise
+    look like failures before the fix (false FAIL_TO_PASS)."""
+    from arenagym.envs.swe.curation import INTERNAL_ERROR_ID, validate_task
+
+    repo = make_repo(tmp_path / "repo")
+
+    def crashing(crash_on: str) -> Any:
+        def runner(task: SWETask, patch: str, test_ids: Any, **kw: Any) -> TestRun:
+            statuses = {"tests/test_calc.py::test_mean": "passed" if patch else "failed"}
+            if (crash_on == "gold") == bool(patch):
+                statuses[INTERNAL_ERROR_ID] = "failed"
+            return TestRun(statuses=statuses, output="", duration_s=0.0)
+
+        return runner
+
+    for run in ("base", "gold"):
+        result = validate_task(bug_task(repo), runs=2, runner=crashing(run))
+        assert not result.kept
+        assert result.reason == f"pytest crashed (INTERNALERROR) in a {run} run: the tests " \
+            "after the crash never ran"  # fmt: skip
