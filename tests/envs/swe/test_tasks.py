@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from arenagym.envs.swe.env import BUNDLED_TASKS
 from arenagym.envs.swe.tasks import SWETask, TaskFormatError, dump_tasks, load_tasks, parse_task
 from arenagym.envs.swe.workspace import (
     RepoPathError,
@@ -434,3 +435,18 @@ def test_the_cli_refuses_a_bad_repository_with_one_line(
     assert error.startswith(f"arenagym swe {command}: error: task ") and "\n" not in error
     assert f"repo_path /etc (given as {tmp_path / 'etc-link'}) is a system folder" in error
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_gzipped_task_file_reads_like_the_plain_one_and_a_cut_one_is_refused(
+    tmp_path: Path,
+) -> None:
+    import gzip
+
+    plain = load_tasks(BUNDLED_TASKS)
+    packed = tmp_path / "tasks.jsonl.gz"
+    packed.write_bytes(gzip.compress(BUNDLED_TASKS.read_bytes()))
+    assert load_tasks(packed, base_dir=BUNDLED_TASKS.parent) == plain
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(packed.read_bytes()[:200])
+    with pytest.raises(TaskFormatError, match=r"cut\.jsonl\.gz:1: not a whole gzip file"):
+        load_tasks(cut)
