@@ -317,7 +317,8 @@ def check_repo_path(repo_path: str | os.PathLike[str], instance_id: str = "?") -
     - it is not a system folder (:data:`SYSTEM_FOLDERS`, or anything under one, the user's
       home and ``/var/tmp`` excepted) nor a shared one (``/``, ``/home``, ``/tmp``...);
     - it is not the user's home, a folder above it, a hidden folder of the home (``~/.ssh``,
-      ``~/.config``) or anything under one;
+      ``~/.config``) or anything under one, but for a git repository under arenagym's own cache
+      (``~/.cache/arenagym``, where SWE-v0's real-library repositories are imported);
     - it is not inside a virtual environment or installed packages (``pyvenv.cfg``,
       ``conda-meta``, ``site-packages``), nor this package's checkout or a folder above it;
     - it is a git repository (only the base commit's tree is read from it), or a directory the
@@ -355,9 +356,11 @@ def check_repo_path(repo_path: str | os.PathLike[str], instance_id: str = "?") -
     home = Path.home().resolve()
     if resolved == home or resolved in home.parents:
         raise refuse(resolved, "is your home folder or holds it")
+    # arenagym's own cache holds the repositories it imported (only their commits are read)
+    imported = (home / ".cache" / "arenagym") in resolved.parents and is_git_repository(resolved)
     if home in resolved.parents:
         hidden = resolved.relative_to(home).parts[0]
-        if hidden.startswith("."):
+        if hidden.startswith(".") and not imported:
             raise refuse(resolved, f"is in ~/{hidden}, a hidden folder of your home (keys, "
                          "tokens and settings live there)")  # fmt: skip
     else:

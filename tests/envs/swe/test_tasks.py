@@ -450,3 +450,39 @@ def test_a_gzipped_task_file_reads_like_the_plain_one_and_a_cut_one_is_refused(
     cut.write_bytes(packed.read_bytes()[:200])
     with pytest.raises(TaskFormatError, match=r"cut\.jsonl\.gz:1: not a whole gzip file"):
         load_tasks(cut)
+
+
+def test_git_repositories_in_arenagyms_own_cache_are_accepted_but_no_other_hidden_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real-library repositories are imported into ``~/.cache/arenagym/swe-real`` by
+    default: git repositories there are sources (only their commits are read); a plain folder
+    there, or a repository elsewhere in ``~/.cache``, is still refused."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    own = home / ".cache" / "arenagym" / "swe-real" / "lib-1.0"
+    other = home / ".cache" / "elsewhere" / "lib-1.0"
+    plain = home / ".cache" / "arenagym" / "plain"
+    for folder in (own, other):
+        folder.mkdir(parents=True)
+        subprocess.run(["git", "init", "-q", str(folder)], check=True)
+    plain.mkdir(parents=True)
+    assert check_repo_path(own) == own.resolve()
+    for refused in (other, plain):
+        with pytest.raises(RepoPathError, match=r"is in ~/\.cache, a hidden folder of your home"):
+            check_repo_path(refused)
+
+
+def test_the_default_real_library_root_is_accepted_in_the_real_home() -> None:
+    """Where the home itself is under a system folder (``/root``), the cache is still a source."""
+    import shutil
+    import uuid
+
+    scratch = Path.home() / ".cache" / "arenagym" / f"test-{uuid.uuid4().hex}"
+    repo = scratch / "lib-1.0"
+    repo.mkdir(parents=True)
+    try:
+        subprocess.run(["git", "init", "-q", str(repo)], check=True)
+        assert check_repo_path(repo) == repo.resolve()
+    finally:
+        shutil.rmtree(scratch)
