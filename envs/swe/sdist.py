@@ -299,7 +299,8 @@ def import_sdist(
     download_dir: Path | None = None,
 ) -> ImportResult:
     """Import one pin into ``out_dir`` (see the module doc). A repository already imported
-    there from the same release is kept (its environment is still built when missing).
+    there from the same release is kept (its environment is still built when missing); what an
+    import killed part-way left is removed and imported again.
 
     Raises :class:`SdistImportError` naming the step that failed."""
     started = time.monotonic()
@@ -318,10 +319,7 @@ def import_sdist(
             pin, repo, provenance, commit, env, reused=True, seconds=time.monotonic() - started
         )
     if repo.exists() or provenance.exists():
-        raise SdistImportError(
-            f"{repo} or {provenance.name} exists but is not a complete import of {pin}; "
-            "remove both to import it again"
-        )
+        _remove_interrupted_import(repo, provenance, pin)
     with tempfile.TemporaryDirectory(prefix=".import-", dir=out_dir) as scratch:
         sdist = download_sdist(pin, download_dir or Path(scratch) / "download")
         tree = unpack_sdist(sdist.path, Path(scratch) / "tree")
@@ -356,10 +354,10 @@ def import_sdist(
             "requirements_from": list(declared.sources),
             "environment": spec.to_json(),
         }
+        temporary = provenance.with_name(provenance.name + ".tmp")
+        temporary.write_text(json.dumps(row, indent=2) + "\n")
         tree.rename(repo)
-    temporary = provenance.with_name(provenance.name + ".tmp")
-    temporary.write_text(json.dumps(row, indent=2) + "\n")
-    temporary.replace(provenance)
+        temporary.replace(provenance)  # last: a repository without it is an interrupted import
     return ImportResult(
         pin, repo, provenance, commit, env, seconds=time.monotonic() - started, details=row
     )
@@ -380,6 +378,54 @@ def _build(spec: EnvSpec, cache_dir: Path | None) -> BuiltEnv:
         return build_env(spec, cache_dir)
     except EnvBuildError as error:
         raise SdistImportError(f"its environment cannot be built: {error}") from None
+
+
+def _remove_interrupted_import(repo: Path, provenance: Path, pin: Pin) -> None:
+    """Remove what an import of ``pin`` killed part-way left (the repository without its
+    provenance file, or the reverse), so that it is imported again; raise
+    :class:`SdistImportError` and touch nothing when any of it may be someone's own work:
+    a repository with another commit than this pin's import, or with changes, or a
+    provenance file that is not this pin's."""
+    problems: list[str] = []
+    if repo.exists() and not _is_untouched_import(repo, pin):
+        problems.append(f"{repo} is not an untouched import of {pin}")
+    if provenance.exists():
+        try:
+            row = json.loads(provenance.read_text())
+        except (OSError, ValueError):
+            row = None
+        if not isinstance(row, dict) or row.get("pin") != str(pin):
+            problems.append(f"{provenance} is not the provenance file of {pin}")
+    if problems:
+        raise SdistImportError(
+            f"{repo.name} exists but is not a complete import of {pin} ("
+            + "; ".join(problems)
+            + "); move it away to import it again"
+        )
+    if repo.exists():
+        shutil.rmtree(repo)
+    provenance.unlink(missing_ok=True)
+    provenance.with_name(provenance.name + ".tmp").unlink(missing_ok=True)
+
+
+def _is_untouched_import(repo: Path, pin: Pin) -> bool:
+    """Whether ``repo`` holds exactly one commit, :func:`import_sdist`'s of ``pin`` (its fixed
+    author and subject), and nothing changed or added since."""
+
+    def git(*args: str) -> str | None:
+        completed = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
+        return completed.stdout if completed.returncode == 0 else None
+
+    if not (repo / ".git").is_dir():
+        return False
+    log = git("log", "--all", "--format=%an <%ae> %s")
+    status = git("status", "--porcelain", "--ignored", "--untracked-files=all")
+    author = f"{COMMIT_IDENTITY['GIT_AUTHOR_NAME']} <{COMMIT_IDENTITY['GIT_AUTHOR_EMAIL']}>"
+    return (
+        log is not None
+        and log.splitlines() == [f"{author} Import {pin} from its source distribution"]
+        and status == ""
+    )
 
 
 def _existing(repo: Path, provenance: Path) -> tuple[dict[str, Any], str] | None:

@@ -10,6 +10,7 @@ import difflib
 import hashlib
 import io
 import json
+import shutil
 import subprocess
 import tarfile
 import time
@@ -299,6 +300,49 @@ def test_each_bad_package_gets_its_own_error_and_the_others_go_on(
             cache_dir=tmp_path / "cache",
             extra=["arenagym-no-such-distribution-zz==1.0"],
         )
+
+
+def test_an_interrupted_import_is_redone_and_a_touched_repository_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kill between the repository's rename and its provenance file (or a provenance file
+    left without its repository) is cleaned up and imported again; anything that may be the
+    user's own work is refused with its reason, and nothing of it is deleted."""
+    links = tmp_path / "links"
+    links.mkdir()
+    _local_sdist(links, GOOD_LOCAL, broken=False)
+    monkeypatch.setenv("PIP_FIND_LINKS", str(links))
+    pin = parse_pin(f"{GOOD_LOCAL}==1.0")
+    out = tmp_path / "repos"
+    first = import_sdist(pin, out, build=False)
+    provenance = first.provenance.read_text()
+
+    first.provenance.unlink()  # killed before the provenance file was in place
+    again = import_sdist(pin, out, build=False)
+    assert not again.reused and again.base_commit == first.base_commit
+    assert again.provenance.read_text() == provenance
+
+    shutil.rmtree(again.repo)  # the provenance file without its repository
+    again = import_sdist(pin, out, build=False)
+    assert not again.reused and (again.repo / "tests" / "test_value.py").is_file()
+
+    again.provenance.unlink()
+    (again.repo / "notes.txt").write_text("mine\n")  # an untracked file of the user's
+    with pytest.raises(SdistImportError, match=r"is not an untouched import of .*move it away"):
+        import_sdist(pin, out, build=False)
+    assert (again.repo / "notes.txt").read_text() == "mine\n"
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / f"{pin.key}.json").write_text('{"pin": "someone-else==2.0"}\n')
+    with pytest.raises(SdistImportError, match="is not the provenance file of"):
+        import_sdist(pin, other, build=False)
+    assert (other / f"{pin.key}.json").read_text() == '{"pin": "someone-else==2.0"}\n'
+    (other / pin.key).mkdir()  # a plain folder of that name: not an import at all
+    (other / f"{pin.key}.json").unlink()
+    with pytest.raises(SdistImportError, match="is not an untouched import"):
+        import_sdist(pin, other, build=False)
+    assert (other / pin.key).is_dir()
 
 
 def test_the_command_reports_every_package_and_exits_by_the_worst(
