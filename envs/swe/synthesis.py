@@ -854,6 +854,21 @@ def _called_names(node: ast.AST, library: set[str]) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+_ADDRESS = re.compile(r"(<[^<>\n]*?) at 0x[0-9a-fA-F]+>")
+
+
+def without_addresses(text: str) -> str:
+    """``text`` without the memory addresses of default reprs, which differ at every run (a
+    problem statement must be the same each time the set is built).
+
+    >>> without_addresses("<function merge at 0x7fbe50fe1b20> != <Box object at 0x7f01>")
+    '<function merge> != <Box object>'
+    >>> without_addresses("parse('{:x}', '0xABCDEF')")
+    "parse('{:x}', '0xABCDEF')"
+    """
+    return _ADDRESS.sub(r"\1>", text)
+
+
 def describe_failure(repo: Path, test_id: str, output: str, packages: set[str]) -> Failure | None:
     """Read the failing statement of ``test_id`` from the test source and pytest's report."""
     file_part, _, rest = test_id.partition("::")
@@ -862,7 +877,7 @@ def describe_failure(repo: Path, test_id: str, output: str, packages: set[str]) 
     if section is None:
         return None
     error_lines = [text[1:].strip() for text in section.splitlines() if text.startswith("E ")]
-    error = next((text for text in error_lines if text), "AssertionError")
+    error = without_addresses(next((text for text in error_lines if text), "AssertionError"))
     if len(error) > 300:  # e.g. a subprocess's whole traceback in one line
         error = error[:300] + "..."
     only_error = Failure((), "", None, None, error)  # the test's source could not be read
@@ -1236,4 +1251,4 @@ def write_problem_statement(
     closer = rng.choice(_CLOSERS)
     if closer:
         paragraphs.append(closer)
-    return "\n\n".join(paragraphs) + "\n"
+    return without_addresses("\n\n".join(paragraphs) + "\n")

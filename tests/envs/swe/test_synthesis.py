@@ -510,6 +510,38 @@ def test_problem_statement_never_leaks_the_test_or_the_fix(tmp_path: Path):
     assert again == write_problem_statement(mutation, [failure], seed=0, package="rangeset")
 
 
+def test_problem_statement_is_the_same_whatever_the_objects_addresses(tmp_path: Path):
+    """Default reprs carry a memory address that changes at every run; a rebuilt set must
+    have the same statements, so the addresses are left out (hex in the test code is kept)."""
+    source = "class RangeSet:\n    def last(self):\n        return self.end - 1\n"
+    mutation = next(
+        m for m in mutations_for_source(source, "rangeset/core.py") if m.operator == "off_by_one"
+    )
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_rangeset.py").write_text(
+        "from rangeset import RangeSet\n\n\ndef test_copy():\n"
+        "    rs = RangeSet.parse('0x10-0x20')\n    assert rs.copy() == rs\n"
+    )
+
+    def statement(address: str) -> str:
+        output = (
+            "___ test_copy ___\n\n    def test_copy():\n>       assert rs.copy() == rs\n"
+            f"E       assert <rangeset.core.RangeSet object at 0x7f{address}> == "
+            f"<rangeset.core.RangeSet object at 0x7e{address}>\n\n"
+            "tests/test_rangeset.py:6: AssertionError\n"
+        )
+        failure = describe_failure(
+            tmp_path, "tests/test_rangeset.py::test_copy", output, {"rangeset"}
+        )
+        assert failure is not None
+        return write_problem_statement(mutation, [failure], seed=0, package="rangeset")
+
+    first = statement("b08029faf0")
+    assert first == statement("0946da7dc0")
+    assert "0x7f" not in first and "<rangeset.core.RangeSet object>" in first
+    assert "RangeSet.parse('0x10-0x20')" in first
+
+
 def test_subject_phrase():
     assert subject_phrase("RangeSet.add", []) == "`RangeSet.add()`"
     assert subject_phrase("Span.__contains__", []) == "`in` checks on `Span`"
