@@ -854,7 +854,7 @@ def _called_names(node: ast.AST, library: set[str]) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-_ADDRESS = re.compile(r"(<[^<>\n]*?) at 0x[0-9a-fA-F]+>")
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]{4,}>")
 
 
 def without_addresses(text: str) -> str:
@@ -863,10 +863,12 @@ def without_addresses(text: str) -> str:
 
     >>> without_addresses("<function merge at 0x7fbe50fe1b20> != <Box object at 0x7f01>")
     '<function merge> != <Box object>'
+    >>> without_addresses("got <function test_it.<locals>.foo at 0x7ff7d8c73380>.")
+    'got <function test_it.<locals>.foo>.'
     >>> without_addresses("parse('{:x}', '0xABCDEF')")
     "parse('{:x}', '0xABCDEF')"
     """
-    return _ADDRESS.sub(r"\1>", text)
+    return _ADDRESS.sub(">", text)
 
 
 def describe_failure(repo: Path, test_id: str, output: str, packages: set[str]) -> Failure | None:
