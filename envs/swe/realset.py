@@ -107,6 +107,12 @@ def _commit_of(repo: Path) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
+def _imported(folder: Path, repo: str) -> bool:
+    """Whether ``repo`` is imported in ``folder``: the repository and its provenance file, which
+    the tasks' ``environment`` field names (an import killed part-way may leave only one)."""
+    return (folder / repo / ".git").is_dir() and (folder / f"{repo}.json").is_file()
+
+
 def real_tasks(name: str, *, root: Path | None = None, fetch: bool = True) -> tuple[SWETask, ...]:
     """The shipped tasks of the split ``name`` (``"real"``, ``"real-train"``, ``"real-test"``),
     their repositories under ``root`` (default :func:`real_root`). A repository not imported
@@ -120,7 +126,7 @@ def real_tasks(name: str, *, root: Path | None = None, fetch: bool = True) -> tu
         held_out = name == "real-test"
         tasks = tuple(t for t in tasks if (library_of(t.repo) in TEST_REPOS) == held_out)
     needed = {t.repo: t.base_commit for t in tasks}
-    missing = sorted(repo for repo in needed if not (folder / repo / ".git").is_dir())
+    missing = sorted(repo for repo in needed if not _imported(folder, repo))
     if missing:
         pins = {pin.key: pin for pin in read_pin_file(PINS)}
         command = f"arenagym swe import-sdist -r {PINS} -o {folder}"
@@ -138,7 +144,7 @@ def real_tasks(name: str, *, root: Path | None = None, fetch: bool = True) -> tu
             ) from None
         with file_lock(folder / ".import.lock"):
             for repo in missing:
-                if (folder / repo / ".git").is_dir():
+                if _imported(folder, repo):
                     continue  # imported meanwhile by another process
                 try:
                     import_sdist(pins[repo], folder, build=False)

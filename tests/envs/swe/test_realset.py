@@ -190,6 +190,33 @@ def test_the_quick_suite_runs_on_the_shipped_set(shipped_root: Path, tmp_path: P
     assert {library_of(r.info["task_id"].rsplit("-", 1)[0]) for r in rows} <= TEST_REPOS
 
 
+@needs_bubblewrap
+def test_an_import_killed_part_way_is_redone_on_next_use(shipped_root: Path) -> None:
+    """A repository left without its provenance file (which the tasks' ``environment`` names)
+    is imported again by the next use; one with the user's changes is refused and kept."""
+    real_tasks("real-test")  # imported by the tests above, or now
+    [repo] = [p for p in shipped_root.glob("inflection-*") if p.is_dir()]
+    provenance = shipped_root / f"{repo.name}.json"
+    commit = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    provenance.unlink()
+    with pytest.raises(RealSetError, match=f"repositories {repo.name} are not imported"):
+        real_tasks("real-test", fetch=False)
+    tasks = real_tasks("real-test")
+    assert provenance.is_file() and all(
+        t.base_commit == commit for t in tasks if t.repo == repo.name
+    )
+    provenance.unlink()
+    (repo / "notes.txt").write_text("mine\n")
+    with pytest.raises(RealSetError, match="is not an untouched import"):
+        real_tasks("real-test")
+    assert (repo / "notes.txt").read_text() == "mine\n" and not provenance.exists()
+    (repo / "notes.txt").unlink()
+    real_tasks("real-test")  # untouched again: imported again
+    assert provenance.is_file()
+
+
 def test_a_repository_at_another_commit_is_refused(tmp_path: Path) -> None:
     tasks = [t for t in load_tasks(SHIPPED_TASKS) if library_of(t.repo) in TEST_REPOS]
     for name in sorted({t.repo for t in tasks}):  # look imported, but are other code
@@ -200,5 +227,6 @@ def test_a_repository_at_another_commit_is_refused(tmp_path: Path) -> None:
         subprocess.run(["git", "init", "-q", str(repo)], check=True)
         subprocess.run([*git, "add", "README"], check=True)
         subprocess.run([*git, "commit", "-qm", "x"], check=True)
+        (tmp_path / f"{name}.json").write_text("{}\n")
     with pytest.raises(RealSetError, match=r"the shipped tasks\s+were made at [0-9a-f]{40}"):
         real_tasks("real-test", root=tmp_path, fetch=False)
