@@ -212,9 +212,12 @@ class DockerRuntime(Runtime):
         deadline: float | None = None,
         max_bytes: int = 1 << 62,
         reap_orphans: bool = True,
+        may_leave_orphans: bool = True,
     ) -> tuple[int | None, bytes, bool, bool]:
         """Run an exec; returns (exit code or None if cut at the deadline, output, truncated,
-        reached deadline)."""
+        reached deadline). An exec that cannot leave a background process holding its output
+        (``may_leave_orphans=False``: the runtime's own reads and writes) is read to the end
+        of its output or the deadline, however late a busy daemon delivers that output."""
         if self._container is None:
             raise SandboxError("the docker runtime is not started (call start() first)")
         api = self._client.api
@@ -243,6 +246,8 @@ class DockerRuntime(Runtime):
                     break
                 ready, _, _ = select.select([raw], [], [], wait)
                 if not ready:
+                    if not may_leave_orphans:
+                        continue
                     # No output for a while. If the command is done, the daemon may still be
                     # copying its last output (a busy machine): keep reading. Only when the
                     # stream stays open ORPHAN_GRACE_S after that does an orphan the command
@@ -290,7 +295,7 @@ class DockerRuntime(Runtime):
 
     def _oom_kill_count(self) -> int:
         _code, output, _, _ = self._exec(
-            ["sh", "-c", _OOM_PROBE], deadline=time.monotonic() + 10
+            ["sh", "-c", _OOM_PROBE], deadline=time.monotonic() + 10, may_leave_orphans=False
         )
         for line in output.decode(errors="replace").splitlines():
             key, _, value = line.partition(" ")
@@ -336,8 +341,9 @@ class DockerRuntime(Runtime):
             raise SandboxError("the docker runtime is not started (call start() first)")
         target = _sandbox_path(path)
         code, output, _, cut = self._exec(
-            ["sh", "-c", READ_SCRIPT, "read_file", target], deadline=time.monotonic() + 60
-        )
+            ["sh", "-c", READ_SCRIPT, "read_file", target], deadline=time.monotonic() + 60,
+            may_leave_orphans=False,
+        )  # fmt: skip
         if cut:
             self._kill_agent_processes()
             raise SandboxError(f"reading {path} took over 60 s")
@@ -350,7 +356,7 @@ class DockerRuntime(Runtime):
         target = _sandbox_path(path)
         code, output, _, cut = self._exec(
             ["sh", "-c", WRITE_SCRIPT, "write_file", target],
-            stdin=data, deadline=time.monotonic() + 60,
+            stdin=data, deadline=time.monotonic() + 60, may_leave_orphans=False,
         )
         if cut:
             self._kill_agent_processes()

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -31,7 +32,12 @@ from arenagym.envs.swe.runtime.bubblewrap import (
     bubblewrap_unavailable_reason,
     leftover_sandboxes,
 )
-from arenagym.envs.swe.runtime.docker import CONTAINER_LABEL, docker_unavailable_reason
+from arenagym.envs.swe.runtime.docker import (
+    CONTAINER_LABEL,
+    ORPHAN_GRACE_S,
+    DockerRuntime,
+    docker_unavailable_reason,
+)
 from arenagym.envs.swe.runtime.limits import CGROUP_PREFIX, cgroup_hierarchies
 from arenagym.envs.swe.workspace import ChangeTracker, Workspace
 
@@ -549,3 +555,42 @@ def test_task_image_layers_set_up_commands_once(small_repo: Path) -> None:
         assert result.output.split()[0] == commands[0].split()[1]
         assert "README.md" in result.output.split()
     subprocess.run(["docker", "rmi", "-f", tag], capture_output=True, check=False)
+
+
+class _LateOutputApi:
+    """A Docker API whose execs are reported done at once while their output arrives only
+    later, past the orphan grace (a daemon busy copying output, as under CI's load)."""
+
+    def __init__(self, payload: bytes) -> None:
+        self.payload = payload
+
+    def exec_create(self, container: str, argv: list[str], **_: object) -> dict[str, str]:
+        return {"Id": "exec"}
+
+    def exec_start(self, exec_id: str, socket: bool = True) -> object:
+        import socket as sockets
+
+        ours, theirs = sockets.socketpair()
+
+        def deliver() -> None:
+            time.sleep(ORPHAN_GRACE_S + 1.0)
+            header = b"\x01\x00\x00\x00" + len(self.payload).to_bytes(4, "big")
+            theirs.sendall(header + self.payload)
+            theirs.close()
+
+        threading.Thread(target=deliver, daemon=True).start()
+        return ours
+
+    def exec_inspect(self, exec_id: str) -> dict[str, object]:
+        return {"Running": False, "ExitCode": 0}
+
+
+def test_docker_file_reads_wait_for_output_a_busy_daemon_delivers_late() -> None:
+    """The runtime's own reads (the workspace's changes come back through them) cannot leave
+    a background process, so late output is never mistaken for an orphan holding the stream:
+    the file comes back whole (it came back cut, and the diff 'incomplete', on a busy CI)."""
+    payload = os.urandom(3000)
+    runtime = DockerRuntime(SMALL_LIMITS)
+    runtime._client = SimpleNamespace(api=_LateOutputApi(payload))
+    runtime._container = SimpleNamespace(id="container")
+    assert runtime.read_file("/workspace/part-0") == payload
