@@ -345,6 +345,35 @@ def test_an_interrupted_import_is_redone_and_a_touched_repository_is_kept(
     assert (other / pin.key).is_dir()
 
 
+@pytest.mark.parametrize(
+    "leftover",
+    ["a file where the repository goes", "a folder where the provenance goes", "binary provenance"],
+)
+def test_odd_leftovers_in_place_of_an_import_are_refused_and_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, leftover: str
+) -> None:
+    links = tmp_path / "links"
+    links.mkdir()
+    _local_sdist(links, GOOD_LOCAL, broken=False)
+    monkeypatch.setenv("PIP_FIND_LINKS", str(links))
+    pin = parse_pin(f"{GOOD_LOCAL}==1.0")
+    out = tmp_path / "repos"
+    out.mkdir()
+    repo, provenance = out / pin.key, out / f"{pin.key}.json"
+    if leftover == "a file where the repository goes":
+        repo.write_bytes(b"\x00\xff not a repository")
+        kept = repo
+    elif leftover == "a folder where the provenance goes":
+        provenance.mkdir()
+        kept = provenance
+    else:
+        provenance.write_bytes(b"\xff\xfe\x00" * 1000)
+        kept = provenance
+    with pytest.raises(SdistImportError, match="move it away to import it again"):
+        import_sdist(pin, out, build=False)
+    assert kept.exists() and not (out / pin.key / ".git").exists()
+
+
 def test_the_command_reports_every_package_and_exits_by_the_worst(
     imported: SimpleNamespace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
