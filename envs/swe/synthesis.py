@@ -878,8 +878,12 @@ def describe_failure(repo: Path, test_id: str, output: str, packages: set[str]) 
     section = failure_section(output, test_id)
     if section is None:
         return None
-    error_lines = [text[1:].strip() for text in section.splitlines() if text.startswith("E ")]
-    error = without_addresses(next((text for text in error_lines if text), "AssertionError"))
+    error_lines = [
+        without_addresses(text[1:].strip())
+        for text in section.splitlines()
+        if text.startswith("E ")
+    ]
+    error = next((text for text in error_lines if text), "AssertionError")
     if len(error) > 300:  # e.g. a subprocess's whole traceback in one line
         error = error[:300] + "..."
     only_error = Failure((), "", None, None, error)  # the test's source could not be read
@@ -1253,4 +1257,4 @@ def write_problem_statement(
     closer = rng.choice(_CLOSERS)
     if closer:
         paragraphs.append(closer)
-    return without_addresses("\n\n".join(paragraphs) + "\n")
+    return "\n\n".join(paragraphs) + "\n"
